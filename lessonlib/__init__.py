@@ -1,0 +1,40 @@
+"""lessonlib: the engine under the Fine-Tuning Companion notebooks.
+
+The learner's path is the data's path::
+
+    data file -> data doctor -> tokens & cost -> decide? -> train (local | OpenAI | Azure | AutoTrain)
+                                                   ^                        |
+                                                   +---- evaluate <---------+
+
+Every arrow is a plain Python call on plain values; notebooks, widgets and the ``lessonlib``
+command line are three faces over the same calls. Modules, from the basics up:
+
+============  ===================================================================  ============
+module        owns                                                                 status
+============  ===================================================================  ============
+``settings``  cache and run folders, environment variables, offline switches        ready
+``errors``    :class:`LessonError`: one line of problem, one line of fix            ready
+``system``    machine facts (CPU features, memory, GPU) and ``lessonlib doctor``    ready
+``models``    prepare, load and chat with the local model (GGUF -> cached folder)   ready
+``widgets``   thin ipywidgets views over the functions above                        ready (chat)
+``cli``       ``lessonlib ...`` subcommands                                         ready
+``data``      read, validate, convert and split chat files                          planned (#4)
+``tokens``    exact token counts (tiktoken offline, local tokenizers)               planned (#4)
+``costs``     price table, training/inference cost, break-even                      planned (#4)
+``train``     run config <-> YAML, TRL/PEFT runner, progress events                 planned (#5)
+``evaluate``  zero-shot / few-shot / retrieval / tuned strategies and metrics       planned (#6)
+``decide``    the lesson's checklist -> recommendation with reasons                 planned (#6)
+``cloud``     OpenAI / Azure jobs, AutoTrain config, keys, budget guard             planned (#7)
+============  ===================================================================  ============
+
+Views (widgets, cli, notebooks) import steps; steps never import views. ``import lessonlib``
+imports none of torch, transformers, trl or openai: they load inside the functions that use them.
+
+>>> import lessonlib
+>>> lessonlib.__version__
+'0.1.0'
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

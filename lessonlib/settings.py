@@ -1,0 +1,79 @@
+"""Where things live and which switches are on: folders, environment variables, offline mode.
+
+This module knows nothing about models, data or training; everything else asks it for paths.
+All locations can be moved with environment variables, so that a read-only home folder, a
+shared Binder image or a test's temporary folder all work:
+
+=========================  ===============================================  ==========================
+variable                   meaning                                          default
+=========================  ===============================================  ==========================
+``LESSONLIB_CACHE``        where the converted local model is cached        ``~/.cache/lessonlib``
+``LESSONLIB_RUNS``         where training runs are written                  ``./runs``
+``LESSONLIB_OFFLINE``      ``1``: never touch the network (no probe, no     unset
+                           Hub download); ``HF_HUB_OFFLINE=1`` implies it
+=========================  ===============================================  ==========================
+
+>>> import os
+>>> os.environ["LESSONLIB_CACHE"] = "/tmp/demo-cache"
+>>> str(cache_dir())
+'/tmp/demo-cache'
+>>> del os.environ["LESSONLIB_CACHE"]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Environment variables that hold secrets: we report whether they are set, never their values.
+KEY_VARIABLES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT")
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def repo_root() -> Path:
+    """The repository checkout this package was installed from (editable install)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """The project's ``data/`` folder (data sets, price table, SQLite schema)."""
+    return repo_root() / "data"
+
+
+def cache_dir() -> Path:
+    """Root of lessonlib's cache: ``$LESSONLIB_CACHE`` or ``$XDG_CACHE_HOME/lessonlib``."""
+    explicit = os.environ.get("LESSONLIB_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "lessonlib"
+
+
+def models_dir() -> Path:
+    """Folder holding converted models, one sub-folder each."""
+    return cache_dir() / "models"
+
+
+def runs_dir() -> Path:
+    """Default parent folder of training runs: ``$LESSONLIB_RUNS`` or ``./runs``."""
+    return Path(os.environ.get("LESSONLIB_RUNS", "runs")).expanduser()
+
+
+def offline() -> bool:
+    """True when the learner (or a test) asked us never to use the network."""
+    return _flag("LESSONLIB_OFFLINE") or _flag("HF_HUB_OFFLINE") or _flag("TRANSFORMERS_OFFLINE")
+
+
+def keys_present() -> dict[str, bool]:
+    """Which secret variables are set (non-empty). Values are never read out of this module.
+
+    >>> sorted(keys_present())
+    ['AZURE_OPENAI_API_KEY', 'AZURE_OPENAI_ENDPOINT', 'OPENAI_API_KEY']
+    """
+    return {name: bool(os.environ.get(name, "").strip()) for name in KEY_VARIABLES}

@@ -1,0 +1,17 @@
+"""Thin ipywidgets views over lessonlib's pure functions.
+
+Each view takes plain values or calls one function and shows its result; there is no logic
+here that the command line lacks. Views are tested like ipywidgets' own tests: set ``.value``,
+call ``.click()``, assert on the state (no browser needed).
+
+>>> from lessonlib.widgets import ChatBox          # doctest: +SKIP
+>>> box = ChatBox(max_new_tokens=30)              # doctest: +SKIP
+>>> box.prompt.value = "Name a fruit."            # doctest: +SKIP
+>>> box.send.click()                              # doctest: +SKIP
+>>> box.reply.value                               # doctest: +SKIP
+'...'
+"""
+
+from .chat import ChatBox
+
+__all__ = ["ChatBox"]

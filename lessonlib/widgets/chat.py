@@ -1,0 +1,59 @@
+"""A chat box over :func:`lessonlib.models.chat`: a prompt, a Send button, the reply."""
+
+from __future__ import annotations
+
+import html
+import time
+
+import ipywidgets as w
+
+from .. import models
+from ..errors import LessonError
+
+
+class ChatBox(w.VBox):
+    """Ask the local model (optionally with a LoRA adapter) and see the reply and its timing."""
+
+    def __init__(
+        self,
+        *,
+        system: str | None = None,
+        adapter: str | None = None,
+        model: str | None = None,
+        max_new_tokens: int = 80,
+        prompt: str = "Give me a recipe for pancakes.",
+    ) -> None:
+        self.system = system
+        self.adapter = adapter
+        self.model_name = model
+        self.prompt = w.Textarea(value=prompt, description="You:", layout=w.Layout(width="100%", height="4em"))
+        self.max_new_tokens = w.IntSlider(value=max_new_tokens, min=8, max=256, step=8, description="Max tokens")
+        self.send = w.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.status = w.HTML(value="")
+        self.reply = w.Textarea(value="", description="Model:", disabled=True, layout=w.Layout(width="100%", height="10em"))
+        self.send.on_click(self._on_send)
+        super().__init__([self.prompt, w.HBox([self.max_new_tokens, self.send]), self.status, self.reply])
+
+    def _on_send(self, _button: w.Button | None = None) -> None:
+        text = self.prompt.value.strip()
+        if not text:
+            self.status.value = "<i>Type a question first.</i>"
+            return
+        self.send.disabled = True
+        self.status.value = "<i>Thinking... (the first reply also loads the model, a few seconds)</i>"
+        started = time.perf_counter()
+        try:
+            self.reply.value = models.chat(
+                text,
+                system=self.system,
+                model=self.model_name,
+                adapter=self.adapter,
+                max_new_tokens=self.max_new_tokens.value,
+            )
+            self.status.value = f"<small>answered in {time.perf_counter() - started:.1f} s</small>"
+        except LessonError as exc:
+            self.reply.value = ""
+            fix = f"<br><b>Fix:</b> {html.escape(exc.fix)}" if exc.fix else ""
+            self.status.value = f"<b>Problem:</b> {html.escape(exc.message)}{fix}"
+        finally:
+            self.send.disabled = False

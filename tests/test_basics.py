@@ -1,0 +1,79 @@
+"""The package's foundations: light import, settings, errors, the course map."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lessonlib import course, settings
+from lessonlib.errors import LessonError
+
+HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "openai", "ipywidgets", "tiktoken")
+
+
+def test_import_is_light():
+    code = "import json, sys, lessonlib, lessonlib.cli, lessonlib.settings, lessonlib.models, lessonlib.system; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(json.loads(out))
+    assert not loaded & set(HEAVY), f"heavy modules imported at import time: {loaded & set(HEAVY)}"
+
+
+def test_cache_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("LESSONLIB_CACHE", str(tmp_path / "c"))
+    assert settings.cache_dir() == tmp_path / "c"
+    assert settings.models_dir() == tmp_path / "c" / "models"
+    monkeypatch.delenv("LESSONLIB_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert settings.cache_dir() == tmp_path / "xdg" / "lessonlib"
+
+
+@pytest.mark.parametrize("value,expected", [("1", True), ("true", True), ("0", False), ("", False)])
+def test_offline_switch(monkeypatch, value, expected):
+    for name in ("LESSONLIB_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LESSONLIB_OFFLINE", value)
+    assert settings.offline() is expected
+
+
+def test_keys_present_reports_only_booleans(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-1234567890")
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
+    keys = settings.keys_present()
+    assert keys["OPENAI_API_KEY"] is True and keys["AZURE_OPENAI_API_KEY"] is False
+    assert "sk-test" not in repr(keys)
+
+
+def test_lesson_error_has_message_and_fix():
+    err = LessonError("broken", fix="do this")
+    assert str(err) == "broken (fix: do this)"
+    assert err.exit_code == 1
+    assert LessonError("x", exit_code=2).exit_code == 2
+
+
+def test_course_map_marks_missing_notebooks(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / course.NOTEBOOKS[0].filename).write_text("{}")
+    table = course.notebook_map(tmp_path)
+    assert "| 00 | [Start here" in table
+    assert table.count("coming soon") == len(course.NOTEBOOKS) - 1
+
+
+def test_every_notebook_on_disk_is_in_the_map():
+    on_disk = {p.name for p in (settings.repo_root() / "notebooks").glob("*.ipynb")}
+    assert on_disk, "no notebooks found"
+    assert on_disk <= {nb.filename for nb in course.NOTEBOOKS}
+
+
+def test_notebooks_are_committed_executed_and_clean():
+    for path in sorted((settings.repo_root() / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(c.get("outputs") for c in code if c["source"]), f"{path.name}: a code cell has no output"
+        assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1)), f"{path.name}: not run top to bottom"
+        text = path.read_text()
+        assert "sk-" not in text or "sk-..." in text, f"{path.name}: something like a key in outputs"
+        assert "Traceback" not in text, f"{path.name}: an error is stored in the outputs"

