@@ -82,6 +82,109 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_validate(args: argparse.Namespace) -> int:
+    from . import data
+
+    report = data.validate(args.file, model=args.model, provider=args.provider, epochs=args.epochs)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.summary(max_lines=args.show))
+    return 0 if report.ok else 1
+
+
+def cmd_data_convert(args: argparse.Namespace) -> int:
+    from . import data
+
+    print(data.convert(args.source, args.target, args.to))
+    return 0
+
+
+def cmd_data_split(args: argparse.Namespace) -> int:
+    from . import data
+
+    written = data.split(args.file, valid=args.valid, test=args.test, seed=args.seed, out_dir=args.out_dir)
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_data_generate(args: argparse.Namespace) -> int:
+    from . import corpora
+
+    written = corpora.write(args.name, args.out, seed=args.seed)
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_cost_estimate(args: argparse.Namespace) -> int:
+    from . import data
+
+    report = data.validate(args.file, model=args.model, provider=args.provider, epochs=args.epochs)
+    if report.cost is None:
+        raise LessonError(f"no price for model '{args.model}'", fix="see `lessonlib cost prices`")
+    if args.json:
+        _print_json({"file": args.file, "examples": report.valid_examples, **report.cost.to_dict()})
+    else:
+        print(report.cost)
+        if not report.ok:
+            print(f"note: {report.error_count} example(s) with errors were left out; run `lessonlib data validate {args.file}`")
+    return 0
+
+
+def cmd_cost_break_even(args: argparse.Namespace) -> int:
+    from . import costs
+
+    price = costs.get_price(args.model, args.provider)
+    example_tokens, training_tokens, base_prompt, completion = args.example_tokens, args.training_tokens, args.prompt_tokens, args.completion_tokens
+    if args.data:
+        from . import data
+
+        report = data.validate(args.data, model=args.model, provider=args.provider)
+        if not report.valid_examples:
+            raise LessonError(f"{args.data} has no valid examples", fix=f"run `lessonlib data validate {args.data}`")
+        example_tokens = example_tokens or report.tokens.total / report.valid_examples
+        training_tokens = training_tokens or costs.billed_tokens(report.tokens.per_example, price)
+        completion = completion or report.tokens.assistant / report.valid_examples
+    result = costs.break_even(
+        price=price,
+        requests_per_month=args.requests,
+        base_prompt_tokens=base_prompt,
+        example_tokens=example_tokens or 150,
+        shots=args.shots,
+        completion_tokens=completion or 50,
+        training_tokens=training_tokens or 100_000,
+        epochs=args.epochs,
+        months=args.months,
+        hosted_hours_per_month=args.hosted_hours,
+    )
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result)
+    return 0
+
+
+def cmd_cost_prices(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from . import costs
+
+    rows = costs.load_prices()
+    if args.json:
+        _print_json([asdict(p) for p in rows])
+        return 0
+    print(f"{'provider':<8} {'model':<26} {'train/1M':>9} {'in/1M':>7} {'out/1M':>7} {'ft in':>7} {'ft out':>7} {'host/h':>7}  as of")
+    for p in rows:
+        print(
+            f"{p.provider:<8} {p.model:<26} {p.training_per_1m:>9.2f} {p.input_per_1m:>7.3f} {p.output_per_1m:>7.2f} "
+            f"{p.ft_input_per_1m:>7.3f} {p.ft_output_per_1m:>7.2f} {p.hosting_per_hour:>7.2f}  {p.as_of}"
+        )
+    print(f"source of each row: {costs.prices_file()} (USD; check before you spend)")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------------------------
@@ -122,7 +225,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=128, help="reply length limit (default 128)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.set_defaults(handler=cmd_chat)
+
+    _add_data_commands(sub)
+    _add_cost_commands(sub)
     return parser
+
+
+def _add_data_commands(sub: Any) -> None:
+    from .data import FORMATS
+
+    data = sub.add_parser("data", help="validate, convert, split or generate chat data files")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    data_sub.required = True
+    p = data_sub.add_parser("validate", help="check a chat JSONL file; exit 0 no errors, 1 errors, 2 unreadable")
+    p.add_argument("file")
+    p.add_argument("--model", default="gpt-4o-mini", help="count tokens and price for this model (default gpt-4o-mini; 'smollm2' = local)")
+    p.add_argument("--provider", default=None, choices=["openai", "azure", "local"], help="price list to use")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: OpenAI's rule)")
+    p.add_argument("--show", type=int, default=5, help="lines shown per finding code (default 5)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(handler=cmd_data_validate)
+    p = data_sub.add_parser("convert", help="convert between chat JSONL, HF datasets, prompt/completion and AutoTrain layouts")
+    p.add_argument("source", help="chat or prompt/completion JSONL, or a saved HF dataset folder")
+    p.add_argument("target", help="file (openai, prompt-completion) or folder (hf, autotrain)")
+    p.add_argument("--to", required=True, choices=FORMATS)
+    p.set_defaults(handler=cmd_data_convert)
+    p = data_sub.add_parser("split", help="seeded shuffle and split into NAME.train/.valid[/.test].jsonl")
+    p.add_argument("file")
+    p.add_argument("--valid", type=float, default=0.1, help="fraction for validation (default 0.1)")
+    p.add_argument("--test", type=float, default=0.0, help="fraction for test (default 0)")
+    p.add_argument("--seed", type=int, default=18)
+    p.add_argument("--out-dir", default=None)
+    p.set_defaults(handler=cmd_data_split)
+    p = data_sub.add_parser("generate", help="(re)build one of the project's data sets")
+    p.add_argument("name", choices=["recipes", "sql"])
+    p.add_argument("--out", default=None, help="folder (default data/NAME)")
+    p.add_argument("--seed", type=int, default=18)
+    p.set_defaults(handler=cmd_data_generate)
+
+
+def _add_cost_commands(sub: Any) -> None:
+    cost = sub.add_parser("cost", help="training cost, break-even, price table")
+    cost_sub = cost.add_subparsers(dest="cost_command", metavar="ACTION")
+    cost_sub.required = True
+    p = cost_sub.add_parser("estimate", help="what fine-tuning on FILE costs")
+    p.add_argument("file")
+    p.add_argument("--model", required=True)
+    p.add_argument("--provider", default=None, choices=["openai", "azure", "local"])
+    p.add_argument("--epochs", type=int, default=None, help="default: OpenAI's rule")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_cost_estimate)
+    p = cost_sub.add_parser("break-even", help="few-shot prompting vs a fine-tuned model, per month")
+    p.add_argument("--model", required=True)
+    p.add_argument("--provider", default=None, choices=["openai", "azure", "local"])
+    p.add_argument("--requests", type=int, required=True, help="requests per month")
+    p.add_argument("--shots", type=int, default=5, help="examples sent with every few-shot request (default 5)")
+    p.add_argument("--data", default=None, help="training file: example and training tokens are measured from it")
+    p.add_argument("--example-tokens", type=float, default=None, help="tokens per example (default: measured, else 150)")
+    p.add_argument("--prompt-tokens", type=float, default=100, help="tokens of the request itself (default 100)")
+    p.add_argument("--completion-tokens", type=float, default=None, help="tokens per reply (default: measured, else 50)")
+    p.add_argument("--training-tokens", type=int, default=None, help="training tokens per epoch (default: measured, else 100000)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--months", type=float, default=1.0, help="spread the training cost over this many months")
+    p.add_argument("--hosted-hours", type=float, default=730, help="hours a month the deployment is up (Azure bills them)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_cost_break_even)
+    p = cost_sub.add_parser("prices", help="the price table, with the date of each row")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_cost_prices)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,275 @@
+"""The recipe-assistant data set: recipe text in, generic ingredients out (a JSON list).
+
+This is the task of the OpenAI and Azure OpenAI tutorials the lesson links to (they use
+RecipeNLG); here the recipes are *generated* from a small hand-written catalogue, so the data
+set is ours, deterministic, bilingual (English and French) and as large as needed.
+
+Each example is an OpenAI chat fine-tuning record::
+
+    {"messages": [
+      {"role": "system", "content": SYSTEM_PROMPT},
+      {"role": "user", "content": "Title: Lemon Pancakes\\nIngredients:\\n- 2 cups all-purpose flour\\n..."},
+      {"role": "assistant", "content": "[\\"flour\\", ...]"}]}
+
+The answer lists each generic ingredient once, lower case, in the order the recipe lists them,
+in the recipe's language. Scope and limits: a few dozen ingredients, eight dish families; good
+for teaching format-following, not a culinary reference.
+
+>>> examples = generate(3, seed=1)
+>>> examples[0]["messages"][0]["role"], examples[0]["messages"][-1]["role"]
+('system', 'assistant')
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+SYSTEM_PROMPT = (
+    "You are a recipe assistant. Read the recipe and answer with its generic ingredients as a "
+    "JSON list of lower-case strings, each once, in the order they appear, in the recipe's language."
+)
+
+
+@dataclass(frozen=True)
+class Ingredient:
+    en: str  # generic name in English
+    fr: str  # generic name in French
+    en_forms: tuple[str, ...]  # how English recipes write it
+    fr_forms: tuple[str, ...]  # how French recipes write it
+    unit: str  # "mass", "volume", "count", "spoon", "pinch" or "piece"
+
+
+def _i(en: str, fr: str, en_forms: str, fr_forms: str, unit: str) -> Ingredient:
+    return Ingredient(en, fr, tuple(en_forms.split("|")), tuple(fr_forms.split("|")), unit)
+
+
+CATALOGUE: dict[str, Ingredient] = {
+    i.en: i
+    for i in (
+        _i("flour", "farine", "all-purpose flour|plain flour|sifted flour|whole wheat flour", "farine de blé|farine T55|farine tamisée", "mass"),
+        _i("sugar", "sucre", "granulated sugar|caster sugar|white sugar", "sucre en poudre|sucre semoule", "mass"),
+        _i("brown sugar", "cassonade", "packed brown sugar|light brown sugar", "cassonade|sucre roux", "mass"),
+        _i("eggs", "œufs", "large eggs|eggs, beaten|free-range eggs", "œufs|gros œufs|œufs battus", "count"),
+        _i("milk", "lait", "whole milk|milk|skimmed milk", "lait entier|lait demi-écrémé", "volume"),
+        _i("butter", "beurre", "unsalted butter, melted|butter, softened|salted butter", "beurre doux fondu|beurre mou|beurre demi-sel", "mass"),
+        _i("salt", "sel", "salt|sea salt|kosher salt", "sel fin|fleur de sel", "pinch"),
+        _i("baking powder", "levure chimique", "baking powder", "levure chimique|sachet de levure chimique", "spoon"),
+        _i("vanilla", "vanille", "vanilla extract|pure vanilla extract", "extrait de vanille|gousse de vanille", "spoon"),
+        _i("chocolate", "chocolat", "dark chocolate, chopped|semisweet chocolate chips|milk chocolate", "chocolat noir pâtissier|pépites de chocolat", "mass"),
+        _i("cocoa", "cacao", "unsweetened cocoa powder|cocoa powder", "cacao en poudre non sucré", "spoon"),
+        _i("lemon", "citron", "lemon, zested|juice of a lemon|fresh lemon juice", "citron jaune|jus de citron|zeste de citron", "piece"),
+        _i("apples", "pommes", "apples, peeled and sliced|Granny Smith apples", "pommes golden|pommes épluchées", "count"),
+        _i("cream", "crème", "heavy cream|whipping cream|double cream", "crème fraîche épaisse|crème liquide entière", "volume"),
+        _i("olive oil", "huile d'olive", "extra-virgin olive oil|olive oil", "huile d'olive vierge extra|huile d'olive", "spoon"),
+        _i("garlic", "ail", "garlic cloves, minced|cloves garlic, crushed", "gousses d'ail hachées|gousses d'ail", "count"),
+        _i("onion", "oignon", "yellow onion, diced|onion, finely chopped|red onion, sliced", "oignon jaune émincé|oignon haché", "count"),
+        _i("shallots", "échalotes", "shallots, minced", "échalotes ciselées", "count"),
+        _i("tomatoes", "tomates", "ripe tomatoes, chopped|cherry tomatoes, halved|canned crushed tomatoes", "tomates mûres|tomates cerises|tomates concassées", "count"),
+        _i("carrots", "carottes", "carrots, peeled and diced|carrots, grated", "carottes râpées|carottes en rondelles", "count"),
+        _i("potatoes", "pommes de terre", "russet potatoes, cubed|waxy potatoes", "pommes de terre à chair ferme|pommes de terre", "mass"),
+        _i("zucchini", "courgettes", "zucchini, sliced|courgettes, diced", "courgettes en dés", "count"),
+        _i("bell pepper", "poivron", "red bell pepper, diced|green bell pepper, sliced", "poivron rouge|poivron vert émincé", "count"),
+        _i("mushrooms", "champignons", "button mushrooms, sliced|cremini mushrooms", "champignons de Paris émincés", "mass"),
+        _i("spinach", "épinards", "baby spinach|fresh spinach leaves", "pousses d'épinards|épinards frais", "mass"),
+        _i("basil", "basilic", "fresh basil leaves|basil, torn", "feuilles de basilic frais", "piece"),
+        _i("parsley", "persil", "flat-leaf parsley, chopped|fresh parsley", "persil plat haché", "piece"),
+        _i("thyme", "thym", "fresh thyme sprigs|dried thyme", "brins de thym|thym séché", "spoon"),
+        _i("black pepper", "poivre", "freshly ground black pepper|black pepper", "poivre noir du moulin|poivre", "pinch"),
+        _i("chicken", "poulet", "boneless chicken thighs|chicken breasts, cubed", "blancs de poulet|cuisses de poulet désossées", "mass"),
+        _i("beef", "bœuf", "ground beef|beef chuck, cubed", "bœuf haché|paleron de bœuf en cubes", "mass"),
+        _i("bacon", "lardons", "thick-cut bacon, diced|smoked bacon strips", "lardons fumés|poitrine fumée", "mass"),
+        _i("salmon", "saumon", "salmon fillets, skin on|fresh salmon", "pavés de saumon", "mass"),
+        _i("shrimp", "crevettes", "raw shrimp, peeled|large prawns", "crevettes décortiquées", "mass"),
+        _i("rice", "riz", "long-grain white rice|jasmine rice|arborio rice", "riz basmati|riz arborio|riz long", "mass"),
+        _i("pasta", "pâtes", "dried spaghetti|penne pasta|fusilli", "spaghetti|penne|coquillettes", "mass"),
+        _i("parmesan", "parmesan", "grated Parmesan cheese|Parmigiano-Reggiano, shaved", "parmesan râpé", "mass"),
+        _i("mozzarella", "mozzarella", "fresh mozzarella, torn|shredded mozzarella", "mozzarella di bufala", "mass"),
+        _i("cheddar", "cheddar", "sharp cheddar, grated", "cheddar râpé", "mass"),
+        _i("gruyere", "gruyère", "Gruyère cheese, grated|Swiss cheese, shredded", "gruyère râpé|comté râpé", "mass"),
+        _i("chickpeas", "pois chiches", "canned chickpeas, drained", "pois chiches égouttés", "mass"),
+        _i("lentils", "lentilles", "green lentils, rinsed|red lentils", "lentilles vertes du Puy|lentilles corail", "mass"),
+        _i("coconut milk", "lait de coco", "can coconut milk|full-fat coconut milk", "lait de coco", "volume"),
+        _i("soy sauce", "sauce soja", "low-sodium soy sauce|soy sauce", "sauce soja salée", "spoon"),
+        _i("ginger", "gingembre", "fresh ginger, grated|ginger root, minced", "gingembre frais râpé", "spoon"),
+        _i("curry powder", "curry", "mild curry powder|curry powder", "curry en poudre", "spoon"),
+        _i("cumin", "cumin", "ground cumin|cumin seeds", "cumin moulu", "spoon"),
+        _i("paprika", "paprika", "smoked paprika|sweet paprika", "paprika fumé", "spoon"),
+        _i("honey", "miel", "runny honey|honey", "miel liquide|miel de fleurs", "spoon"),
+        _i("yogurt", "yaourt", "plain Greek yogurt|natural yogurt", "yaourt nature|yaourt grec", "volume"),
+        _i("oats", "flocons d'avoine", "rolled oats|old-fashioned oats", "flocons d'avoine", "mass"),
+        _i("walnuts", "noix", "walnuts, chopped|toasted walnut halves", "cerneaux de noix", "mass"),
+        _i("almonds", "amandes", "ground almonds|sliced almonds", "poudre d'amandes|amandes effilées", "mass"),
+        _i("bananas", "bananes", "ripe bananas, mashed", "bananes bien mûres", "count"),
+        _i("strawberries", "fraises", "fresh strawberries, hulled", "fraises équeutées", "mass"),
+        _i("stock", "bouillon", "chicken stock|vegetable broth|low-sodium stock", "bouillon de volaille|bouillon de légumes", "volume"),
+        _i("white wine", "vin blanc", "dry white wine", "vin blanc sec", "volume"),
+        _i("vinegar", "vinaigre", "red wine vinegar|balsamic vinegar|cider vinegar", "vinaigre de vin rouge|vinaigre balsamique", "spoon"),
+        _i("mustard", "moutarde", "Dijon mustard|whole-grain mustard", "moutarde de Dijon|moutarde à l'ancienne", "spoon"),
+        _i("lettuce", "salade", "romaine lettuce, chopped|mixed salad greens", "laitue|mesclun", "piece"),
+        _i("cucumber", "concombre", "cucumber, sliced|English cucumber", "concombre en rondelles", "count"),
+        _i("avocado", "avocat", "ripe avocados, diced", "avocats mûrs", "count"),
+        _i("tortillas", "tortillas", "flour tortillas|corn tortillas", "tortillas de blé", "count"),
+        _i("breadcrumbs", "chapelure", "panko breadcrumbs|dry breadcrumbs", "chapelure", "mass"),
+        _i("yeast", "levure de boulanger", "active dry yeast|instant yeast", "levure de boulanger sèche", "spoon"),
+        _i("water", "eau", "warm water|cold water", "eau tiède|eau froide", "volume"),
+    )
+}
+
+#: Dish families: title words and the ingredients they draw from (core first, then optional).
+FAMILIES: dict[str, dict[str, Any]] = {
+    "cake": {
+        "en": ["{x} Cake", "{x} Loaf Cake", "Easy {x} Cake", "{x} Muffins", "{x} Bread"],
+        "fr": ["Gâteau {x}", "Cake {x}", "Muffins {x}", "Quatre-quarts {x}"],
+        "x_en": ["Lemon", "Chocolate", "Banana", "Apple", "Walnut", "Almond", "Vanilla", "Honey", "Strawberry", "Marble"],
+        "x_fr": ["au citron", "au chocolat", "à la banane", "aux pommes", "aux noix", "aux amandes", "à la vanille", "au miel", "aux fraises", "marbré"],
+        "core": ["flour", "sugar", "eggs", "butter"],
+        "extra": ["milk", "baking powder", "vanilla", "salt", "lemon", "chocolate", "cocoa", "bananas", "apples", "walnuts", "almonds", "honey", "yogurt", "strawberries", "brown sugar"],
+    },
+    "pancakes": {
+        "en": ["{x} Pancakes", "Fluffy {x} Pancakes", "{x} Crêpes", "{x} Waffles"],
+        "fr": ["Crêpes {x}", "Pancakes {x}", "Gaufres {x}"],
+        "x_en": ["Classic", "Buttermilk-Style", "Banana", "Oat", "Lemon", "Chocolate Chip", "Sunday", "Strawberry"],
+        "x_fr": ["classiques", "à la banane", "à l'avoine", "au citron", "aux pépites de chocolat", "du dimanche", "aux fraises"],
+        "core": ["flour", "eggs", "milk"],
+        "extra": ["sugar", "butter", "salt", "baking powder", "vanilla", "bananas", "oats", "lemon", "chocolate", "strawberries", "honey"],
+    },
+    "soup": {
+        "en": ["{x} Soup", "Creamy {x} Soup", "{x} Stew", "Hearty {x} Soup"],
+        "fr": ["Soupe {x}", "Velouté {x}", "Potage {x}"],
+        "x_en": ["Tomato", "Carrot", "Lentil", "Mushroom", "Potato and Leek", "Chicken", "Vegetable", "Pumpkin-Style", "Spinach"],
+        "x_fr": ["de tomates", "de carottes", "de lentilles", "de champignons", "de pommes de terre", "au poulet", "de légumes", "d'épinards"],
+        "core": ["onion", "stock"],
+        "extra": ["garlic", "carrots", "potatoes", "tomatoes", "lentils", "mushrooms", "chicken", "cream", "thyme", "salt", "black pepper", "olive oil", "butter", "spinach", "cumin", "parsley"],
+    },
+    "pasta": {
+        "en": ["{x} Pasta", "Spaghetti {x}", "{x} Penne", "Baked {x} Pasta"],
+        "fr": ["Pâtes {x}", "Spaghetti {x}", "Gratin de pâtes {x}"],
+        "x_en": ["Garlic", "Tomato Basil", "Carbonara-Style", "Mushroom", "Spinach", "Shrimp", "Bolognese", "Pesto"],
+        "x_fr": ["à l'ail", "tomate basilic", "à la carbonara", "aux champignons", "aux épinards", "aux crevettes", "à la bolognaise"],
+        "core": ["pasta"],
+        "extra": ["olive oil", "garlic", "tomatoes", "basil", "parmesan", "bacon", "eggs", "cream", "mushrooms", "spinach", "shrimp", "beef", "onion", "salt", "black pepper", "mozzarella", "parsley"],
+    },
+    "salad": {
+        "en": ["{x} Salad", "Summer {x} Salad", "{x} Bowl"],
+        "fr": ["Salade {x}", "Bowl {x}"],
+        "x_en": ["Greek-Style", "Chickpea", "Chicken", "Avocado", "Lentil", "Caprese", "Cucumber", "Salmon"],
+        "x_fr": ["grecque", "de pois chiches", "au poulet", "d'avocat", "de lentilles", "caprese", "de concombre", "au saumon"],
+        "core": ["olive oil"],
+        "extra": ["lettuce", "tomatoes", "cucumber", "avocado", "chickpeas", "lentils", "chicken", "salmon", "mozzarella", "basil", "vinegar", "mustard", "lemon", "salt", "black pepper", "onion", "walnuts", "honey"],
+    },
+    "stir-fry": {
+        "en": ["{x} Stir-Fry", "{x} Fried Rice", "{x} Curry", "Quick {x} Curry"],
+        "fr": ["Sauté {x}", "Riz sauté {x}", "Curry {x}"],
+        "x_en": ["Chicken", "Shrimp", "Vegetable", "Beef", "Chickpea", "Coconut", "Ginger Garlic"],
+        "x_fr": ["de poulet", "aux crevettes", "de légumes", "de bœuf", "de pois chiches", "au lait de coco"],
+        "core": ["rice"],
+        "extra": ["chicken", "shrimp", "beef", "chickpeas", "soy sauce", "ginger", "garlic", "onion", "bell pepper", "carrots", "coconut milk", "curry powder", "cumin", "honey", "eggs", "spinach", "salt"],
+    },
+    "gratin": {
+        "en": ["{x} Gratin", "{x} Bake", "{x} Quiche", "{x} Tart"],
+        "fr": ["Gratin {x}", "Quiche {x}", "Tarte {x}"],
+        "x_en": ["Potato", "Zucchini", "Bacon and Cheese", "Spinach", "Mushroom", "Onion", "Tomato"],
+        "x_fr": ["dauphinois", "de courgettes", "lorraine", "aux épinards", "aux champignons", "à l'oignon", "à la tomate"],
+        "core": ["eggs", "cream"],
+        "extra": ["potatoes", "zucchini", "bacon", "spinach", "mushrooms", "onion", "tomatoes", "gruyere", "cheddar", "milk", "garlic", "thyme", "salt", "black pepper", "flour", "butter", "mustard"],
+    },
+    "bread": {
+        "en": ["{x} Bread", "{x} Flatbread", "{x} Pizza Dough", "{x} Rolls"],
+        "fr": ["Pain {x}", "Pâte à pizza {x}", "Petits pains {x}"],
+        "x_en": ["Simple", "Whole Wheat", "Olive Oil", "Honey Oat", "Garlic", "Herb", "Rustic"],
+        "x_fr": ["maison", "complet", "à l'huile d'olive", "au miel", "à l'ail", "aux herbes", "de campagne"],
+        "core": ["flour", "yeast", "water", "salt"],
+        "extra": ["olive oil", "honey", "oats", "garlic", "thyme", "butter", "milk", "sugar", "basil"],
+    },
+}
+
+_UNITS_EN = {
+    "mass": ["{n} g", "{n} oz", "{c} cups", "{c} cup", "{n} grams"],
+    "volume": ["{c} cups", "{n} ml", "{c} cup", "{n} fl oz"],
+    "count": ["{k}", "{k} whole", "{k} medium"],
+    "spoon": ["{k} tsp", "{k} tbsp", "{h} teaspoon", "{k} tablespoons"],
+    "pinch": ["a pinch of", "{h} tsp", "to taste:"],
+    "piece": ["1 bunch", "a handful of", "{k} sprigs", "1"],
+}
+_UNITS_FR = {
+    "mass": ["{n} g de", "{n} grammes de", "{k}00 g de"],
+    "volume": ["{n} ml de", "{k} verres de", "{d} cl de"],
+    "count": ["{k}", "{k} beaux"],
+    "spoon": ["{k} c. à café de", "{k} c. à soupe de", "1 cuillère de"],
+    "pinch": ["1 pincée de", "un peu de"],
+    "piece": ["1 bouquet de", "quelques", "1"],
+}
+_INTROS_EN = [
+    "Title: {title}\nIngredients:\n{lines}",
+    "Recipe: {title}\n\n{lines}",
+    "{title}\nYou will need:\n{lines}",
+    "List the ingredients of this recipe.\n{title}\n{lines}",
+    "Here is my recipe for {title}:\n{lines}",
+]
+_INTROS_FR = [
+    "Titre : {title}\nIngrédients :\n{lines}",
+    "Recette : {title}\n\n{lines}",
+    "{title}\nIl vous faut :\n{lines}",
+    "Voici ma recette de {title_lower} :\n{lines}",
+]
+
+
+def _quantity(unit: str, lang: str, rng: random.Random) -> str:
+    pattern = rng.choice((_UNITS_FR if lang == "fr" else _UNITS_EN)[unit])
+    return pattern.format(
+        n=rng.choice([25, 50, 100, 125, 150, 200, 250, 300, 400, 500]),
+        c=rng.choice(["1/4", "1/3", "1/2", "2/3", "3/4", "1", "1 1/2", "2", "3"]),
+        k=rng.randint(1, 4),
+        h=rng.choice(["1/2", "1", "2"]),
+        d=rng.choice([10, 20, 25, 50]),
+    )
+
+
+def make_example(rng: random.Random, lang: str | None = None) -> dict[str, Any]:
+    """One random recipe and its answer, as an OpenAI chat record (plus a ``meta`` field)."""
+    lang = lang or ("fr" if rng.random() < 0.25 else "en")
+    family_name = rng.choice(sorted(FAMILIES))
+    family = FAMILIES[family_name]
+    x = rng.randrange(len(family[f"x_{lang}"]))
+    title = rng.choice(family[lang]).format(x=family[f"x_{lang}"][x])
+    extras = rng.sample(family["extra"], k=rng.randint(2, min(6, len(family["extra"]))))
+    names = list(dict.fromkeys(family["core"] + extras))
+    rng.shuffle(names)
+    lines, answer = [], []
+    for name in names:
+        ing = CATALOGUE[name]
+        form = rng.choice(ing.fr_forms if lang == "fr" else ing.en_forms)
+        lines.append(f"- {_quantity(ing.unit, lang, rng)} {form}".replace("  ", " "))
+        answer.append(ing.fr if lang == "fr" else ing.en)
+    intro = rng.choice(_INTROS_FR if lang == "fr" else _INTROS_EN)
+    user = intro.format(title=title, title_lower=title[0].lower() + title[1:], lines="\n".join(lines))
+    return {
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": json.dumps(answer, ensure_ascii=False)},
+        ],
+        "meta": {"lang": lang, "family": family_name, "title": title},
+    }
+
+
+def generate(n: int, *, seed: int = 18) -> list[dict[str, Any]]:
+    """``n`` distinct examples (no two share the same user text), reproducible from ``seed``."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        example = make_example(rng)
+        key = example["messages"][1]["content"]
+        if key not in seen:
+            seen.add(key)
+            out.append(example)
+    return out
+
+
+def answer_of(example: dict[str, Any]) -> list[str]:
+    """The gold ingredient list of an example."""
+    return json.loads(example["messages"][-1]["content"])

@@ -1,0 +1,660 @@
+"""The data doctor: read, validate, count, convert and split chat fine-tuning files.
+
+Scope. OpenAI's chat fine-tuning format, one JSON object per line::
+
+    {"messages": [{"role": "system", "content": "..."}, {"role": "user", "content": "..."},
+                  {"role": "assistant", "content": "...", "weight": 1}]}
+
+with everything the current format allows: ``name``, ``weight`` (0 or 1, assistant messages),
+``tool_calls`` and ``tool`` messages, legacy ``function_call``, top-level ``tools``,
+``functions`` and ``parallel_tool_calls``, and content as a list of text parts.
+
+:func:`validate` streams the file once, never stops at the first problem and never raises for bad
+data: every problem becomes a :class:`Finding` with the line number, a stable ``code`` (see
+:data:`CODES`) and a plain message. It also counts tokens exactly as the OpenAI cookbook does
+(in batches, see :mod:`lessonlib.tokens`) and prices the training job (:mod:`lessonlib.costs`).
+Memory stays flat as the file grows: lines are processed in chunks; only 8-byte fingerprints (for
+duplicates), one integer per example (token lengths) and at most ``max_per_code`` stored findings
+per code are kept.
+
+>>> report = validate(split_path("recipes", "train"), model="gpt-4o-mini")   # doctest: +SKIP
+>>> report.ok, report.examples, report.tokens.total                           # doctest: +SKIP
+(True, 200, 25817)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from . import tokens as tok
+from .corpora import split_path  # noqa: F401  (re-exported for notebooks: data.split_path)
+from .errors import LessonError
+
+try:  # a fast JSON parser when present (it is in requirements.txt); the standard one otherwise
+    import orjson
+
+    _loads = orjson.loads
+    _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError,)
+
+    def _fingerprint(obj: Any) -> bytes:
+        return hashlib.blake2b(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS), digest_size=8).digest()
+
+except ImportError:  # pragma: no cover
+    _loads = json.loads
+    _JSONError = (json.JSONDecodeError,)
+
+    def _fingerprint(obj: Any) -> bytes:
+        return hashlib.blake2b(json.dumps(obj, sort_keys=True).encode(), digest_size=8).digest()
+
+
+#: Every finding code: (severity, what it means). Codes are stable: tests and tools rely on them.
+CODES: dict[str, tuple[str, str]] = {
+    # the file as a whole
+    "file_empty": ("error", "the file holds no examples"),
+    "too_few_examples": ("warning", "fewer examples than the provider's minimum"),
+    # one line
+    "blank_line": ("note", "a blank line (skipped)"),
+    "bad_encoding": ("error", "the line is not valid UTF-8"),
+    "invalid_json": ("error", "the line is not valid JSON"),
+    "data_type": ("error", "an example (or a message) is not a JSON object"),
+    "unrecognized_top_level_key": ("error", "a key other than messages, tools, functions, parallel_tool_calls"),
+    "missing_messages_list": ("error", "no 'messages' list"),
+    "empty_messages": ("error", "the 'messages' list is empty"),
+    "bad_tools": ("error", "'tools' / 'parallel_tool_calls' have the wrong shape"),
+    # one message
+    "message_missing_key": ("error", "a message lacks 'role' or 'content'"),
+    "message_unrecognized_key": ("error", "a message has a key the format does not know"),
+    "unrecognized_role": ("error", "a role other than system, user, assistant, tool, function"),
+    "missing_content": ("error", "a message's content is empty"),
+    "content_wrong_type": ("error", "content is neither text nor a list of text parts"),
+    "field_wrong_type": ("error", "name, tool_call_id or function_call has the wrong type"),
+    "bad_weight": ("error", "weight must be 0 or 1, on assistant messages only"),
+    "bad_tool_call": ("error", "a tool call lacks its id, type or function name/arguments"),
+    "tool_call_id_mismatch": ("error", "tool messages and the assistant's tool calls do not match up"),
+    "example_missing_assistant_message": ("error", "no assistant message to learn from"),
+    # warnings
+    "no_trainable_message": ("warning", "every assistant message has weight 0: nothing is learned"),
+    "no_system_message": ("warning", "no system message"),
+    "duplicate_example": ("warning", "the same example appears earlier in the file"),
+    "too_long": ("warning", "longer than the model's training context: it would be truncated"),
+    "personal_data": ("warning", "text that looks like an e-mail address or a phone number"),
+    "secret": ("warning", "text that looks like an API key or access token"),
+}
+
+TOP_LEVEL_KEYS = {"messages", "tools", "functions", "parallel_tool_calls"}
+MESSAGE_KEYS = {"role", "content", "name", "function_call", "tool_calls", "tool_call_id", "weight"}
+ROLES = {"system", "user", "assistant", "tool", "function"}
+PROVIDER_MINIMUM = {"openai": 10, "azure": 10, "local": 1}
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"(?<![\w/])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![\w/])")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SECRET = re.compile(
+    r"\b(?:sk-(?:proj-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[baprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})"
+)
+_HINT = re.compile(r"[@+\d]")  # cheap pre-check before the personal-data regexes
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem (or note) about one line of a data file; ``line`` is None for the whole file."""
+
+    line: int | None  # 1-based line number in the file
+    code: str  # stable identifier, a key of CODES
+    message: str  # plain-language explanation, naming the message index where relevant
+
+    @property
+    def severity(self) -> str:
+        return CODES[self.code][0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "code": self.code, "message": self.message}
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else "file"
+        return f"{where}: {self.severity} {self.code}: {self.message}"
+
+
+@dataclass
+class TokenStats:
+    """Token lengths of the valid examples (cookbook counting for OpenAI, chat template locally)."""
+
+    per_example: array = field(default_factory=lambda: array("I"))  # one count per valid example
+    assistant: int = 0  # tokens in assistant messages (what the model learns to produce)
+    estimated: bool = False  # some values (tool calls, content parts) were estimated
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_example)
+
+    def summary(self) -> dict[str, float]:
+        n = len(self.per_example)
+        if not n:
+            return {"min": 0, "max": 0, "mean": 0.0}
+        return {"min": min(self.per_example), "max": max(self.per_example), "mean": round(self.total / n, 1)}
+
+    def percentile(self, q: float) -> int:
+        values = sorted(self.per_example)
+        return values[min(len(values) - 1, int(q * len(values)))] if values else 0
+
+
+@dataclass
+class DataReport:
+    """Everything :func:`validate` found out about a file."""
+
+    file: str  # path as given
+    model: str  # model the tokens were counted for
+    encoding: str  # tokenizer used
+    examples: int = 0  # lines that parsed as JSON objects (valid or not)
+    valid_examples: int = 0  # examples without errors
+    findings: list[Finding] = field(default_factory=list)  # stored findings (capped per code)
+    counts: Counter = field(default_factory=Counter)  # exact number of findings per code
+    tokens: TokenStats = field(default_factory=TokenStats)
+    cost: Any = None  # costs.TrainingCost, when the model has a price
+    examples_by_line: dict[int, int] = field(default_factory=dict)  # line -> index in tokens.per_example
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def notes(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "note"]
+
+    @property
+    def error_count(self) -> int:
+        return sum(n for code, n in self.counts.items() if CODES[code][0] == "error")
+
+    @property
+    def warning_count(self) -> int:
+        return sum(n for code, n in self.counts.items() if CODES[code][0] == "warning")
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings are allowed)."""
+        return self.error_count == 0
+
+    def by_code(self) -> dict[str, list[Finding]]:
+        """Stored findings grouped by code, errors first."""
+        order = {"error": 0, "warning": 1, "note": 2}
+        groups: dict[str, list[Finding]] = {}
+        for finding in sorted(self.findings, key=lambda f: (order[f.severity], f.code, f.line or 0)):
+            groups.setdefault(finding.code, []).append(finding)
+        return groups
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "examples": self.examples,
+            "valid_examples": self.valid_examples,
+            "errors": [f.to_dict() for f in self.errors],
+            "warnings": [f.to_dict() for f in self.warnings],
+            "notes": [f.to_dict() for f in self.notes],
+            "counts": dict(sorted(self.counts.items())),
+            "tokens": {
+                "model": self.model,
+                "encoding": self.encoding,
+                "total": self.tokens.total,
+                "assistant": self.tokens.assistant,
+                "estimated": self.tokens.estimated,
+                "per_example": self.tokens.summary(),
+            },
+            "cost": self.cost.to_dict() if self.cost is not None else None,
+        }
+
+    def summary(self, max_lines: int = 5) -> str:
+        """A human-readable report: verdict, findings grouped by code, tokens, cost."""
+        verdict = "no errors" if self.ok else f"{self.error_count} error(s)"
+        out = [f"{self.file}: {self.examples} examples, {verdict}, {self.warning_count} warning(s)"]
+        for code, items in self.by_code().items():
+            severity, meaning = CODES[code]
+            out.append(f"  {severity} {code} x{self.counts[code]}: {meaning}")
+            for finding in items[:max_lines]:
+                where = f"line {finding.line}" if finding.line is not None else "file"
+                out.append(f"      {where}: {finding.message}")
+            if self.counts[code] > min(len(items), max_lines):
+                out.append(f"      ... and {self.counts[code] - min(len(items), max_lines)} more")
+        stats = self.tokens.summary()
+        approx = " (partly estimated)" if self.tokens.estimated else ""
+        out.append(
+            f"  tokens ({self.model}, {self.encoding}){approx}: total {self.tokens.total:,}; per example "
+            f"min {stats['min']}, mean {stats['mean']}, max {stats['max']}"
+        )
+        if self.cost is not None:
+            out.append(f"  training cost: {self.cost}")
+        return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Checking one example
+# --------------------------------------------------------------------------------------------
+
+
+def _is_text_parts(content: Any) -> bool:
+    return isinstance(content, list) and bool(content) and all(
+        isinstance(p, dict) and p.get("type", "text") == "text" and isinstance(p.get("text"), str) for p in content
+    )
+
+
+def check_example(obj: Any, line: int | None = None) -> list[Finding]:
+    """Format errors of one parsed example (no token or file-level checks). Pure; never raises.
+
+    >>> [f.code for f in check_example({"messages": [{"role": "user", "content": "hi"}]})]
+    ['example_missing_assistant_message']
+    """
+    found: list[Finding] = []
+
+    def add(code: str, message: str) -> None:
+        found.append(Finding(line, code, message))
+
+    if not isinstance(obj, dict):
+        add("data_type", f"the line is a JSON {type(obj).__name__}, not an object with a 'messages' list")
+        return found
+    for key in obj:
+        if key not in TOP_LEVEL_KEYS:
+            add("unrecognized_top_level_key", f"unknown key '{key}' (allowed: {', '.join(sorted(TOP_LEVEL_KEYS))})")
+    if "tools" in obj and not (isinstance(obj["tools"], list) and all(isinstance(t, dict) for t in obj["tools"])):
+        add("bad_tools", "'tools' must be a list of objects")
+    if "parallel_tool_calls" in obj and not isinstance(obj["parallel_tool_calls"], bool):
+        add("bad_tools", "'parallel_tool_calls' must be true or false")
+    messages = obj.get("messages")
+    if not isinstance(messages, list):
+        add("missing_messages_list", "no 'messages' list" if messages is None else f"'messages' is a {type(messages).__name__}, not a list")
+        return found
+    if not messages:
+        add("empty_messages", "'messages' is an empty list")
+        return found
+
+    open_calls: dict[str, int] = {}  # tool call id -> index of the assistant message that made it
+    assistant_seen = trainable = False
+    for i, msg in enumerate(messages, start=1):
+        if not isinstance(msg, dict):
+            add("data_type", f"message {i} is a JSON {type(msg).__name__}, not an object")
+            continue
+        role = msg.get("role")
+        unknown = [k for k in msg if k not in MESSAGE_KEYS]
+        for key in unknown:
+            add("message_unrecognized_key", f"message {i} has unknown key '{key}'")
+        if role is None:
+            add("message_missing_key", f"message {i} has no 'role'")
+        elif role not in ROLES:
+            add("unrecognized_role", f"message {i} has role {role!r}; use system, user, assistant or tool")
+        calls = msg.get("tool_calls")
+        makes_call = role == "assistant" and (calls is not None or msg.get("function_call") is not None)
+        if "content" not in msg:
+            if not makes_call:
+                add("message_missing_key", f"message {i} ({role}) has no 'content'")
+        else:
+            content = msg["content"]
+            if content is None:
+                if not makes_call:
+                    add("missing_content", f"message {i} ({role}) has null content")
+            elif isinstance(content, str):
+                if not content.strip() and not makes_call:
+                    add("missing_content", f"message {i} ({role}) has empty content")
+            elif not _is_text_parts(content):
+                add("content_wrong_type", f"message {i} content is a {type(content).__name__}; use a string or a list of {{\"type\": \"text\", \"text\": ...}} parts")
+        if "name" in msg and not isinstance(msg["name"], str):
+            add("field_wrong_type", f"message {i} 'name' must be a string")
+        if "function_call" in msg and not isinstance(msg["function_call"], dict):
+            add("field_wrong_type", f"message {i} 'function_call' must be an object")
+        if "weight" in msg:
+            weight = msg["weight"]
+            if isinstance(weight, bool) or weight not in (0, 1):
+                add("bad_weight", f"message {i} has weight {weight!r}; only 0 or 1 are allowed")
+            elif role != "assistant":
+                add("bad_weight", f"message {i} ({role}) has a weight; only assistant messages can")
+        if role == "assistant":
+            assistant_seen = True
+            if msg.get("weight", 1) != 0:
+                trainable = True
+            if calls is not None:
+                if not isinstance(calls, list) or not calls:
+                    add("bad_tool_call", f"message {i} 'tool_calls' must be a non-empty list")
+                else:
+                    for j, call in enumerate(calls, start=1):
+                        fn = call.get("function") if isinstance(call, dict) else None
+                        if not (isinstance(call, dict) and isinstance(call.get("id"), str) and call.get("type", "function") == "function"
+                                and isinstance(fn, dict) and isinstance(fn.get("name"), str) and isinstance(fn.get("arguments"), str)):
+                            add("bad_tool_call", f"message {i} tool call {j} needs an 'id', type 'function' and a function 'name' and 'arguments' (a JSON string)")
+                            continue
+                        open_calls[call["id"]] = i
+        elif role == "tool":
+            call_id = msg.get("tool_call_id")
+            if not isinstance(call_id, str):
+                add("tool_call_id_mismatch", f"message {i} (tool) has no 'tool_call_id'")
+            elif call_id not in open_calls:
+                add("tool_call_id_mismatch", f"message {i} answers tool call '{call_id}', which no earlier assistant message made")
+            else:
+                del open_calls[call_id]
+        elif "tool_call_id" in msg:
+            add("field_wrong_type", f"message {i} ({role}) has a 'tool_call_id'; only tool messages do")
+    for call_id, i in open_calls.items():
+        add("tool_call_id_mismatch", f"tool call '{call_id}' from message {i} is never answered by a tool message")
+    if not assistant_seen:
+        add("example_missing_assistant_message", "no assistant message: the model has nothing to learn from this example")
+    elif not trainable:
+        add("no_trainable_message", "every assistant message has weight 0")
+    return found
+
+
+def _mask(text: str) -> str:
+    """Show the shape of a sensitive string, never the string."""
+    return text[:2] + "…" + f"({len(text)} characters)"
+
+
+def _looks_like_phone(candidate: str) -> bool:
+    """10-15 digits, written the way phone numbers are (a leading +, ( or 0, or - / . separators)."""
+    digits = sum(c.isdigit() for c in candidate)
+    if not 10 <= digits <= 15 or _DATE.search(candidate):
+        return False
+    return candidate[0] in "+(0" or "-" in candidate or "." in candidate
+
+
+def scan_sensitive(texts: Sequence[str], line: int | None) -> list[Finding]:
+    """Warnings for e-mail addresses, phone numbers and API keys (their values are masked)."""
+    found: list[Finding] = []
+    for text in texts:
+        if not _HINT.search(text):
+            continue
+        for match in _SECRET.finditer(text):
+            found.append(Finding(line, "secret", f"something that looks like an API key or token ({_mask(match.group())}); remove it"))
+        if "@" in text:
+            for match in _EMAIL.finditer(text):
+                found.append(Finding(line, "personal_data", f"an e-mail address ({_mask(match.group())})"))
+        for match in _PHONE.finditer(text):
+            if _looks_like_phone(match.group()):
+                found.append(Finding(line, "personal_data", f"a phone number ({_mask(match.group())})"))
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a file
+# --------------------------------------------------------------------------------------------
+
+
+def _open(path: Path):
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a folder", str(path))
+        return open(path, "rb")
+    except OSError as exc:
+        raise LessonError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            fix="check the path (a JSONL file, one example per line)",
+            exit_code=2,
+        ) from None
+
+
+def iter_examples(path: str | Path) -> Iterator[tuple[int, Any | None, list[Finding]]]:
+    """Yield ``(line, parsed_object_or_None, line_findings)`` for each non-blank line, streaming."""
+    path = Path(path)
+    with _open(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                yield number, None, [Finding(number, "blank_line", "blank line skipped")]
+                continue
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, None, [Finding(number, "bad_encoding", f"byte {exc.start + 1} is not UTF-8; save the file as UTF-8")]
+                continue
+            try:
+                yield number, _loads(raw), []
+            except _JSONError as exc:
+                yield number, None, [Finding(number, "invalid_json", f"not valid JSON ({str(exc).split(':')[0]})")]
+
+
+def read_examples(path: str | Path) -> list[dict[str, Any]]:
+    """All examples of a file that has no errors; raises :class:`LessonError` listing the first ones."""
+    examples: list[dict[str, Any]] = []
+    problems: list[Finding] = []
+    for line, obj, findings in iter_examples(path):
+        problems += [f for f in findings if f.severity == "error"]
+        if obj is not None:
+            errors = [f for f in check_example(obj, line) if f.severity == "error"]
+            problems += errors
+            if not errors:
+                examples.append(obj)
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:3])
+        raise LessonError(f"{path} has {len(problems)} error(s): {shown}", fix=f"run `lessonlib data validate {path}` to see them all")
+    return examples
+
+
+def validate(
+    path: str | Path,
+    *,
+    model: str = "gpt-4o-mini",
+    provider: str | None = None,
+    epochs: int | None = None,
+    min_examples: int | None = None,
+    max_per_code: int = 200,
+    chunk_size: int = 2048,
+) -> DataReport:
+    """Check a chat fine-tuning file completely and count its tokens for ``model``.
+
+    Raises :class:`LessonError` (exit code 2) only when the file cannot be read at all.
+    """
+    from . import costs
+
+    local = tok.is_local(model)
+    counter = None if local else tok.BatchCounter(tok.encoding_for(model))
+    report = DataReport(file=str(path), model=model, encoding="chat template" if local else counter.encoding.name)
+    price = None
+    try:
+        price = costs.get_price(model, provider)
+    except LessonError:
+        pass
+    context = price.training_context if price else None
+    minimum = min_examples if min_examples is not None else PROVIDER_MINIMUM.get(provider or (price.provider if price else "openai"), 10)
+
+    def add(finding: Finding) -> None:
+        report.counts[finding.code] += 1
+        if report.counts[finding.code] <= max_per_code:
+            report.findings.append(finding)
+
+    seen: dict[bytes, int] = {}
+    pending: list[tuple[int, list[dict[str, Any]], list[str]]] = []
+    local_pending: list[tuple[int, list[dict[str, Any]]]] = []
+
+    def flush() -> None:
+        if counter is not None and pending:
+            texts = [t for _, _, ts in pending for t in ts]
+            lengths = counter.lengths(texts)
+            pos = 0
+            for line, messages, ts in pending:
+                n = len(ts)
+                total = tok.cookbook_total(messages, lengths[pos:pos + n])
+                k = pos
+                for m in messages:  # assistant tokens: the texts of assistant messages
+                    m_texts = sum(1 for v in m.values() if tok.value_text(v) is not None)
+                    if m.get("role") == "assistant":
+                        report.tokens.assistant += sum(lengths[k:k + m_texts])
+                    k += m_texts
+                pos += n
+                _record(line, total)
+            pending.clear()
+        if local_pending:
+            counts = tok.count_local([m for _, m in local_pending], model)
+            for (line, _), total in zip(local_pending, counts):
+                _record(line, total)
+            local_pending.clear()
+
+    def _record(line: int, total: int) -> None:
+        report.examples_by_line[line] = len(report.tokens.per_example)
+        report.tokens.per_example.append(total)
+        if context and total > context:
+            add(Finding(line, "too_long", f"{total:,} tokens; {model} trains on at most {context:,} per example (the rest is cut)"))
+
+    for line, obj, line_findings in iter_examples(path):
+        for finding in line_findings:
+            add(finding)
+        if obj is None:
+            continue
+        report.examples += 1
+        errors = check_example(obj, line)
+        for finding in errors:
+            add(finding)
+        if any(f.severity == "error" for f in errors):
+            continue
+        report.valid_examples += 1
+        messages = obj["messages"]
+        fingerprint = _fingerprint(obj)
+        if fingerprint in seen:
+            add(Finding(line, "duplicate_example", f"same example as line {seen[fingerprint]}"))
+        else:
+            seen[fingerprint] = line
+        if messages[0].get("role") != "system":
+            add(Finding(line, "no_system_message", "no system message (fine if every request you send will lack one too)"))
+        texts = list(tok.message_texts(messages))
+        if "tools" in obj or "functions" in obj:
+            texts.append(json.dumps(obj.get("tools") or obj.get("functions"), ensure_ascii=False))
+            report.tokens.estimated = True
+        elif any(not isinstance(m.get("content"), (str, type(None))) or "tool_calls" in m or "function_call" in m for m in messages):
+            report.tokens.estimated = True
+        for finding in scan_sensitive(texts, line):
+            add(finding)
+        if local:
+            local_pending.append((line, messages))
+        else:
+            pending.append((line, messages, texts))
+        if len(pending) >= chunk_size or len(local_pending) >= chunk_size:
+            flush()
+    flush()
+
+    if report.examples == 0:
+        add(Finding(None, "file_empty", "no examples in the file"))
+    elif report.examples < minimum:
+        add(Finding(None, "too_few_examples", f"{report.examples} examples; the provider needs at least {minimum} (50-100 good ones is a better start)"))
+    if price is not None and report.valid_examples:
+        billed = costs.billed_tokens(report.tokens.per_example, price)
+        report.cost = costs.training_cost(billed, epochs, price, n_examples=report.valid_examples)
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# Converting and splitting
+# --------------------------------------------------------------------------------------------
+
+FORMATS = ("openai", "hf", "prompt-completion", "autotrain")
+
+
+def to_prompt_completion(example: dict[str, Any]) -> dict[str, Any]:
+    """Chat example -> TRL's conversational prompt/completion pair (the last assistant turn is the completion).
+
+    >>> to_prompt_completion({"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]})
+    {'prompt': [{'role': 'user', 'content': '2+2?'}], 'completion': [{'role': 'assistant', 'content': '4'}]}
+    """
+    messages = example["messages"]
+    last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+    return {"prompt": messages[:last], "completion": [messages[last]]}
+
+
+def from_prompt_completion(record: dict[str, Any]) -> dict[str, Any]:
+    """Prompt/completion pair (conversational or plain strings) -> chat example."""
+    prompt, completion = record.get("prompt"), record.get("completion")
+    if isinstance(prompt, str):
+        prompt = [{"role": "user", "content": prompt}]
+    if isinstance(completion, str):
+        completion = [{"role": "assistant", "content": completion}]
+    if not isinstance(prompt, list) or not isinstance(completion, list):
+        raise LessonError("a prompt/completion record needs 'prompt' and 'completion' (strings or message lists)")
+    return {"messages": prompt + completion}
+
+
+def to_hf_dataset(examples: Sequence[dict[str, Any]]):
+    """A ``datasets.Dataset`` with a ``messages`` column (what TRL's SFTTrainer takes)."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{"messages": e["messages"]} for e in examples])
+
+
+def _read_any(path: Path) -> list[dict[str, Any]]:
+    """Examples from an OpenAI JSONL file, a prompt/completion JSONL file or a saved HF dataset folder."""
+    if path.is_dir():
+        from datasets import load_from_disk
+
+        try:
+            return [{"messages": row["messages"]} for row in load_from_disk(str(path))]
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise LessonError(f"{path} is not a saved dataset with a 'messages' column ({exc})", exit_code=2) from None
+    records: list[dict[str, Any]] = []
+    for line, obj, findings in iter_examples(path):
+        errors = [f for f in findings if f.severity == "error"]
+        if errors:
+            raise LessonError(f"{path}: {errors[0]}", fix=f"run `lessonlib data validate {path}`")
+        if obj is None:
+            continue
+        if isinstance(obj, dict) and "prompt" in obj and "messages" not in obj:
+            obj = from_prompt_completion(obj)
+        problems = [f for f in check_example(obj, line) if f.severity == "error"]
+        if problems:
+            raise LessonError(f"{path}: {problems[0]}", fix=f"run `lessonlib data validate {path}`")
+        records.append(obj)
+    return records
+
+
+def convert(source: str | Path, target: str | Path, to: str) -> Path:
+    """Convert a data file between formats; returns what was written.
+
+    ``openai``: chat JSONL. ``prompt-completion``: TRL's conversational pairs, JSONL. ``hf``: a
+    ``datasets`` folder (``save_to_disk``). ``autotrain``: a folder with ``train.jsonl`` holding a
+    ``messages`` column, as AutoTrain's ``llm-sft`` task reads it (``column_mapping: text_column:
+    messages`` with a chat template).
+    """
+    from .corpora import write_jsonl
+
+    if to not in FORMATS:
+        raise LessonError(f"unknown format '{to}'", fix=f"use one of: {', '.join(FORMATS)}", exit_code=2)
+    examples = _read_any(Path(source))
+    target = Path(target)
+    if to == "openai":
+        write_jsonl(examples, target)
+    elif to == "prompt-completion":
+        write_jsonl((to_prompt_completion(e) for e in examples), target)
+    elif to == "hf":
+        to_hf_dataset(examples).save_to_disk(str(target))
+    else:  # autotrain
+        target.mkdir(parents=True, exist_ok=True)
+        write_jsonl(examples, target / "train.jsonl")
+    return target
+
+
+def split(
+    path: str | Path, *, valid: float = 0.1, test: float = 0.0, seed: int = 18, out_dir: str | Path | None = None
+) -> dict[str, Path]:
+    """Shuffle (seeded) and split a file into ``NAME.train.jsonl``, ``NAME.valid.jsonl`` [, ``NAME.test.jsonl``]."""
+    from .corpora import write_jsonl
+
+    if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1):
+        raise LessonError(f"valid ({valid}) and test ({test}) must be fractions that leave room for training", exit_code=2)
+    path = Path(path)
+    examples = read_examples(path)
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_valid, n_test = round(len(examples) * valid), round(len(examples) * test)
+    parts = {"test": order[:n_test], "valid": order[n_test:n_test + n_valid], "train": order[n_test + n_valid:]}
+    folder = Path(out_dir) if out_dir else path.parent
+    stem = path.name[: -len(".jsonl")] if path.name.endswith(".jsonl") else path.stem
+    written = {}
+    for name in ("train", "valid", "test"):
+        if name == "test" and not test:
+            continue
+        written[name] = folder / f"{stem}.{name}.jsonl"
+        write_jsonl((examples[i] for i in sorted(parts[name])), written[name])
+    return written

