@@ -45,7 +45,7 @@ try:  # a fast JSON parser when present (it is in requirements.txt); the standar
     _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError,)
 
     def _fingerprint(obj: Any) -> bytes:
-        return hashlib.blake2b(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS), digest_size=8).digest()
+        return hashlib.blake2b(orjson.dumps(obj), digest_size=8).digest()  # same keys in the same order
 
 except ImportError:  # pragma: no cover
     _loads = json.loads
@@ -95,12 +95,9 @@ ROLES = {"system", "user", "assistant", "tool", "function"}
 PROVIDER_MINIMUM = {"openai": 10, "azure": 10, "local": 1}
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?<![\w/])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![\w/])")
+_PHONE = re.compile(r"\+?\d[\d .()-]{8,24}\d")  # a run of digits and separators; checked further below
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_SECRET = re.compile(
-    r"\b(?:sk-(?:proj-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[baprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})"
-)
-_HINT = re.compile(r"[@+\d]")  # cheap pre-check before the personal-data regexes
+_SECRET = re.compile(r"(?:sk-|AKIA|gh[pousr]_|xox[baprs]-|AIza)[A-Za-z0-9_-]{16,}")
 
 
 @dataclass(frozen=True)
@@ -159,7 +156,7 @@ class DataReport:
     counts: Counter = field(default_factory=Counter)  # exact number of findings per code
     tokens: TokenStats = field(default_factory=TokenStats)
     cost: Any = None  # costs.TrainingCost, when the model has a price
-    examples_by_line: dict[int, int] = field(default_factory=dict)  # line -> index in tokens.per_example
+    example_lines: array = field(default_factory=lambda: array("I"))  # line of each entry of tokens.per_example
 
     @property
     def errors(self) -> list[Finding]:
@@ -248,12 +245,36 @@ def _is_text_parts(content: Any) -> bool:
     )
 
 
+_PLAIN_KEYS = {"role", "content"}
+_PLAIN_ROLES = {"system", "user", "assistant"}
+
+
+def _plain_and_valid(obj: Any) -> bool:
+    """Fast path for the common case: only role/content strings, known roles, an assistant reply."""
+    if type(obj) is not dict or len(obj) != 1:
+        return False
+    messages = obj.get("messages")
+    if type(messages) is not list or not messages:
+        return False
+    assistant = False
+    for m in messages:
+        if type(m) is not dict or m.keys() != _PLAIN_KEYS:
+            return False
+        role, content = m["role"], m["content"]
+        if role not in _PLAIN_ROLES or type(content) is not str or not content.strip():
+            return False
+        assistant = assistant or role == "assistant"
+    return assistant
+
+
 def check_example(obj: Any, line: int | None = None) -> list[Finding]:
     """Format errors of one parsed example (no token or file-level checks). Pure; never raises.
 
     >>> [f.code for f in check_example({"messages": [{"role": "user", "content": "hi"}]})]
     ['example_missing_assistant_message']
     """
+    if _plain_and_valid(obj):
+        return []
     found: list[Finding] = []
 
     def add(code: str, message: str) -> None:
@@ -366,17 +387,17 @@ def _looks_like_phone(candidate: str) -> bool:
 def scan_sensitive(texts: Sequence[str], line: int | None) -> list[Finding]:
     """Warnings for e-mail addresses, phone numbers and API keys (their values are masked)."""
     found: list[Finding] = []
-    for text in texts:
-        if not _HINT.search(text):
-            continue
-        for match in _SECRET.finditer(text):
-            found.append(Finding(line, "secret", f"something that looks like an API key or token ({_mask(match.group())}); remove it"))
-        if "@" in text:
-            for match in _EMAIL.finditer(text):
-                found.append(Finding(line, "personal_data", f"an e-mail address ({_mask(match.group())})"))
-        for match in _PHONE.finditer(text):
-            if _looks_like_phone(match.group()):
-                found.append(Finding(line, "personal_data", f"a phone number ({_mask(match.group())})"))
+    text = "\n".join(texts)  # one scan per example: the regexes run in C
+    for match in _SECRET.finditer(text):
+        found.append(Finding(line, "secret", f"something that looks like an API key or token ({_mask(match.group())}); remove it"))
+    if "@" in text:
+        for match in _EMAIL.finditer(text):
+            found.append(Finding(line, "personal_data", f"an e-mail address ({_mask(match.group())})"))
+    for match in _PHONE.finditer(text):
+        before = text[match.start() - 1] if match.start() else " "
+        after = text[match.end()] if match.end() < len(text) else " "
+        if not (before.isalnum() or after.isalnum() or before == "/") and _looks_like_phone(match.group()):
+            found.append(Finding(line, "personal_data", f"a phone number ({_mask(match.group())})"))
     return found
 
 
@@ -398,25 +419,36 @@ def _open(path: Path):
         ) from None
 
 
-def iter_examples(path: str | Path) -> Iterator[tuple[int, Any | None, list[Finding]]]:
-    """Yield ``(line, parsed_object_or_None, line_findings)`` for each non-blank line, streaming."""
-    path = Path(path)
+def _iter_range(path: Path, start: int = 0, end: int | None = None) -> Iterator[tuple[int, Any | None, list[Finding]]]:
+    """Lines whose first byte lies in ``[start, end)``, numbered from 1 within the range."""
     with _open(path) as handle:
+        handle.seek(start)
+        position = start
         for number, raw in enumerate(handle, start=1):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            if end is not None and position >= end:
+                return
+            position += len(raw)
+            if number == 1 and start == 0 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
                 yield number, None, [Finding(number, "blank_line", "blank line skipped")]
                 continue
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield number, None, [Finding(number, "bad_encoding", f"byte {exc.start + 1} is not UTF-8; save the file as UTF-8")]
-                continue
-            try:
-                yield number, _loads(raw), []
+            try:  # the parser also rejects invalid UTF-8: tell the two apart only on failure
+                obj = _loads(raw)
             except _JSONError as exc:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    yield number, None, [Finding(number, "bad_encoding", f"byte {bad.start + 1} is not UTF-8; save the file as UTF-8")]
+                    continue
                 yield number, None, [Finding(number, "invalid_json", f"not valid JSON ({str(exc).split(':')[0]})")]
+                continue
+            yield number, obj, []
+
+
+def iter_examples(path: str | Path) -> Iterator[tuple[int, Any | None, list[Finding]]]:
+    """Yield ``(line, parsed_object_or_None, line_findings)`` for each line, streaming."""
+    yield from _iter_range(Path(path))
 
 
 def read_examples(path: str | Path) -> list[dict[str, Any]]:
@@ -436,6 +468,147 @@ def read_examples(path: str | Path) -> list[dict[str, Any]]:
     return examples
 
 
+@dataclass
+class _Part:
+    """What one pass over a byte range of the file found (line numbers relative to the range)."""
+
+    lines: int = 0
+    examples: int = 0
+    valid: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    example_lines: array = field(default_factory=lambda: array("I"))
+    per_example: array = field(default_factory=lambda: array("I"))
+    fingerprints: bytearray = field(default_factory=bytearray)
+    assistant: int = 0
+    estimated: bool = False
+
+    def add(self, finding: Finding, cap: int) -> None:
+        self.counts[finding.code] += 1
+        if self.counts[finding.code] <= cap:
+            self.findings.append(finding)
+
+
+def _scan(path: Path, start: int, end: int | None, model: str, context: int | None, cap: int, chunk_size: int, threads: int | None) -> _Part:
+    """Check and count one byte range of the file (runs in a worker process for big files)."""
+    local = tok.is_local(model)
+    counter = None if local else tok.BatchCounter(tok.encoding_for(model), threads=threads)
+    part = _Part()
+    clean: set[str] = set()  # system prompts already scanned and found clean
+    pending: list[tuple[int, list[dict[str, Any]], list[str], list[bool]]] = []
+
+    def record(line: int, total: int) -> None:
+        part.example_lines.append(line)
+        part.per_example.append(total)
+        if context and total > context:
+            part.add(Finding(line, "too_long", f"{total:,} tokens; {model} trains on at most {context:,} per example (the rest is cut)"), cap)
+
+    def flush() -> None:
+        if not pending:
+            return
+        if counter is None:
+            for (line, *_), total in zip(pending, tok.count_local([p[1] for p in pending], model)):
+                record(line, total)
+            pending.clear()
+            return
+        lengths = counter.lengths([t for p in pending for t in p[2]])
+        pos = 0
+        for line, messages, ts, mask in pending:
+            mine = lengths[pos:pos + len(ts)]
+            record(line, tok.cookbook_total(messages, mine))
+            part.assistant += sum(n for n, a in zip(mine, mask) if a)
+            pos += len(ts)
+        pending.clear()
+
+    for line, obj, line_findings in _iter_range(path, start, end):
+        part.lines = line
+        for finding in line_findings:
+            part.add(finding, cap)
+        if obj is None:
+            continue
+        part.examples += 1
+        errors = check_example(obj, line)
+        for finding in errors:
+            part.add(finding, cap)
+        if any(f.severity == "error" for f in errors):
+            continue
+        part.valid += 1
+        messages = obj["messages"]
+        part.fingerprints += _fingerprint(obj)
+        if messages[0].get("role") != "system":
+            part.add(Finding(line, "no_system_message", "no system message (fine if every request you send will lack one too)"), cap)
+        texts: list[str] = []
+        assistant_mask: list[bool] = []
+        for m in messages:  # the strings the cookbook encodes, in order (tight loop: this is hot)
+            is_assistant = m.get("role") == "assistant"
+            for v in m.values():
+                text = v if type(v) is str else tok.value_text(v)
+                if text is not None:
+                    texts.append(text)
+                    assistant_mask.append(is_assistant)
+        if "tools" in obj or "functions" in obj:
+            texts.append(json.dumps(obj.get("tools") or obj.get("functions"), ensure_ascii=False))
+            part.estimated = True
+        elif any(not isinstance(m.get("content"), (str, type(None))) or "tool_calls" in m or "function_call" in m for m in messages):
+            part.estimated = True
+        system = messages[0].get("content") if messages[0].get("role") == "system" else None
+        system = system if isinstance(system, str) else None
+        if system is not None and system not in clean:  # system prompts repeat: scan each once
+            found = scan_sensitive([system], line)
+            for finding in found:
+                part.add(finding, cap)
+            if not found and len(clean) < 1000:
+                clean.add(system)
+        to_scan = [tok.value_text(v) or "" for m in messages for k, v in m.items() if k not in ("role", "weight") and v is not system]
+        if "tools" in obj or "functions" in obj:
+            to_scan.append(texts[-1])
+        for finding in scan_sensitive(to_scan, line):
+            part.add(finding, cap)
+        pending.append((line, messages, texts, assistant_mask))
+        if len(pending) >= chunk_size:
+            flush()
+    flush()
+    if counter is not None:
+        counter.close()
+    return part
+
+
+def _ranges(path: Path, parts: int) -> list[tuple[int, int | None]]:
+    """Split a file into ``parts`` byte ranges that start at line starts."""
+    size = path.stat().st_size
+    bounds = [0]
+    with open(path, "rb") as handle:
+        for i in range(1, parts):
+            handle.seek(max(bounds[-1], size * i // parts))
+            handle.readline()
+            position = handle.tell()
+            if position < size and position > bounds[-1]:
+                bounds.append(position)
+    return [(b, bounds[i + 1] if i + 1 < len(bounds) else None) for i, b in enumerate(bounds)]
+
+
+#: Files above this size are checked by several processes (where fork is available).
+PARALLEL_BYTES = 4_000_000
+
+
+def _workers(path: Path, local: bool) -> int:
+    import multiprocessing
+    import os
+
+    if local or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    try:
+        if path.stat().st_size < PARALLEL_BYTES:
+            return 1
+    except OSError:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
 def validate(
     path: str | Path,
     *,
@@ -445,16 +618,21 @@ def validate(
     min_examples: int | None = None,
     max_per_code: int = 200,
     chunk_size: int = 2048,
+    workers: int | None = None,
 ) -> DataReport:
     """Check a chat fine-tuning file completely and count its tokens for ``model``.
 
+    Big files are split into line-aligned byte ranges checked by ``workers`` forked processes
+    (default: one per core, up to 4, for files over 4 MB); results are merged in file order.
     Raises :class:`LessonError` (exit code 2) only when the file cannot be read at all.
     """
     from . import costs
 
+    path = Path(path)
+    _open(path).close()  # unreadable -> LessonError(exit_code=2) before any work
     local = tok.is_local(model)
-    counter = None if local else tok.BatchCounter(tok.encoding_for(model))
-    report = DataReport(file=str(path), model=model, encoding="chat template" if local else counter.encoding.name)
+    encoding = "chat template" if local else tok.encoding_for(model).name
+    report = DataReport(file=str(path), model=model, encoding=encoding)
     price = None
     try:
         price = costs.get_price(model, provider)
@@ -463,79 +641,48 @@ def validate(
     context = price.training_context if price else None
     minimum = min_examples if min_examples is not None else PROVIDER_MINIMUM.get(provider or (price.provider if price else "openai"), 10)
 
+    n = workers or _workers(path, local)
+    ranges = _ranges(path, n) if n > 1 else [(0, None)]
+    if len(ranges) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(_scan, path, a, b, model, context, max_per_code, chunk_size, 1) for a, b in ranges]
+            parts = [f.result() for f in futures]
+    else:
+        parts = [_scan(path, 0, None, model, context, max_per_code, chunk_size, None)]
+
     def add(finding: Finding) -> None:
         report.counts[finding.code] += 1
-        if report.counts[finding.code] <= max_per_code:
+        stored[finding.code] += 1
+        if stored[finding.code] <= max_per_code:
             report.findings.append(finding)
 
     seen: dict[bytes, int] = {}
-    pending: list[tuple[int, list[dict[str, Any]], list[str]]] = []
-    local_pending: list[tuple[int, list[dict[str, Any]]]] = []
-
-    def flush() -> None:
-        if counter is not None and pending:
-            texts = [t for _, _, ts in pending for t in ts]
-            lengths = counter.lengths(texts)
-            pos = 0
-            for line, messages, ts in pending:
-                n = len(ts)
-                total = tok.cookbook_total(messages, lengths[pos:pos + n])
-                k = pos
-                for m in messages:  # assistant tokens: the texts of assistant messages
-                    m_texts = sum(1 for v in m.values() if tok.value_text(v) is not None)
-                    if m.get("role") == "assistant":
-                        report.tokens.assistant += sum(lengths[k:k + m_texts])
-                    k += m_texts
-                pos += n
-                _record(line, total)
-            pending.clear()
-        if local_pending:
-            counts = tok.count_local([m for _, m in local_pending], model)
-            for (line, _), total in zip(local_pending, counts):
-                _record(line, total)
-            local_pending.clear()
-
-    def _record(line: int, total: int) -> None:
-        report.examples_by_line[line] = len(report.tokens.per_example)
-        report.tokens.per_example.append(total)
-        if context and total > context:
-            add(Finding(line, "too_long", f"{total:,} tokens; {model} trains on at most {context:,} per example (the rest is cut)"))
-
-    for line, obj, line_findings in iter_examples(path):
-        for finding in line_findings:
-            add(finding)
-        if obj is None:
-            continue
-        report.examples += 1
-        errors = check_example(obj, line)
-        for finding in errors:
-            add(finding)
-        if any(f.severity == "error" for f in errors):
-            continue
-        report.valid_examples += 1
-        messages = obj["messages"]
-        fingerprint = _fingerprint(obj)
-        if fingerprint in seen:
-            add(Finding(line, "duplicate_example", f"same example as line {seen[fingerprint]}"))
-        else:
-            seen[fingerprint] = line
-        if messages[0].get("role") != "system":
-            add(Finding(line, "no_system_message", "no system message (fine if every request you send will lack one too)"))
-        texts = list(tok.message_texts(messages))
-        if "tools" in obj or "functions" in obj:
-            texts.append(json.dumps(obj.get("tools") or obj.get("functions"), ensure_ascii=False))
-            report.tokens.estimated = True
-        elif any(not isinstance(m.get("content"), (str, type(None))) or "tool_calls" in m or "function_call" in m for m in messages):
-            report.tokens.estimated = True
-        for finding in scan_sensitive(texts, line):
-            add(finding)
-        if local:
-            local_pending.append((line, messages))
-        else:
-            pending.append((line, messages, texts))
-        if len(pending) >= chunk_size or len(local_pending) >= chunk_size:
-            flush()
-    flush()
+    stored: Counter = Counter()
+    offset = 0
+    for part in parts:
+        report.counts.update(part.counts)
+        for f in part.findings:
+            stored[f.code] += 1
+            if stored[f.code] <= max_per_code:
+                report.findings.append(Finding(f.line + offset if f.line is not None else None, f.code, f.message))
+        fps = part.fingerprints
+        for i, line in enumerate(part.example_lines):
+            fingerprint = bytes(fps[8 * i:8 * i + 8])
+            absolute = line + offset
+            if fingerprint in seen:
+                add(Finding(absolute, "duplicate_example", f"same example as line {seen[fingerprint]}"))
+            else:
+                seen[fingerprint] = absolute
+            report.example_lines.append(absolute)
+        report.tokens.per_example.extend(part.per_example)
+        report.tokens.assistant += part.assistant
+        report.tokens.estimated |= part.estimated
+        report.examples += part.examples
+        report.valid_examples += part.valid
+        offset += part.lines
 
     if report.examples == 0:
         add(Finding(None, "file_empty", "no examples in the file"))

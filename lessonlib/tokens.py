@@ -171,28 +171,59 @@ def count_messages(messages: Sequence[dict[str, Any]], encoding: Any) -> int:
 
 
 class BatchCounter:
-    """Counts many strings fast: repeated strings once, the rest in one multi-threaded batch.
+    """Counts many strings fast: each distinct string once, in a few large multi-threaded batches.
 
-    System prompts and role names repeat in every example; encoding each distinct string once
-    and the distinct ones together (tiktoken releases the GIL) is where the speed comes from.
+    System prompts and role names repeat in every example, so each distinct string of a chunk is
+    encoded once and short or repeated strings are remembered across chunks. tiktoken's own
+    ``encode_ordinary_batch`` starts one Python future per string, which costs more than the
+    encoding itself for short chat messages; here each thread gets one large slice of the
+    strings (tiktoken releases the GIL while it encodes).
     """
+
+    MEMO_LIMIT = 20_000  # remembered strings (short or repeated ones); cleared when exceeded
 
     def __init__(self, encoding: Any, threads: int | None = None):
         self.encoding = encoding
-        self.threads = threads or min(8, os.cpu_count() or 1)
+        self.threads = max(1, threads or min(4, os.cpu_count() or 1))
         self._memo: dict[str, int] = {}
+        self._pool: Any = None
+
+    def _encode_lengths(self, texts: list[str]) -> list[int]:
+        encode = self.encoding.encode_ordinary
+
+        def work(part: list[str]) -> list[int]:
+            return [len(encode(t)) for t in part]
+
+        if self.threads == 1 or len(texts) < 64:
+            return work(texts)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.threads)
+        size = -(-len(texts) // self.threads)
+        parts = [texts[i:i + size] for i in range(0, len(texts), size)]
+        return [n for lengths in self._pool.map(work, parts) for n in lengths]
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
+        """Token length of each string (``encode_ordinary``: special-token text counts as text)."""
         memo = self._memo
-        todo = list(dict.fromkeys(t for t in texts if t not in memo))
-        if todo:
-            encoded = self.encoding.encode_ordinary_batch(todo, num_threads=self.threads)
-            for text, tokens in zip(todo, encoded):
-                memo[text] = len(tokens)
-        result = [memo[t] for t in texts]
-        if len(memo) > 50_000:  # keep only what repeats across chunks (short strings)
-            self._memo = {k: v for k, v in memo.items() if len(k) < 200}
-        return result
+        seen: dict[str, int] = {}
+        for text in texts:
+            if text not in memo:
+                seen[text] = seen.get(text, 0) + 1
+        todo = list(seen)
+        chunk: dict[str, int] = dict(zip(todo, self._encode_lengths(todo))) if todo else {}
+        if len(memo) > self.MEMO_LIMIT:
+            memo.clear()
+        for text, n in chunk.items():
+            if seen[text] > 1 or len(text) < 32:
+                memo[text] = n
+        return [memo[t] if t in memo else chunk[t] for t in texts]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 def count_local(examples: Iterable[Sequence[dict[str, Any]]], model: str | None = None) -> list[int]:

@@ -86,6 +86,20 @@ def test_bad_encoding(tmp_path):
     assert [f.line for f in report.findings if f.code == "bad_encoding"] == [2]
 
 
+def test_parallel_check_equals_single_process(tmp_path):
+    lines = corpora.split_path("recipes", "train").read_text(encoding="utf-8").splitlines()
+    lines[10] = "not json"
+    lines[150] = lines[3]  # a duplicate across the two halves
+    lines[120] = json.dumps({"messages": [USER, BOT]})
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines[:100] + [""] + lines[100:]) + "\n", encoding="utf-8")
+    one = data.validate(path, workers=1)
+    two = data.validate(path, workers=2)
+    assert one.to_dict() == two.to_dict()
+    assert list(one.example_lines) == list(two.example_lines)
+    assert {(f.line, f.code) for f in two.findings} >= {(11, "invalid_json"), (101, "blank_line"), (152, "duplicate_example"), (122, "no_system_message")}
+
+
 def test_too_long_for_the_model(tmp_path):
     path = tmp_path / "long.jsonl"
     long_text = "word " * 17_000
