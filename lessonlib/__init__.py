@@ -16,11 +16,14 @@ module        owns                                                              
 ``errors``    :class:`LessonError`: one line of problem, one line of fix            ready
 ``system``    machine facts (CPU features, memory, GPU) and ``lessonlib doctor``    ready
 ``models``    prepare, load and chat with the local model (GGUF -> cached folder)   ready
-``widgets``   thin ipywidgets views over the functions above                        ready (chat)
+``widgets``   thin ipywidgets views: chat, data doctor, break-even explorer        ready
 ``cli``       ``lessonlib ...`` subcommands                                         ready
-``data``      read, validate, convert and split chat files                          planned (#4)
-``tokens``    exact token counts (tiktoken offline, local tokenizers)               planned (#4)
-``costs``     price table, training/inference cost, break-even                      planned (#4)
+``corpora``   the course's data sets (recipes, text-to-SQL), generated from a seed  ready
+``data``      read, validate, convert and split chat files                          ready
+``tokens``    exact token counts (tiktoken offline, local tokenizers)               ready
+``costs``     price table, training/inference cost, break-even                      ready
+``prompting`` zero-shot and few-shot chat prompts                                  ready
+``plots``     the figures notebooks and widgets show                                ready
 ``train``     run config <-> YAML, TRL/PEFT runner, progress events                 planned (#5)
 ``evaluate``  zero-shot / few-shot / retrieval / tuned strategies and metrics       planned (#6)
 ``decide``    the lesson's checklist -> recommendation with reasons                 planned (#6)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -51,6 +52,7 @@ class Price:
     ft_output_per_1m: float  # fine-tuned model, completion tokens
     hosting_per_hour: float  # deployed fine-tuned model, per hour (Azure); 0 when not billed
     training_context: int  # longest training example accepted, in tokens
+    context_window: int  # longest request (prompt + reply) the model takes, in tokens
     as_of: str  # date the row was read from its source (YYYY-MM-DD)
     source: str  # where the numbers come from
 
@@ -81,6 +83,7 @@ def load_prices(path: str | None = None) -> tuple[Price, ...]:
                     ft_output_per_1m=float(row["ft_output_per_1m"]),
                     hosting_per_hour=float(row["hosting_per_hour"]),
                     training_context=int(row["training_context"]),
+                    context_window=int(row["context_window"]),
                     as_of=row["as_of"].strip(),
                     source=row["source"].strip(),
                 )
@@ -103,7 +106,8 @@ def get_price(model: str, provider: str | None = None) -> Price:
         provider = provider or "azure"
     rows = [p for p in load_prices() if provider is None or p.provider == provider]
     rows.sort(key=lambda p: (p.provider != "openai", p.provider))
-    for match in (lambda p: p.model == name, lambda p: p.model.startswith(name), lambda p: name.startswith(p.model)):
+    dated = re.compile(re.escape(name) + r"-[\d-]+$")  # "gpt-4o" -> "gpt-4o-2024-08-06", not "gpt-4o-mini-..."
+    for match in (lambda p: p.model == name, lambda p: bool(dated.match(p.model)), lambda p: name.startswith(p.model)):
         for price in rows:
             if match(price):
                 return price
@@ -232,3 +236,44 @@ def break_even(
         cheaper="fine-tuned" if tuned_monthly < few_shot_monthly else "few-shot",
         price=price,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The two limits of few-shot prompting (lesson, question 1)
+# --------------------------------------------------------------------------------------------
+
+
+def examples_that_fit(example_tokens: list[int] | tuple[int, ...], context_window: int, *, request_tokens: int, reply_tokens: int) -> int:
+    """How many examples (taken in order) fit in one prompt next to the request and the reply.
+
+    >>> examples_that_fit([100, 100, 100], 350, request_tokens=50, reply_tokens=50)
+    2
+    """
+    room = context_window - request_tokens - reply_tokens
+    count = 0
+    for n in example_tokens:
+        if n > room:
+            break
+        room -= n
+        count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class FewShotRow:
+    shots: int  # examples sent with every request
+    prompt_tokens: float  # tokens per request
+    fits: bool  # within the model's context window
+    usd_per_1000: float  # cost of 1,000 requests at base-model prices
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def few_shot_table(price: Price, *, example_tokens: float, request_tokens: float, reply_tokens: float, shots: tuple[int, ...] = (0, 1, 5, 10, 50, 100, 500)) -> list[FewShotRow]:
+    """Prompt size and cost per 1,000 requests as the number of examples in the prompt grows."""
+    rows = []
+    for k in shots:
+        prompt = request_tokens + k * example_tokens
+        rows.append(FewShotRow(k, prompt, prompt + reply_tokens <= price.context_window, 1000 * request_cost(prompt, reply_tokens, price)))
+    return rows

@@ -37,6 +37,7 @@ from typing import Any, Iterator, Sequence
 from . import tokens as tok
 from .corpora import split_path  # noqa: F401  (re-exported for notebooks: data.split_path)
 from .errors import LessonError
+from .settings import display_path
 
 try:  # a fast JSON parser when present (it is in requirements.txt); the standard one otherwise
     import orjson
@@ -214,7 +215,7 @@ class DataReport:
     def summary(self, max_lines: int = 5) -> str:
         """A human-readable report: verdict, findings grouped by code, tokens, cost."""
         verdict = "no errors" if self.ok else f"{self.error_count} error(s)"
-        out = [f"{self.file}: {self.examples} examples, {verdict}, {self.warning_count} warning(s)"]
+        out = [f"{display_path(self.file)}: {self.examples} examples, {verdict}, {self.warning_count} warning(s)"]
         for code, items in self.by_code().items():
             severity, meaning = CODES[code]
             out.append(f"  {severity} {code} x{self.counts[code]}: {meaning}")

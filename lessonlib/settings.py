@@ -77,3 +77,16 @@ def keys_present() -> dict[str, bool]:
     ['AZURE_OPENAI_API_KEY', 'AZURE_OPENAI_ENDPOINT', 'OPENAI_API_KEY']
     """
     return {name: bool(os.environ.get(name, "").strip()) for name in KEY_VARIABLES}
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as learners should read it: relative to the repository when inside it.
+
+    >>> display_path(repo_root() / "data" / "prices.csv")
+    'data/prices.csv'
+    """
+    resolved = Path(path).expanduser().resolve()
+    try:
+        return resolved.relative_to(repo_root()).as_posix()
+    except ValueError:
+        return str(path)

@@ -317,3 +317,39 @@ def test_cli_generate_and_split(tmp_path):
     assert result.returncode == 0 and (tmp_path / "r" / "train.jsonl").is_file()
     result = run_cli("data", "split", str(tmp_path / "r" / "train.jsonl"), "--valid", "0.25")
     assert result.returncode == 0 and (tmp_path / "r" / "train.valid.jsonl").is_file()
+
+
+def test_price_lookup_does_not_confuse_families():
+    assert costs.get_price("gpt-4o").model == "gpt-4o-2024-08-06"
+    assert costs.get_price("gpt-4o-mini").model == "gpt-4o-mini-2024-07-18"
+    assert costs.get_price("gpt-4.1").model == "gpt-4.1-2025-04-14"
+    assert costs.get_price("gpt-35-turbo").provider == "azure"
+
+
+def test_broken_example_file_shows_the_common_mistakes():
+    report = data.validate(corpora.split_path("examples", "broken-recipes"))
+    assert {"invalid_json", "unrecognized_role", "bad_weight", "duplicate_example", "personal_data", "blank_line"} <= set(report.counts)
+
+
+def test_data_doctor_widget(tmp_path):
+    from lessonlib.widgets import BreakEvenExplorer, DataDoctor
+
+    doctor = DataDoctor()
+    assert doctor.file.value == "data/recipes/train.jsonl"
+    doctor.check.click()
+    assert doctor.report is not None and doctor.report.ok
+    assert bytes(doctor.histogram.value).startswith(b"\x89PNG") and "$" in doctor.cost.value
+    doctor.file.value = str(corpora.split_path("examples", "broken-recipes"))
+    doctor.model.value = "gpt-3.5-turbo"
+    doctor.check.click()
+    assert "error(s) to fix first" in doctor.verdict.value and "unrecognized_role" in doctor.findings.value
+    assert "chef.marie" not in doctor.findings.value  # personal data is never shown
+    doctor.file.value = str(tmp_path / "missing.jsonl")
+    doctor.check.click()
+    assert "Problem:" in doctor.verdict.value and doctor.report is None
+
+    explorer = BreakEvenExplorer(requests=50_000, shots=10)
+    assert explorer.result.cheaper == "fine-tuned"
+    explorer.shots.value = 0
+    assert explorer.result.cheaper == "few-shot" and explorer.result.break_even_requests is None
+    assert bytes(explorer.chart.value).startswith(b"\x89PNG")

@@ -13,5 +13,6 @@ call ``.click()``, assert on the state (no browser needed).
 """
 
 from .chat import ChatBox
+from .data_doctor import BreakEvenExplorer, DataDoctor
 
-__all__ = ["ChatBox"]
+__all__ = ["BreakEvenExplorer", "ChatBox", "DataDoctor"]

@@ -1,0 +1,64 @@
+"""Figures the notebooks and widgets show (matplotlib, imported only when a plot is made).
+
+Each function takes plain values and returns a ``matplotlib.figure.Figure``; :func:`png` turns
+one into PNG bytes for an ``ipywidgets.Image``. Nothing here computes: the numbers come from
+:mod:`lessonlib.data` and :mod:`lessonlib.costs`.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Sequence
+
+
+def _figure(width: float = 6.4, height: float = 3.2) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def token_histogram(lengths: Sequence[int], *, context: int | None = None, title: str = "Tokens per example") -> Any:
+    """Histogram of example lengths, with the model's training context as a line when it is in view."""
+    fig = _figure()
+    ax = fig.subplots()
+    if lengths:
+        ax.hist(list(lengths), bins=min(40, max(5, len(set(lengths)))), color="#4c72b0", edgecolor="white")
+        top = max(lengths)
+        if context and context <= top * 1.5:
+            ax.axvline(context, color="#c44e52", linestyle="--", label=f"training context ({context:,})")
+            ax.legend()
+    ax.set_title(title)
+    ax.set_xlabel("tokens")
+    ax.set_ylabel("examples")
+    return fig
+
+
+def break_even_curve(points: Sequence[Any], *, marker: Any | None = None) -> Any:
+    """Monthly cost of few-shot prompting and of a fine-tuned model against requests per month.
+
+    ``points`` are :class:`lessonlib.costs.BreakEven` results at increasing volumes; ``marker``
+    one of them to highlight (the learner's own volume).
+    """
+    fig = _figure()
+    ax = fig.subplots()
+    xs = [p.requests_per_month for p in points]
+    ax.plot(xs, [p.few_shot_monthly for p in points], label="few-shot prompting", color="#dd8452")
+    ax.plot(xs, [p.fine_tuned_monthly for p in points], label="fine-tuned model", color="#4c72b0")
+    crossover = points[0].break_even_requests if points else None
+    if crossover is not None and xs and crossover <= xs[-1]:
+        ax.axvline(crossover, color="grey", linestyle=":", label=f"break-even ≈ {crossover:,.0f}/month")
+    if marker is not None:
+        ax.scatter([marker.requests_per_month] * 2, [marker.few_shot_monthly, marker.fine_tuned_monthly], color="black", zorder=3, s=18)
+    ax.set_xlabel("requests per month")
+    ax.set_ylabel("US dollars per month")
+    if points:
+        ax.set_title(f"{points[0].price.provider}/{points[0].price.model} — prices of {points[0].price.as_of}", fontsize=10)
+    ax.legend()
+    return fig
+
+
+def png(fig: Any) -> bytes:
+    """PNG bytes of a figure (for ``ipywidgets.Image``)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
