@@ -45,15 +45,9 @@ try:  # a fast JSON parser when present (it is in requirements.txt); the standar
     _loads = orjson.loads
     _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError,)
 
-    def _fingerprint(obj: Any) -> bytes:
-        return hashlib.blake2b(orjson.dumps(obj), digest_size=8).digest()  # same keys in the same order
-
 except ImportError:  # pragma: no cover
     _loads = json.loads
     _JSONError = (json.JSONDecodeError,)
-
-    def _fingerprint(obj: Any) -> bytes:
-        return hashlib.blake2b(json.dumps(obj, sort_keys=True).encode(), digest_size=8).digest()
 
 
 #: Every finding code: (severity, what it means). Codes are stable: tests and tools rely on them.
@@ -84,7 +78,7 @@ CODES: dict[str, tuple[str, str]] = {
     # warnings
     "no_trainable_message": ("warning", "every assistant message has weight 0: nothing is learned"),
     "no_system_message": ("warning", "no system message"),
-    "duplicate_example": ("warning", "the same example appears earlier in the file"),
+    "duplicate_example": ("warning", "the same example (the same line) appears earlier in the file"),
     "too_long": ("warning", "longer than the model's training context: it would be truncated"),
     "personal_data": ("warning", "text that looks like an e-mail address or a phone number"),
     "secret": ("warning", "text that looks like an API key or access token"),
@@ -420,8 +414,8 @@ def _open(path: Path):
         ) from None
 
 
-def _iter_range(path: Path, start: int = 0, end: int | None = None) -> Iterator[tuple[int, Any | None, list[Finding]]]:
-    """Lines whose first byte lies in ``[start, end)``, numbered from 1 within the range."""
+def _iter_range(path: Path, start: int = 0, end: int | None = None) -> Iterator[tuple[int, Any | None, list[Finding], bytes]]:
+    """``(line, object or None, findings, raw bytes)`` for lines starting in ``[start, end)``, numbered from 1."""
     with _open(path) as handle:
         handle.seek(start)
         position = start
@@ -432,7 +426,7 @@ def _iter_range(path: Path, start: int = 0, end: int | None = None) -> Iterator[
             if number == 1 and start == 0 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
-                yield number, None, [Finding(number, "blank_line", "blank line skipped")]
+                yield number, None, [Finding(number, "blank_line", "blank line skipped")], raw
                 continue
             try:  # the parser also rejects invalid UTF-8: tell the two apart only on failure
                 obj = _loads(raw)
@@ -440,16 +434,17 @@ def _iter_range(path: Path, start: int = 0, end: int | None = None) -> Iterator[
                 try:
                     raw.decode("utf-8")
                 except UnicodeDecodeError as bad:
-                    yield number, None, [Finding(number, "bad_encoding", f"byte {bad.start + 1} is not UTF-8; save the file as UTF-8")]
+                    yield number, None, [Finding(number, "bad_encoding", f"byte {bad.start + 1} is not UTF-8; save the file as UTF-8")], raw
                     continue
-                yield number, None, [Finding(number, "invalid_json", f"not valid JSON ({str(exc).split(':')[0]})")]
+                yield number, None, [Finding(number, "invalid_json", f"not valid JSON ({str(exc).split(':')[0]})")], raw
                 continue
-            yield number, obj, []
+            yield number, obj, [], raw
 
 
 def iter_examples(path: str | Path) -> Iterator[tuple[int, Any | None, list[Finding]]]:
     """Yield ``(line, parsed_object_or_None, line_findings)`` for each line, streaming."""
-    yield from _iter_range(Path(path))
+    for line, obj, findings, _raw in _iter_range(Path(path)):
+        yield line, obj, findings
 
 
 def read_examples(path: str | Path) -> list[dict[str, Any]]:
@@ -521,7 +516,7 @@ def _scan(path: Path, start: int, end: int | None, model: str, context: int | No
             pos += len(ts)
         pending.clear()
 
-    for line, obj, line_findings in _iter_range(path, start, end):
+    for line, obj, line_findings, raw in _iter_range(path, start, end):
         part.lines = line
         for finding in line_findings:
             part.add(finding, cap)
@@ -535,7 +530,7 @@ def _scan(path: Path, start: int, end: int | None, model: str, context: int | No
             continue
         part.valid += 1
         messages = obj["messages"]
-        part.fingerprints += _fingerprint(obj)
+        part.fingerprints += hashlib.blake2b(raw.strip(), digest_size=8).digest()  # same line text = duplicate
         if messages[0].get("role") != "system":
             part.add(Finding(line, "no_system_message", "no system message (fine if every request you send will lack one too)"), cap)
         texts: list[str] = []
