@@ -185,6 +185,74 @@ def cmd_cost_prices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_local(args: argparse.Namespace) -> int:
+    import signal
+
+    from .train import RunConfig, StopFlag, run
+
+    cfg = RunConfig.load(args.config) if args.config else RunConfig()
+    overrides = {
+        "train_file": args.data, "valid_file": args.valid, "output_dir": args.out, "max_steps": args.steps,
+        "method": args.method, "model": args.model, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+    }
+    values = cfg.to_dict()
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if args.no_valid:
+        values["valid_file"] = None
+    if args.overwrite:
+        values["overwrite"] = True
+    cfg = RunConfig.from_dict(values)
+
+    stop = StopFlag()
+    interrupted = {"count": 0}
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupted["count"] += 1
+        if interrupted["count"] > 1:
+            raise KeyboardInterrupt
+        _log("\nstopping after this step and saving (press Ctrl-C again to abort without saving)")
+        stop.request()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    bar = None
+    try:
+        from tqdm import tqdm
+
+        def on_event(event: Any) -> None:
+            nonlocal bar
+            if event.kind == "plan":
+                _log("machine: " + event.message)
+            elif event.kind == "start":
+                bar = tqdm(total=event.total, initial=event.step, unit="step", file=sys.stderr, dynamic_ncols=True, disable=args.quiet)
+            elif event.kind == "step" and bar is not None:
+                bar.update(event.step - bar.n)
+                bar.set_postfix(loss=f"{event.loss:.3f}", tok_s=f"{event.tokens_per_s or 0:.0f}", rss=f"{event.rss_gb or 0:.2f}GB")
+            elif event.kind == "eval":
+                (bar.write if bar is not None else _log)(f"step {event.step}: validation loss {event.eval_loss:.3f}")
+
+        result = run(cfg, on_event=on_event, stop=stop, resume=args.resume)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.close()
+    if args.json:
+        _print_json({k: v for k, v in result.to_dict().items() if k != "history"})
+    else:
+        state = "stopped early; resume with --resume" if result.stopped else "done"
+        loss = f"loss {result.first_loss:.3f} -> {result.final_loss:.3f}" if result.first_loss is not None else ""
+        evl = f", validation {result.eval_loss:.3f}" if result.eval_loss is not None else ""
+        _log(f"{state}: {result.steps} steps in {result.train_seconds:.0f} s, {loss}{evl}, {result.tokens_per_s or 0:.0f} tokens/s, peak {result.peak_rss_gb:.2f} GB")
+        print(result.output_dir)
+    return 0
+
+
+def cmd_train_export(args: argparse.Namespace) -> int:
+    from .train import RunConfig, export_command
+
+    print(export_command(RunConfig.load(args.config) if args.config else RunConfig()))
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------------------------
@@ -228,7 +296,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_data_commands(sub)
     _add_cost_commands(sub)
+    _add_train_commands(sub)
     return parser
+
+
+def _add_train_commands(sub: Any) -> None:
+    train = sub.add_parser("train", help="fine-tune the local model (LoRA or full) with TRL")
+    train_sub = train.add_subparsers(dest="train_command", metavar="WHERE")
+    train_sub.required = True
+    p = train_sub.add_parser("local", help="train on this machine; prints progress, ends with the run folder")
+    p.add_argument("--data", default=None, help="training chat JSONL (default data/recipes/train.jsonl)")
+    p.add_argument("--valid", default=None, help="validation chat JSONL (default data/recipes/valid.jsonl)")
+    p.add_argument("--no-valid", action="store_true", help="no validation file")
+    p.add_argument("--out", default=None, help="run folder (default runs/recipes-lora)")
+    p.add_argument("--config", default=None, help="RUN.yaml with any RunConfig settings (a run folder's config.yaml repeats it)")
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps")
+    p.add_argument("--method", choices=["lora", "full"], default=None)
+    p.add_argument("--model", default=None, help="base model (default smollm2)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=cmd_train_local)
+    p = train_sub.add_parser("export", help="print the same run as a `trl sft` command for a GPU machine")
+    p.add_argument("--config", default=None)
+    p.set_defaults(handler=cmd_train_export)
 
 
 def _add_data_commands(sub: Any) -> None:

@@ -57,6 +57,27 @@ def break_even_curve(points: Sequence[Any], *, marker: Any | None = None) -> Any
     return fig
 
 
+def loss_curves(events: Sequence[Any]) -> Any:
+    """Training and validation loss against the step, from progress events (or their dicts)."""
+    def get(e: Any, key: str) -> Any:
+        return e.get(key) if isinstance(e, dict) else getattr(e, key)
+
+    steps = [(get(e, "step"), get(e, "loss")) for e in events if get(e, "kind") == "step" and get(e, "loss") is not None]
+    evals = [(get(e, "step"), get(e, "eval_loss")) for e in events if get(e, "kind") == "eval" and get(e, "eval_loss") is not None]
+    fig = _figure()
+    ax = fig.subplots()
+    if steps:
+        ax.plot([s for s, _ in steps], [v for _, v in steps], label="training loss", color="#4c72b0")
+    if evals:
+        ax.plot([s for s, _ in evals], [v for _, v in evals], "o-", label="validation loss", color="#dd8452")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title("Learning curve")
+    if steps or evals:
+        ax.legend()
+    return fig
+
+
 def png(fig: Any) -> bytes:
     """PNG bytes of a figure (for ``ipywidgets.Image``)."""
     buffer = io.BytesIO()

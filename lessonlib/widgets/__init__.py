@@ -14,5 +14,6 @@ call ``.click()``, assert on the state (no browser needed).
 
 from .chat import ChatBox
 from .data_doctor import BreakEvenExplorer, DataDoctor
+from .train import BeforeAfter, TrainingMonitor
 
-__all__ = ["BreakEvenExplorer", "ChatBox", "DataDoctor"]
+__all__ = ["BeforeAfter", "BreakEvenExplorer", "ChatBox", "DataDoctor", "TrainingMonitor"]

@@ -1,0 +1,136 @@
+"""The training launcher and the before/after view: thin widgets over :mod:`lessonlib.train`."""
+
+from __future__ import annotations
+
+import html
+import threading
+from typing import Any
+
+import ipywidgets as w
+
+from .. import plots
+from ..errors import LessonError
+from ..train import ProgressEvent, RunConfig, RunResult, StopFlag, run
+from ..train.compare import before_after, is_json_list
+
+
+def _fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+class TrainingMonitor(w.VBox):
+    """Launch a run in the background, watch it learn (progress, losses, tokens/s, ETA, memory), stop it.
+
+    ``start()`` launches the run in a thread so the **Stop** button stays responsive; ``join()``
+    waits for it (what a script or a test does). ``events`` holds every event received.
+    """
+
+    def __init__(self, config: RunConfig, *, resume: bool = False, plot_every: int = 2) -> None:
+        self.config, self.resume, self.plot_every = config, resume, plot_every
+        self.stop_flag = StopFlag()
+        self.events: list[ProgressEvent] = []
+        self.result: RunResult | None = None
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+        self.launch = w.Button(description="Train", button_style="primary", icon="play")
+        self.stop = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.progress = w.IntProgress(value=0, min=0, max=max(config.max_steps, 1), description="Step 0", layout=w.Layout(width="60%"))
+        self.stats = w.HTML()
+        self.plan = w.HTML()
+        self.chart = w.Image(format="png", layout=w.Layout(max_width="640px"))
+        self.status = w.HTML()
+        self.launch.on_click(lambda _b: self.start())
+        self.stop.on_click(lambda _b: self.request_stop())
+        super().__init__([w.HBox([self.launch, self.stop]), self.progress, self.stats, self.chart, self.plan, self.status])
+
+    # actions ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self.stop_flag.clear()
+        self.events.clear()
+        self.result, self.error = None, None
+        self.launch.disabled, self.stop.disabled = True, False
+        self.status.value = "<i>Loading the model and the data…</i>"
+        self._thread = threading.Thread(target=self._work, name="lessonlib-train", daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        self.stop_flag.request()
+        self.stop.disabled = True
+        self.status.value = "<i>Stopping after this step, then saving…</i>"
+
+    def join(self, timeout: float | None = None) -> RunResult | None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.result
+
+    # work ------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        try:
+            self.result = run(self.config, on_event=self.on_event, stop=self.stop_flag, resume=self.resume)
+            r = self.result
+            verb = "Stopped" if r.stopped else "Done"
+            evl = f", validation loss {r.eval_loss:.3f}" if r.eval_loss is not None else ""
+            self.status.value = (
+                f"<b>{verb}:</b> {r.steps} steps in {r.train_seconds:.0f} s, loss {r.first_loss:.3f} → {r.final_loss:.3f}{evl}. "
+                f"Saved in <code>{html.escape(r.output_dir)}</code>" + (" — continue it with <code>resume=True</code>." if r.stopped else ".")
+            )
+        except LessonError as exc:
+            self.error = str(exc)
+            fix = f"<br><b>Fix:</b> {html.escape(exc.fix)}" if exc.fix else ""
+            self.status.value = f"<b>Problem:</b> <pre>{html.escape(exc.message)}</pre>{fix}"
+        finally:
+            self.launch.disabled, self.stop.disabled = False, True
+
+    def on_event(self, event: ProgressEvent) -> None:
+        """Update the view from one progress event (called from the training thread)."""
+        self.events.append(event)
+        if event.kind == "plan":
+            self.plan.value = "<small>Chosen for this machine: " + html.escape(event.message) + "</small>"
+            return
+        if event.total:
+            self.progress.max = event.total
+        self.progress.value = event.step
+        self.progress.description = f"Step {event.step}"
+        self.stats.value = (
+            f"tokens/s <b>{event.tokens_per_s or 0:.0f}</b> · elapsed {_fmt_seconds(event.elapsed_s)} · "
+            f"ETA {_fmt_seconds(event.eta_s)} · memory {event.rss_gb or 0:.2f} GB"
+        )
+        if event.kind == "start":
+            self.status.value = "<i>Training…</i>"
+        if event.kind == "eval" or (event.kind == "step" and event.step % self.plot_every == 0) or event.kind in {"end", "stopped"}:
+            self.chart.value = plots.png(plots.loss_curves(self.events))
+
+
+class BeforeAfter(w.VBox):
+    """Base and tuned answers side by side for the same prompts (greedy, so reproducible)."""
+
+    def __init__(self, examples: list[dict[str, Any]], *, adapter: str, max_new_tokens: int = 60) -> None:
+        self.examples, self.adapter, self.max_new_tokens = examples, adapter, max_new_tokens
+        self.button = w.Button(description="Compare", button_style="primary", icon="columns")
+        self.table = w.HTML()
+        self.rows: list[dict[str, Any]] = []
+        self.button.on_click(lambda _b: self.compare())
+        super().__init__([self.button, self.table])
+
+    def compare(self) -> list[dict[str, Any]]:
+        self.button.disabled = True
+        self.table.value = "<i>Asking both models…</i>"
+        try:
+            self.rows = before_after(self.examples, adapter=self.adapter, max_new_tokens=self.max_new_tokens)
+        finally:
+            self.button.disabled = False
+        cells = "".join(
+            f"<tr><td><pre>{html.escape(r['prompt'])}</pre></td><td><code>{html.escape(r['expected'])}</code></td>"
+            f"<td>{'✅' if is_json_list(r['base']) else '❌'} <code>{html.escape(r['base'][:200])}</code></td>"
+            f"<td>{'✅' if is_json_list(r['tuned']) else '❌'} <code>{html.escape(r['tuned'][:200])}</code></td></tr>"
+            for r in self.rows
+        )
+        self.table.value = (
+            "<table><tr><th>prompt</th><th>expected</th><th>base model</th><th>tuned model</th></tr>" + cells + "</table>"
+            "<small>✅ = the answer is a JSON list (the trained format)</small>"
+        )
+        return self.rows

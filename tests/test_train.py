@@ -1,0 +1,174 @@
+"""The local fine-tuning launcher: config, machine plan, real (tiny) TRL runs, stop/resume, CLI, widget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from lessonlib import corpora, models
+from lessonlib.errors import LessonError
+from lessonlib.train import ProgressEvent, RunConfig, StopFlag, export_command, last_checkpoint, plan_for, run
+from lessonlib.train.runner import CHATML_TRAINING_TEMPLATE
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("data")
+    lines = corpora.split_path("recipes", "train").read_text(encoding="utf-8").splitlines()
+    (folder / "train.jsonl").write_text("\n".join(lines[:16]) + "\n", encoding="utf-8")
+    (folder / "valid.jsonl").write_text("\n".join(lines[16:20]) + "\n", encoding="utf-8")
+    return folder / "train.jsonl", folder / "valid.jsonl"
+
+
+def tiny(tmp_path: Path, data: tuple[Path, Path], **overrides) -> RunConfig:
+    values = dict(train_file=str(data[0]), valid_file=str(data[1]), output_dir=str(tmp_path / "run"), max_steps=2,
+                  batch_size=2, max_length=160, save_every=1)
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def test_config_yaml_round_trip(tmp_path):
+    cfg = RunConfig(max_steps=7, lora_target_modules=["q_proj"], valid_file=None)
+    assert RunConfig.load(cfg.save(tmp_path / "run.yaml")) == cfg
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"method": "qlora"}, "method"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"learning_rate": 3}, "learning_rate"),
+    ({"max_steps": 0, "epochs": 0}, "nothing to train"),
+    ({"bf16": "maybe"}, "bf16"),
+    ({"lerning_rate": 1e-3}, "did you mean 'learning_rate'"),
+])
+def test_impossible_settings_are_refused_with_a_suggestion(values, message):
+    with pytest.raises(LessonError) as info:
+        RunConfig.from_dict(values)
+    assert message in str(info.value) and info.value.fix
+
+
+def test_bad_yaml_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("max_steps: [1, 2\n")
+    with pytest.raises(LessonError, match="not valid YAML"):
+        RunConfig.load(bad)
+
+
+def test_machine_plan():
+    no_bf16 = {"cores": 2, "avx512_bf16": False, "amx": False}
+    plan = plan_for(RunConfig(), device="cpu", cpu=no_bf16)
+    assert plan.bf16 is False and plan.threads == 2 and plan.reasons
+    assert plan_for(RunConfig(bf16="on"), device="cpu", cpu=no_bf16).bf16 is True
+    big = plan_for(RunConfig(batch_size=8, max_length=512), device="cpu", cpu=no_bf16)
+    small = plan_for(RunConfig(batch_size=1, max_length=64), device="cpu", cpu=no_bf16)
+    assert big.activation_checkpointing is True and small.activation_checkpointing is False
+    assert plan_for(RunConfig(threads=1), device="cpu", cpu=no_bf16).threads == 1
+
+
+def test_training_template_renders_like_the_model_template(model_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    for line in corpora.split_path("recipes", "valid").read_text(encoding="utf-8").splitlines()[:5]:
+        messages = json.loads(line)["messages"]
+        for msgs, prompt in ((messages, False), (messages[:2], True), (messages[1:], False)):
+            original = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=prompt)
+            ours = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=prompt, chat_template=CHATML_TRAINING_TEMPLATE)
+            assert ours == original
+
+
+def test_bad_data_is_refused_before_any_model_loads(tmp_path, monkeypatch):
+    import lessonlib.train.runner as runner
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    monkeypatch.setattr(runner, "build_trainer", lambda *a, **k: pytest.fail("the model was loaded"))
+    with pytest.raises(LessonError) as info:
+        run(RunConfig(train_file=str(bad), valid_file=None, output_dir=str(tmp_path / "run")))
+    assert "example_missing_assistant_message" in info.value.message and "line 1" in info.value.message
+
+
+def test_max_length_over_the_context_is_refused(tmp_path, small_data, model_dir):
+    with pytest.raises(LessonError, match="longer than the model's context"):
+        run(tiny(tmp_path, small_data, max_length=100_000))
+
+
+def test_a_real_run_end_to_end(tmp_path, small_data, model_dir):
+    events: list[ProgressEvent] = []
+    result = run(tiny(tmp_path, small_data), on_event=events.append)
+    out = Path(result.output_dir)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "plan" and "start" in kinds and kinds[-1] == "end"
+    assert [e.step for e in events if e.kind == "step"] == [1, 2]
+    assert result.steps == 2 and not result.stopped
+    assert result.first_loss > 0 and result.eval_loss is not None and result.tokens_per_s > 0
+    for name in ("adapter_model.safetensors", "adapter_config.json", "config.yaml", "metrics.json", "README.md"):
+        assert (out / name).is_file(), name
+    assert RunConfig.load(out / "config.yaml").max_steps == 2
+    card = (out / "README.md").read_text()
+    assert "sha256" in card and "HuggingFaceTB/SmolLM2-135M-Instruct" in card
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 2
+    reply = models.chat("Title: Pancakes\nIngredients:\n- 2 eggs\n- 1 cup flour", adapter=out, max_new_tokens=10)
+    assert isinstance(reply, str)
+    # the folder is never overwritten by accident
+    with pytest.raises(LessonError, match="already holds a run"):
+        run(tiny(tmp_path, small_data))
+
+
+def test_stop_then_resume(tmp_path, small_data, model_dir):
+    stop = StopFlag()
+
+    def stop_after_first_step(event: ProgressEvent) -> None:
+        if event.kind == "step" and event.step == 1:
+            stop.request()
+
+    cfg = tiny(tmp_path, small_data, max_steps=3)
+    first = run(cfg, on_event=stop_after_first_step, stop=stop)
+    assert first.stopped and first.steps == 1
+    assert last_checkpoint(cfg.output_dir).name == "checkpoint-1"
+    second = run(cfg, resume=True)
+    assert not second.stopped and second.steps == 3
+
+
+def test_resume_needs_a_checkpoint(tmp_path):
+    with pytest.raises(LessonError, match="nothing to resume"):
+        run(RunConfig(output_dir=str(tmp_path / "empty")), resume=True)
+
+
+def test_cli_train_then_chat(tmp_path, small_data, model_dir):
+    out = tmp_path / "cli-run"
+    result = run_cli("train", "local", "--data", str(small_data[0]), "--no-valid", "--out", str(out), "--steps", "2", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert "done: 2 steps" in result.stderr
+    chat = run_cli("chat", "--adapter", str(out), "Title: Toast\nIngredients:\n- bread", "--max-new-tokens", "8")
+    assert chat.returncode == 0 and chat.stdout.strip()
+    again = run_cli("train", "local", "--data", str(small_data[0]), "--out", str(out), "--steps", "2")
+    assert again.returncode == 1 and "already holds a run" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_export_command():
+    text = export_command(RunConfig())
+    assert text.startswith("trl sft") and "--use_peft" in text and "--lora_r 8" in text and "HuggingFaceTB/SmolLM2-135M-Instruct" in text
+
+
+def test_training_widget_runs_and_stops(tmp_path, small_data, model_dir):
+    from lessonlib.widgets import TrainingMonitor
+
+    monitor = TrainingMonitor(tiny(tmp_path, small_data, max_steps=3, valid_file=None), plot_every=1)
+    original = monitor.on_event
+
+    def click_stop_after_first_step(event):
+        original(event)
+        if event.kind == "step" and event.step == 1:
+            monitor.stop.click()
+
+    monitor.on_event = click_stop_after_first_step
+    monitor.launch.click()
+    result = monitor.join(timeout=600)
+    assert result is not None and result.stopped and result.steps == 1
+    assert monitor.progress.value == 1 and "Stopped" in monitor.status.value
+    assert bytes(monitor.chart.value).startswith(b"\x89PNG") and "tokens/s" in monitor.stats.value
+    assert monitor.launch.disabled is False
