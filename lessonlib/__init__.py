@@ -16,7 +16,7 @@ module        owns                                                              
 ``errors``    :class:`LessonError`: one line of problem, one line of fix            ready
 ``system``    machine facts (CPU features, memory, GPU) and ``lessonlib doctor``    ready
 ``models``    prepare, load and chat with the local model (GGUF -> cached folder)   ready
-``widgets``   thin ipywidgets views: chat, data doctor, break-even explorer        ready
+``widgets``   ipywidgets views: chat, data doctor, break-even, training, before/after ready
 ``cli``       ``lessonlib ...`` subcommands                                         ready
 ``corpora``   the course's data sets (recipes, text-to-SQL), generated from a seed  ready
 ``data``      read, validate, convert and split chat files                          ready
@@ -24,7 +24,7 @@ module        owns                                                              
 ``costs``     price table, training/inference cost, break-even                      ready
 ``prompting`` zero-shot and few-shot chat prompts                                  ready
 ``plots``     the figures notebooks and widgets show                                ready
-``train``     run config <-> YAML, TRL/PEFT runner, progress events                 planned (#5)
+``train``     run config <-> YAML, machine plan, TRL/PEFT runner, progress events   ready
 ``evaluate``  zero-shot / few-shot / retrieval / tuned strategies and metrics       planned (#6)
 ``decide``    the lesson's checklist -> recommendation with reasons                 planned (#6)
 ``cloud``     OpenAI / Azure jobs, AutoTrain config, keys, budget guard             planned (#7)
