@@ -65,6 +65,9 @@ def test_machine_plan():
     small = plan_for(RunConfig(batch_size=1, max_length=64), device="cpu", cpu=no_bf16)
     assert big.activation_checkpointing is True and small.activation_checkpointing is False
     assert plan_for(RunConfig(threads=1), device="cpu", cpu=no_bf16).threads == 1
+    native = {"cores": 2, "avx512_bf16": True, "amx": False}
+    assert plan_for(RunConfig(), device="cpu", cpu=native).bf16 is True
+    assert plan_for(RunConfig(bf16="off"), device="cpu", cpu=native).bf16 is False
 
 
 def test_training_template_renders_like_the_model_template(model_dir):

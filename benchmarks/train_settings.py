@@ -1,0 +1,130 @@
+"""Local training speed and memory: lessonlib's runner vs plain TRL scripts, on this machine, in one run.
+
+Four ways to run the same LoRA fine-tune (same model, data, LoRA, batch, max length, steps, seed),
+each in its own fresh process, interleaved A B C A B C so drift hits all alike:
+
+* ``lessonlib``  — ``lessonlib.train.run`` with its machine-chosen settings;
+* ``trl-same``   — a plain TRL script with exactly the settings the runner chose (its overhead);
+* ``trl-good``   — a plain TRL script with good CPU settings (fp32, no activation checkpointing,
+  one thread per core, loss on replies only), the same settings the runner would use minus its
+  machine plan, progress events and bookkeeping;
+* ``trl-default`` — a plain TRL script with ``SFTConfig``'s defaults on CPU (bf16 autocast and
+  activation checkpointing on, as TRL ships them).
+
+Printed per way: median seconds per step, real (non-padding) training tokens per second, peak RSS,
+and the share of the CPU's peak fp32 FLOP/s (LoRA training costs about 4 x parameters FLOPs a token;
+the peak assumes 2 AVX-512 FMA units, or 2 AVX2 ones, at the CPU's reported clock). Then the ratios.
+
+    python benchmarks/train_settings.py [--steps 8] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+
+COMMON = """
+import json, resource, sys, time, warnings
+warnings.filterwarnings("ignore")
+STEPS, OUT = int(sys.argv[1]), sys.argv[2]
+"""
+
+LESSONLIB = COMMON + """
+from lessonlib.train import RunConfig, run
+r = run(RunConfig(output_dir=OUT, max_steps=STEPS, valid_file=None, save_every=0, overwrite=True))
+print(json.dumps({"seconds": r.train_seconds, "tokens_per_s": r.tokens_per_s, "peak_gb": r.peak_rss_gb,
+                  "loss": r.final_loss, "plan": r.plan.reasons}))
+"""
+
+PLAIN = COMMON + """
+import torch
+from datasets import Dataset
+from peft import LoraConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from trl import SFTConfig, SFTTrainer
+from lessonlib import corpora, data, models
+from lessonlib.system import cpu_info
+from lessonlib.train.runner import CHATML_TRAINING_TEMPLATE
+MODE = sys.argv[3]  # "default": SFTConfig as shipped; "good": fp32, no checkpointing; "same": the runner's plan
+torch.set_num_threads(cpu_info()["cores"])
+source = models.resolve("smollm2")
+tok = AutoTokenizer.from_pretrained(source)
+tok.chat_template = CHATML_TRAINING_TEMPLATE
+model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+train = Dataset.from_list([{"messages": e["messages"]} for e in data.read_examples(corpora.split_path("recipes", "train"))])
+settings = dict(output_dir=OUT, max_steps=STEPS, per_device_train_batch_size=2, learning_rate=2e-3, seed=18,
+                max_length=256, assistant_only_loss=True, use_cpu=True, report_to="none", disable_tqdm=True,
+                save_strategy="no", logging_steps=1, include_num_input_tokens_seen="non_padding")
+if MODE == "good":
+    settings.update(bf16=False, gradient_checkpointing=False)
+elif MODE == "same":
+    from lessonlib.train import RunConfig, plan_for
+    plan = plan_for(RunConfig())
+    settings.update(bf16=plan.bf16, gradient_checkpointing=plan.activation_checkpointing)
+args = SFTConfig(**settings)
+lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=tok, peft_config=lora)
+start = time.perf_counter()
+trainer.train()
+seconds = time.perf_counter() - start
+tokens = trainer.state.num_input_tokens_seen
+print(json.dumps({"seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
+                  "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
+                  "loss": trainer.state.log_history[-2].get("loss"), "bf16": args.bf16, "ckpt": args.gradient_checkpointing}))
+"""
+
+
+def run(code: str, steps: int, folder: str, *extra: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, str(steps), folder, *extra], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def peak_gflops() -> float:
+    from lessonlib.system import cpu_info
+
+    cpu = cpu_info()
+    mhz = 0.0
+    try:
+        with open("/proc/cpuinfo") as handle:
+            mhz = max(float(line.split(":")[1]) for line in handle if line.startswith("cpu MHz"))
+    except (OSError, ValueError):
+        mhz = 2500.0
+    lanes = 16 if cpu["avx512"] else 8 if cpu["avx2"] else 4
+    return cpu["cores"] * mhz / 1000 * lanes * 2 * 2  # cores x GHz x fp32 lanes x 2 FMA units x 2 FLOP
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    ways = {"lessonlib": (LESSONLIB,), "trl-same": (PLAIN, "same"), "trl-good": (PLAIN, "good"), "trl-default": (PLAIN, "default")}
+    results: dict[str, list[dict]] = {name: [] for name in ways}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.rounds):
+            for name, (code, *extra) in ways.items():
+                results[name].append(run(code, args.steps, f"{tmp}/{name}", *extra))
+    peak = peak_gflops()
+    flops_per_token = 4 * 134.5e6
+    print(f"{args.steps} LoRA steps (batch 2, max_length 256) on the recipe set; medians of {args.rounds} runs; "
+          f"CPU peak ~{peak:.0f} GFLOP/s fp32")
+    tps = {}
+    for name, rows in results.items():
+        tps[name] = statistics.median(r["tokens_per_s"] for r in rows)
+        secs = statistics.median(r["seconds"] for r in rows) / args.steps
+        share = tps[name] * flops_per_token / 1e9 / peak
+        print(f"  {name:<12} {secs:5.2f} s/step  {tps[name]:6.1f} tokens/s  peak RSS {max(r['peak_gb'] for r in rows):.2f} GB  "
+              f"~{share:.0%} of peak FLOP/s  final loss {rows[-1]['loss']}")
+    same = statistics.median(r["seconds"] for r in results["lessonlib"]) / statistics.median(r["seconds"] for r in results["trl-same"])
+    print(f"  lessonlib / trl-same    : {same:.3f}x wall time of training (the runner's overhead; same settings)")
+    print(f"  lessonlib / trl-good    : {tps['lessonlib'] / tps['trl-good']:.2f}x tokens/s")
+    print(f"  lessonlib / trl-default : {tps['lessonlib'] / tps['trl-default']:.2f}x tokens/s")
+    print("  machine plan: " + "; ".join(results["lessonlib"][0]["plan"]))
+
+
+if __name__ == "__main__":
+    main()
