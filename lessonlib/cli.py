@@ -253,6 +253,93 @@ def cmd_train_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cloud_submit(args: argparse.Namespace) -> int:
+    from .cloud import jobs
+
+    plan = jobs.plan_job(args.data, model=args.model, provider=args.provider, validation_file=args.valid, epochs=args.epochs,
+                         suffix=args.suffix, seed=args.seed)
+    if not args.json:
+        print(plan.describe())
+    result = jobs.submit(plan, budget=args.budget, confirm=args.yes, dry_run=args.dry_run)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.note)
+        if result.job:
+            print(f"job: {result.job['id']} ({result.job['status']})")
+    return 0
+
+
+def cmd_cloud_status(args: argparse.Namespace) -> int:
+    from .cloud import jobs
+
+    if args.follow:
+        def show(event: dict[str, Any]) -> None:
+            if not args.json:
+                print(event.get("message", ""), flush=True)
+
+        job = jobs.follow(args.job, provider=args.provider, on_event=show, interval=args.interval)
+    else:
+        job = jobs.status(args.job, provider=args.provider)
+    if args.json:
+        _print_json(job)
+    else:
+        print(f"{job['id']}: {job['status']}" + (f" -> model {job['fine_tuned_model']}" if job.get("fine_tuned_model") else ""))
+        if job.get("error") and job["status"] == "failed":
+            print(f"error: {job['error'].get('message')}")
+    return 1 if job["status"] == "failed" else 0
+
+
+def cmd_cloud_events(args: argparse.Namespace) -> int:
+    from .cloud import jobs
+
+    rows = jobs.events(args.job, provider=args.provider)
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(f"{row['created_at']} {row['level']:<5} {row['message']}")
+    return 0
+
+
+def cmd_cloud_checkpoints(args: argparse.Namespace) -> int:
+    from .cloud import jobs
+
+    rows = jobs.checkpoints(args.job, provider=args.provider)
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(f"step {row['step']}: {row['model']} {row['metrics']}")
+        if not rows:
+            print("no checkpoints yet")
+    return 0
+
+
+def cmd_cloud_cancel(args: argparse.Namespace) -> int:
+    from .cloud import jobs
+
+    job = jobs.cancel(args.job, provider=args.provider)
+    print(f"{job['id']}: {job['status']}")
+    return 0
+
+
+def cmd_cloud_chat(args: argparse.Namespace) -> int:
+    from .cloud import jobs
+
+    print(jobs.chat(args.model, args.prompt, provider=args.provider, system=args.system))
+    return 0
+
+
+def cmd_autotrain_config(args: argparse.Namespace) -> int:
+    from .cloud import autotrain
+
+    path = autotrain.write_config(args.data, args.out, run_config=args.run_config, project=args.project, valid=args.valid)
+    print(path)
+    print(autotrain.how_to_run(path))
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------------------------
@@ -297,7 +384,56 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(sub)
     _add_cost_commands(sub)
     _add_train_commands(sub)
+    for provider in ("openai", "azure"):
+        _add_cloud_commands(sub, provider)
+    _add_autotrain_commands(sub)
     return parser
+
+
+def _add_cloud_commands(sub: Any, provider: str) -> None:
+    name = "Azure OpenAI" if provider == "azure" else "OpenAI"
+    cloud = sub.add_parser(provider, help=f"{name} fine-tuning jobs (dry run without a key)")
+    cloud_sub = cloud.add_subparsers(dest=f"{provider}_command", metavar="ACTION")
+    cloud_sub.required = True
+    p = cloud_sub.add_parser("submit", help="upload data and create a job: cost shown first, budget respected")
+    p.add_argument("--data", required=True, help="training chat JSONL")
+    p.add_argument("--valid", default=None, help="validation chat JSONL")
+    p.add_argument("--model", required=True, help="base model, e.g. gpt-4o-mini" + (" (Azure: gpt-4o-mini, gpt-35-turbo, ...)" if provider == "azure" else ""))
+    p.add_argument("--epochs", type=int, default=None, help="default: the provider's rule")
+    p.add_argument("--suffix", default=None, help="text in the tuned model's name")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--budget", type=float, default=None, help="most US dollars you accept for training")
+    p.add_argument("--yes", action="store_true", help="confirm the paid job without a budget")
+    p.add_argument("--dry-run", action="store_true", help="show the requests and the cost; send nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_cloud_submit, provider=provider)
+    for action, handler, text in (("status", cmd_cloud_status, "the job's status"), ("events", cmd_cloud_events, "the job's events"),
+                                  ("checkpoints", cmd_cloud_checkpoints, "the job's checkpoints"), ("cancel", cmd_cloud_cancel, "cancel the job")):
+        p = cloud_sub.add_parser(action, help=text)
+        p.add_argument("job", help="job id (ftjob-...)")
+        p.add_argument("--json", action="store_true")
+        if action == "status":
+            p.add_argument("--follow", action="store_true", help="poll and print events until the job ends")
+            p.add_argument("--interval", type=float, default=10.0, help="seconds between polls (default 10)")
+        p.set_defaults(handler=handler, provider=provider)
+    p = cloud_sub.add_parser("chat", help="one reply from a (tuned) model" + ("; --model is the deployment name" if provider == "azure" else ""))
+    p.add_argument("prompt")
+    p.add_argument("--model", required=True)
+    p.add_argument("--system", default=None)
+    p.set_defaults(handler=cmd_cloud_chat, provider=provider)
+
+
+def _add_autotrain_commands(sub: Any) -> None:
+    auto = sub.add_parser("autotrain", help="AutoTrain Advanced: write a valid llm-sft configuration")
+    auto_sub = auto.add_subparsers(dest="autotrain_command", metavar="ACTION")
+    auto_sub.required = True
+    p = auto_sub.add_parser("config", help="write an AutoTrain YAML from the data and a run configuration")
+    p.add_argument("--data", required=True, help="training chat JSONL")
+    p.add_argument("--valid", default=None, help="validation chat JSONL")
+    p.add_argument("--out", required=True, help="the YAML file to write (its data folder is written beside it)")
+    p.add_argument("--run-config", default=None, help="RUN.yaml of the local launcher, for the same settings")
+    p.add_argument("--project", default="recipes-autotrain", help="AutoTrain project name")
+    p.set_defaults(handler=cmd_autotrain_config)
 
 
 def _add_train_commands(sub: Any) -> None:

@@ -1,0 +1,182 @@
+"""The cloud tutorials with the real openai SDK against a loopback server (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conftest import run_cli
+from fake_openai import FakeOpenAI
+from lessonlib import corpora
+from lessonlib.cloud import autotrain, jobs, keys
+from lessonlib.errors import LessonError
+
+GOOD = "sk-test-good-key-000000000000"
+BAD = "sk-test-bad-key-1111111111111"
+AZURE_GOOD = "azure-good-key-0000000000"
+TRAIN = str(corpora.split_path("recipes", "train"))
+VALID = str(corpora.split_path("recipes", "valid"))
+
+
+@pytest.fixture()
+def fake():
+    with FakeOpenAI() as server:
+        yield server
+
+
+def openai_env(fake: FakeOpenAI, key: str = GOOD) -> dict[str, str]:
+    return {"OPENAI_API_KEY": key, "OPENAI_BASE_URL": fake.url + "/v1"}
+
+
+def azure_env(fake: FakeOpenAI, key: str = AZURE_GOOD) -> dict[str, str]:
+    return {"AZURE_OPENAI_API_KEY": key, "AZURE_OPENAI_ENDPOINT": fake.url, "OPENAI_API_VERSION": "2024-10-21"}
+
+
+def no_secret(*results, secrets=(GOOD, BAD, AZURE_GOOD)) -> None:
+    for result in results:
+        for secret in secrets:
+            assert secret not in result.stdout + result.stderr
+
+
+def test_dry_run_without_a_key_sends_nothing(fake, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = run_cli("openai", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", env={"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": ""})
+    assert result.returncode == 0, result.stderr
+    assert "dry run: no OpenAI key" in result.stdout and "estimated training cost" in result.stdout
+    assert "POST" in result.stdout and "/fine_tuning/jobs" in result.stdout
+    assert fake.requests == []
+
+
+def test_budget_guard_refuses_before_sending(fake):
+    over = run_cli("openai", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", "--budget", "0.01", env=openai_env(fake))
+    assert over.returncode == 1 and "over your budget of $0.01" in over.stderr and "nothing was sent" in over.stderr
+    unconfirmed = run_cli("openai", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", env=openai_env(fake))
+    assert unconfirmed.returncode == 1 and "--budget" in unconfirmed.stderr
+    assert fake.requests == []
+    no_secret(over, unconfirmed)
+
+
+def test_happy_path_submit_follow_checkpoints_chat_cancel(fake):
+    env = openai_env(fake)
+    submit = run_cli("openai", "submit", "--data", TRAIN, "--valid", VALID, "--model", "gpt-4o-mini", "--suffix", "recipes",
+                     "--epochs", "2", "--budget", "5", "--json", env=env)
+    assert submit.returncode == 0, submit.stderr
+    out = json.loads(submit.stdout)
+    job_id = out["job"]["id"]
+    assert out["dry_run"] is False and out["files"] == {"training": "file-1", "validation": "file-2"}
+    created = [r for r in fake.requests if r["path"].endswith("/fine_tuning/jobs")][0]
+    assert json.loads(created["body"])["method"]["supervised"]["hyperparameters"] == {"n_epochs": 2}
+    assert created["headers"]["authorization"] == f"Bearer {GOOD}"
+
+    follow = run_cli("openai", "status", job_id, "--follow", "--interval", "0.01", env=env)
+    assert follow.returncode == 0, follow.stderr
+    assert "status: succeeded" in follow.stdout and "Step 10/30" in follow.stdout
+    model = follow.stdout.strip().splitlines()[-1].split("model ")[-1]
+    assert model.startswith("ft:gpt-4o-mini-2024-07-18")
+
+    events = run_cli("openai", "events", job_id, env=env)
+    assert "successfully completed" in events.stdout
+    ckpts = run_cli("openai", "checkpoints", job_id, "--json", env=env)
+    assert json.loads(ckpts.stdout)[0]["step"] == 10
+    chat = run_cli("openai", "chat", "--model", model, "Title: Crêpes ...", env=env)
+    assert chat.returncode == 0 and chat.stdout.strip() == '["flour", "eggs", "milk"]'
+
+    second = json.loads(run_cli("openai", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", "--yes", "--json", env=env).stdout)
+    cancel = run_cli("openai", "cancel", second["job"]["id"], env=env)
+    assert cancel.returncode == 0 and "cancelled" in cancel.stdout
+    no_secret(submit, follow, events, ckpts, chat, cancel)
+
+
+def test_bad_key_is_a_plain_message(fake):
+    result = run_cli("openai", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", "--yes", env=openai_env(fake, BAD))
+    assert result.returncode == 1 and "refused the API key (401)" in result.stderr and "Traceback" not in result.stderr
+    no_secret(result)
+
+
+def test_rate_limit_is_retried_then_succeeds(fake):
+    fake.fail_next = [(429, {"error": {"message": "Rate limit reached", "type": "requests"}})]
+    result = run_cli("openai", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", "--yes", env=openai_env(fake))
+    assert result.returncode == 0, result.stderr
+    assert "job ftjob-1 created" in result.stdout
+
+
+def test_server_errors_after_retries(fake):
+    fake.fail_next = [(500, {"error": {"message": "boom"}})] * 5
+    result = run_cli("openai", "status", "ftjob-9", env=openai_env(fake))
+    assert result.returncode == 1 and "server error (500) even after retrying" in result.stderr
+
+
+def test_failed_job_is_explained(fake):
+    fake.job_outcome = "failed"
+    env = openai_env(fake)
+    job = json.loads(run_cli("openai", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", "--yes", "--json", env=env).stdout)["job"]
+    result = run_cli("openai", "status", job["id"], "--follow", "--interval", "0.01", env=env)
+    assert result.returncode == 1
+    assert "failed: The training file has 3 examples" in result.stderr and "not billed" in result.stderr
+
+
+def test_unknown_job_is_a_plain_404(fake):
+    result = run_cli("openai", "status", "ftjob-nope", env=openai_env(fake))
+    assert result.returncode == 1 and "not found (404)" in result.stderr
+
+
+def test_data_with_errors_is_refused_before_any_request(fake, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    result = run_cli("openai", "submit", "--data", str(bad), "--model", "gpt-4o-mini", "--yes", env=openai_env(fake))
+    assert result.returncode == 1 and "example_missing_assistant_message" in result.stderr
+    assert fake.requests == []
+
+
+def test_azure_paths_headers_and_deployment_chat(fake):
+    env = azure_env(fake)
+    submit = run_cli("azure", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", "--epochs", "1", "--budget", "5", "--json", env=env)
+    assert submit.returncode == 0, submit.stderr
+    job = json.loads(submit.stdout)["job"]
+    created = [r for r in fake.requests if "/fine_tuning/jobs" in r["path"]][0]
+    assert created["path"].startswith("/openai/fine_tuning/jobs?api-version=2024-10-21")
+    assert created["headers"]["api-key"] == AZURE_GOOD
+    assert json.loads(created["body"])["hyperparameters"] == {"n_epochs": 1}
+    status = run_cli("azure", "status", job["id"], "--follow", "--interval", "0.01", env=env)
+    assert "succeeded" in status.stdout
+    chat = run_cli("azure", "chat", "--model", "recipes-ft-deployment", "Title: Toast", env=env)
+    assert chat.returncode == 0 and "flour" in chat.stdout
+    assert any(r["path"].startswith("/openai/deployments/recipes-ft-deployment/chat/completions") for r in fake.requests)
+    no_secret(submit, status, chat)
+
+
+def test_azure_needs_an_endpoint(monkeypatch):
+    for name in ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    plan = jobs.plan_job(TRAIN, model="gpt-4o-mini", provider="azure")
+    assert plan.estimated_usd > 0 and jobs.submit(plan).dry_run
+    assert "api-version" in plan.requests()[-1]["url"]
+
+
+def test_keys_from_dotenv_and_redaction(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(f"# secrets\nexport OPENAI_API_KEY='{GOOD}'\n")
+    assert keys.find("OPENAI_API_KEY") == GOOD
+    assert keys.redact(f"Authorization: Bearer {GOOD}") == "Authorization: Bearer ***"
+    (tmp_path / ".env").unlink()
+    with pytest.raises(LessonError) as info:
+        keys.require("OPENAI_API_KEY")
+    assert ".env" in info.value.fix
+
+
+def test_autotrain_config_is_valid(tmp_path):
+    run_yaml = tmp_path / "run.yaml"
+    from lessonlib.train import RunConfig
+
+    RunConfig(lora_r=16, max_steps=0, epochs=3, learning_rate=1e-3).save(run_yaml)
+    result = run_cli("autotrain", "config", "--data", TRAIN, "--valid", VALID, "--out", str(tmp_path / "at.yml"), "--run-config", str(run_yaml))
+    assert result.returncode == 0, result.stderr
+    cfg = yaml.safe_load((tmp_path / "at.yml").read_text())
+    assert autotrain.validate_config(cfg) == []
+    assert cfg["params"]["lora_r"] == 16 and cfg["params"]["epochs"] == 3 and cfg["data"]["valid_split"] == "valid"
+    assert sorted(p.name for p in (tmp_path / "at-data").iterdir()) == ["train.jsonl", "valid.jsonl"]
+    assert "autotrain --config" in result.stdout
+    assert autotrain.validate_config({"task": "llm-sft"})  # missing keys are reported
