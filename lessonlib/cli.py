@@ -331,6 +331,27 @@ def cmd_cloud_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_azure_deploy(args: argparse.Namespace) -> int:
+    from .cloud import azure
+
+    plan = azure.plan_deployment(args.model, args.name)
+    if not args.json:
+        print(plan.describe())
+    result = azure.deploy(args.model, args.name, confirm=args.yes, dry_run=args.dry_run)
+    if args.json:
+        _print_json(result)
+    else:
+        print(result["note"])
+    return 0
+
+
+def cmd_azure_undeploy(args: argparse.Namespace) -> int:
+    from .cloud import azure
+
+    print(azure.delete(args.name)["note"])
+    return 0
+
+
 def cmd_autotrain_config(args: argparse.Namespace) -> int:
     from .cloud import autotrain
 
@@ -416,6 +437,17 @@ def _add_cloud_commands(sub: Any, provider: str) -> None:
             p.add_argument("--follow", action="store_true", help="poll and print events until the job ends")
             p.add_argument("--interval", type=float, default=10.0, help="seconds between polls (default 10)")
         p.set_defaults(handler=handler, provider=provider)
+    if provider == "azure":
+        p = cloud_sub.add_parser("deploy", help="deploy a tuned model (hosting is billed by the hour): cost shown, --yes needed")
+        p.add_argument("--model", required=True, help="the fine-tuned model name from the job")
+        p.add_argument("--name", required=True, help="deployment name")
+        p.add_argument("--yes", action="store_true", help="confirm the hourly hosting charge")
+        p.add_argument("--dry-run", action="store_true")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler=cmd_azure_deploy, provider=provider)
+        p = cloud_sub.add_parser("undeploy", help="delete a deployment: hosting charges stop")
+        p.add_argument("--name", required=True)
+        p.set_defaults(handler=cmd_azure_undeploy, provider=provider)
     p = cloud_sub.add_parser("chat", help="one reply from a (tuned) model" + ("; --model is the deployment name" if provider == "azure" else ""))
     p.add_argument("prompt")
     p.add_argument("--model", required=True)

@@ -24,7 +24,8 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.fail_next: list[tuple[int, dict[str, Any]]] = []
         self.job_outcome = "succeeded"
-        self.valid_keys = {"sk-test-good-key-000000000000", "azure-good-key-0000000000"}
+        self.valid_keys = {"sk-test-good-key-000000000000", "azure-good-key-0000000000", "arm-token-good-000000000000"}
+        self.deployments: dict[str, dict[str, Any]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -79,6 +80,12 @@ class FakeOpenAI:
             def do_POST(self) -> None:
                 self._handle("POST")
 
+            def do_PUT(self) -> None:
+                self._handle("PUT")
+
+            def do_DELETE(self) -> None:
+                self._handle("DELETE")
+
         return Handler
 
     def route(self, method: str, route: str, raw: bytes, headers: Any) -> tuple[int, dict[str, Any]]:
@@ -124,6 +131,15 @@ class FakeOpenAI:
             if action == "/cancel" and method == "POST":
                 job["status"] = "cancelled"
                 return 200, self._public(job)
+        arm = re.fullmatch(r"/subscriptions/[\w-]+/resourceGroups/[\w-]+/providers/Microsoft.CognitiveServices/accounts/[\w-]+/deployments/([\w.-]+)", route)
+        if arm:
+            name = arm.group(1)
+            if method == "PUT":
+                body = json.loads(raw or b"{}")
+                self.deployments[name] = {"name": name, "properties": {**body.get("properties", {}), "provisioningState": "Creating"}, "sku": body.get("sku")}
+                return 201, self.deployments[name]
+            if method == "DELETE":
+                return (200, {}) if self.deployments.pop(name, None) else (404, {"error": {"message": f"deployment {name} not found"}})
         chat = re.fullmatch(r"(?:/deployments/([\w.-]+))?/chat/completions", route)
         if chat and method == "POST":
             body = json.loads(raw or b"{}")

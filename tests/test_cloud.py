@@ -180,3 +180,32 @@ def test_autotrain_config_is_valid(tmp_path):
     assert sorted(p.name for p in (tmp_path / "at-data").iterdir()) == ["train.jsonl", "valid.jsonl"]
     assert "autotrain --config" in result.stdout
     assert autotrain.validate_config({"task": "llm-sft"})  # missing keys are reported
+
+
+def test_azure_deployment_shows_the_hourly_cost_and_can_be_deleted(fake):
+    env = {**azure_env(fake), "AZURE_SUBSCRIPTION_ID": "sub-1", "AZURE_RESOURCE_GROUP": "rg-1", "AZURE_OPENAI_RESOURCE": "res-1",
+           "AZURE_MANAGEMENT_TOKEN": "arm-token-good-000000000000", "AZURE_MANAGEMENT_ENDPOINT": fake.url}
+    model = "gpt-4o-mini-2024-07-18.ft-abc123"
+    unconfirmed = run_cli("azure", "deploy", "--model", model, "--name", "recipes-ft", env=env)
+    assert unconfirmed.returncode == 1 and "$1.70/hour" in unconfirmed.stdout and "--yes" in unconfirmed.stderr
+    assert not fake.deployments
+    deployed = run_cli("azure", "deploy", "--model", model, "--name", "recipes-ft", "--yes", env=env)
+    assert deployed.returncode == 0, deployed.stderr
+    assert fake.deployments["recipes-ft"]["properties"]["model"]["name"] == model
+    put = [r for r in fake.requests if r["method"] == "PUT"][0]
+    assert "/deployments/recipes-ft?api-version=" in put["path"] and put["headers"]["authorization"].startswith("Bearer ")
+    gone = run_cli("azure", "undeploy", "--name", "recipes-ft", env=env)
+    assert gone.returncode == 0 and "hosting charges stop" in gone.stdout and not fake.deployments
+    again = run_cli("azure", "undeploy", "--name", "recipes-ft", env=env)
+    assert again.returncode == 1 and "404" in again.stderr
+    no_secret(unconfirmed, deployed, gone, again, secrets=("arm-token-good-000000000000", AZURE_GOOD))
+
+
+def test_azure_deploy_dry_run_without_settings(monkeypatch):
+    from lessonlib.cloud import azure
+
+    for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_MANAGEMENT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    result = azure.deploy("gpt-4o-mini-2024-07-18.ft-x", "demo")
+    assert result["dry_run"] and result["plan"]["hourly_usd"] == 1.70
+    assert "{AZURE_SUBSCRIPTION_ID}" in result["plan"]["url"]

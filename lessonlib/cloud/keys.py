@@ -65,7 +65,7 @@ def require(name: str, *, prompt: bool = False) -> str:
 
 def redact(text: str) -> str:
     """``text`` with every known secret value replaced by ``***``."""
-    for name in KEY_VARIABLES + ("AZURE_OPENAI_AD_TOKEN",):
+    for name in KEY_VARIABLES + ("AZURE_OPENAI_AD_TOKEN", "AZURE_MANAGEMENT_TOKEN"):
         value = find(name)
         if value and len(value) >= 8 and name != "AZURE_OPENAI_ENDPOINT":
             text = text.replace(value, "***")

@@ -1,0 +1,114 @@
+"""Azure's extra step: deploy the tuned model (billed by the hour while it exists), call it, delete it.
+
+Deployments are made through Azure Resource Manager (the management plane), not the OpenAI data
+plane, as in the Microsoft Learn tutorial: ``PUT .../accounts/{resource}/deployments/{name}`` with an
+Entra ID bearer token (``az account get-access-token --query accessToken -o tsv``). Settings come
+from the environment: ``AZURE_SUBSCRIPTION_ID``, ``AZURE_RESOURCE_GROUP``, ``AZURE_OPENAI_RESOURCE``,
+``AZURE_MANAGEMENT_TOKEN`` (a secret: never shown) and, for tests, ``AZURE_MANAGEMENT_ENDPOINT``.
+
+Before deploying, :func:`plan_deployment` shows the hourly hosting price from the dated price
+table and what a day and a month cost; :func:`deploy` needs an explicit confirmation, and
+:func:`delete` (``lessonlib azure undeploy``) stops the meter.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import LessonError
+from . import keys
+
+ARM_API_VERSION = "2024-10-01"
+SETTINGS = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZURE_OPENAI_RESOURCE")
+
+
+@dataclass
+class DeploymentPlan:
+    model: str  # the fine-tuned model name the job produced
+    name: str  # the deployment name you will call it by
+    url: str  # the Resource Manager URL of the deployment
+    body: dict[str, Any]  # the PUT body
+    hourly_usd: float  # hosting price per hour while deployed
+    prices_as_of: str  # date of the price row
+
+    def describe(self) -> str:
+        return (
+            f"deploy {self.model} as '{self.name}': hosting ${self.hourly_usd:.2f}/hour while it exists "
+            f"(${self.hourly_usd * 24:,.2f}/day, ${self.hourly_usd * 730:,.2f}/month; prices of {self.prices_as_of}), "
+            f"on top of the tokens it serves.\n  PUT {self.url}\n  {self.body}\n"
+            f"Stop paying with `lessonlib azure undeploy --name {self.name}`."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _setting(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or "{" + name + "}"
+
+
+def deployment_url(name: str) -> str:
+    base = os.environ.get("AZURE_MANAGEMENT_ENDPOINT", "https://management.azure.com").rstrip("/")
+    return (f"{base}/subscriptions/{_setting('AZURE_SUBSCRIPTION_ID')}/resourceGroups/{_setting('AZURE_RESOURCE_GROUP')}"
+            f"/providers/Microsoft.CognitiveServices/accounts/{_setting('AZURE_OPENAI_RESOURCE')}/deployments/{name}?api-version={ARM_API_VERSION}")
+
+
+def plan_deployment(model: str, name: str) -> DeploymentPlan:
+    """The deployment request and its hourly cost (no network)."""
+    from .. import costs
+
+    base = model.split(":")[1] if model.startswith("ft:") else model.split(".ft-")[0]
+    try:
+        price = costs.get_price(base, "azure")
+    except LessonError:
+        price = costs.get_price("gpt-4o-mini", "azure")
+    body = {"sku": {"name": "standard", "capacity": 1}, "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
+    return DeploymentPlan(model, name, deployment_url(name), body, price.hosting_per_hour, price.as_of)
+
+
+def _ready() -> bool:
+    return all(os.environ.get(n, "").strip() for n in SETTINGS) and keys.find("AZURE_MANAGEMENT_TOKEN") is not None
+
+
+def _request(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    import httpx
+
+    missing = [n for n in SETTINGS if not os.environ.get(n, "").strip()]
+    if missing:
+        raise LessonError(f"{', '.join(missing)} not set", fix="export them (see the Azure portal: your Azure OpenAI resource's overview)")
+    token = keys.require("AZURE_MANAGEMENT_TOKEN")
+    try:
+        response = httpx.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    except httpx.HTTPError:
+        raise LessonError("cannot reach Azure Resource Manager", fix="check the network (and AZURE_MANAGEMENT_ENDPOINT)") from None
+    if response.status_code in (401, 403):
+        raise LessonError(f"Azure refused the management token ({response.status_code})",
+                          fix="get a fresh one: az account get-access-token --query accessToken -o tsv") from None
+    if response.status_code >= 400:
+        try:
+            message = response.json().get("error", {}).get("message", "")
+        except ValueError:
+            message = response.text[:200]
+        raise LessonError(f"Azure answered {response.status_code}: {keys.redact(message)}")
+    return response.json() if response.content else {}
+
+
+def deploy(model: str, name: str, *, confirm: bool = False, dry_run: bool = False) -> dict[str, Any]:
+    """Create the deployment (billed hourly): needs ``confirm``; a dry run without settings or when asked."""
+    plan = plan_deployment(model, name)
+    if dry_run or not _ready():
+        return {"dry_run": True, "plan": plan.to_dict(), "note": "dry run: nothing was sent" + ("" if dry_run else " (Azure management settings or token not set)")}
+    if not confirm:
+        raise LessonError(f"deploying costs ${plan.hourly_usd:.2f}/hour until you delete it; nothing was sent", fix="confirm with --yes")
+    result = _request("PUT", plan.url, plan.body)
+    state = result.get("properties", {}).get("provisioningState", "Accepted")
+    return {"dry_run": False, "plan": plan.to_dict(), "state": state, "note": f"deployment '{name}' {state}; call it with `lessonlib azure chat --model {name} ...`"}
+
+
+def delete(name: str) -> dict[str, Any]:
+    """Delete the deployment: the hourly hosting charge stops."""
+    _request("DELETE", deployment_url(name))
+    return {"deleted": name, "note": "deleted: hosting charges stop"}
