@@ -27,7 +27,7 @@ module        owns                                                              
 ``train``     run config <-> YAML, machine plan, TRL/PEFT runner, progress events   ready
 ``evaluate``  zero-shot / few-shot / retrieval / tuned strategies and metrics       planned (#6)
 ``decide``    the lesson's checklist -> recommendation with reasons                 planned (#6)
-``cloud``     OpenAI / Azure jobs, AutoTrain config, keys, budget guard             planned (#7)
+``cloud``     OpenAI / Azure jobs and deployment, AutoTrain config, keys, budget     ready
 ============  ===================================================================  ============
 
 Views (widgets, cli, notebooks) import steps; steps never import views. ``import lessonlib``

@@ -209,3 +209,17 @@ def test_azure_deploy_dry_run_without_settings(monkeypatch):
     result = azure.deploy("gpt-4o-mini-2024-07-18.ft-x", "demo")
     assert result["dry_run"] and result["plan"]["hourly_usd"] == 1.70
     assert "{AZURE_SUBSCRIPTION_ID}" in result["plan"]["url"]
+
+
+def test_job_monitor_widget_follows_a_job(fake, monkeypatch):
+    from lessonlib.widgets import JobMonitor
+
+    for name, value in openai_env(fake).items():
+        monkeypatch.setenv(name, value)
+    plan = jobs.plan_job(TRAIN, model="gpt-4o-mini")
+    job = jobs.submit(plan, confirm=True).job
+    monitor = JobMonitor(job["id"], interval=0.01)
+    monitor.follow()
+    final = monitor.join(timeout=60)
+    assert final["status"] == "succeeded" and "ft:gpt-4o-mini" in monitor.status.value
+    assert "successfully completed" in monitor.event_log.value and GOOD not in monitor.event_log.value + monitor.status.value

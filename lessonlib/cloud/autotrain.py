@@ -91,9 +91,12 @@ def validate_config(config: dict[str, Any]) -> list[str]:
     return problems
 
 
-def write_config(data: str | Path, out: str | Path, *, run_config: str | Path | None = None, project: str = "recipes-autotrain",
+def write_config(data: str | Path, out: str | Path, *, run_config: Any = None, project: str = "recipes-autotrain",
                  valid: str | Path | None = None) -> Path:
-    """Write the data folder AutoTrain reads (beside ``out``) and the YAML; returns the YAML's path."""
+    """Write the data folder AutoTrain reads (beside ``out``) and the YAML; returns the YAML's path.
+
+    ``run_config`` is a :class:`~lessonlib.train.RunConfig` or the path of its YAML file.
+    """
     import yaml
 
     from .. import data as data_mod
@@ -106,7 +109,9 @@ def write_config(data: str | Path, out: str | Path, *, run_config: str | Path | 
         data_mod.convert(valid, folder / "_valid", "autotrain")
         (folder / "_valid" / "train.jsonl").replace(folder / "valid.jsonl")
         (folder / "_valid").rmdir()
-    cfg = build_config(folder, run_config=RunConfig.load(run_config) if run_config else None, project=project, valid=bool(valid))
+    if run_config is not None and not isinstance(run_config, RunConfig):
+        run_config = RunConfig.load(run_config)  # a RUN.yaml path
+    cfg = build_config(folder, run_config=run_config, project=project, valid=bool(valid))
     problems = validate_config(cfg)
     if problems:  # pragma: no cover - build_config writes valid configurations
         raise LessonError("the AutoTrain configuration is invalid: " + "; ".join(problems))

@@ -14,6 +14,6 @@ call ``.click()``, assert on the state (no browser needed).
 
 from .chat import ChatBox
 from .data_doctor import BreakEvenExplorer, DataDoctor
-from .train import BeforeAfter, TrainingMonitor
+from .train import BeforeAfter, JobMonitor, TrainingMonitor
 
-__all__ = ["BeforeAfter", "BreakEvenExplorer", "ChatBox", "DataDoctor", "TrainingMonitor"]
+__all__ = ["BeforeAfter", "BreakEvenExplorer", "ChatBox", "DataDoctor", "JobMonitor", "TrainingMonitor"]

@@ -134,3 +134,46 @@ class BeforeAfter(w.VBox):
             "<small>✅ = the answer is a JSON list (the trained format)</small>"
         )
         return self.rows
+
+
+class JobMonitor(w.VBox):
+    """Follow a cloud fine-tuning job: status and events as they come (a thread polls the API)."""
+
+    def __init__(self, job_id: str, *, provider: str = "openai", interval: float = 10.0) -> None:
+        self.job_id, self.provider, self.interval = job_id, provider, interval
+        self.status = w.HTML(f"<b>{html.escape(job_id)}</b>: not followed yet")
+        self.event_log = w.HTML()
+        self.events: list[dict[str, Any]] = []
+        self.job: dict[str, Any] | None = None
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+        super().__init__([self.status, self.event_log])
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        if event["kind"] == "status":
+            self.status.value = f"<b>{html.escape(self.job_id)}</b>: {html.escape(event['status'])}"
+        lines = [html.escape(e.get("message", "")) for e in self.events[-12:]]
+        self.event_log.value = "<pre>" + "\n".join(lines) + "</pre>"
+
+    def _work(self) -> None:
+        from ..cloud import jobs
+
+        try:
+            self.job = jobs.follow(self.job_id, provider=self.provider, on_event=self._on_event, interval=self.interval)
+            model = self.job.get("fine_tuned_model")
+            self.status.value = f"<b>{html.escape(self.job_id)}</b>: {self.job['status']}" + (f" → <code>{html.escape(model)}</code>" if model else "")
+        except LessonError as exc:
+            self.error = str(exc)
+            self.status.value = f"<b>Problem:</b> {html.escape(exc.message)}" + (f"<br><b>Fix:</b> {html.escape(exc.fix)}" if exc.fix else "")
+
+    def follow(self) -> None:
+        """Start polling in the background (returns at once)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._work, name="lessonlib-job", daemon=True)
+            self._thread.start()
+
+    def join(self, timeout: float | None = None) -> dict[str, Any] | None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.job
