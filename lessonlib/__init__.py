@@ -25,8 +25,8 @@ module        owns                                                              
 ``prompting`` zero-shot and few-shot chat prompts                                  ready
 ``plots``     the figures notebooks and widgets show                                ready
 ``train``     run config <-> YAML, machine plan, TRL/PEFT runner, progress events   ready
-``evaluate``  zero-shot / few-shot / retrieval / tuned strategies and metrics       planned (#6)
-``decide``    the lesson's checklist -> recommendation with reasons                 planned (#6)
+``evaluate``  zero-shot / few-shot / BM25 retrieval / tuned strategies and metrics  ready
+``decide``    the lesson's checklist -> recommendation with reasons                 ready
 ``cloud``     OpenAI / Azure jobs and deployment, AutoTrain config, keys, budget     ready
 ============  ===================================================================  ============
 

@@ -352,6 +352,43 @@ def cmd_azure_undeploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import evaluate
+
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    report = evaluate.evaluate(args.task, strategies, adapter=args.adapter, limit=args.limit, k=args.k, price_model=args.price_model)
+    if args.out:
+        report.save(args.out)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.table())
+        if args.out:
+            print(f"saved: {args.out}")
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from . import decide
+
+    answers = decide.load_answers(args.answers)
+    scores = {}
+    if args.results:
+        from .evaluate import load_report
+
+        scores = decide.scores_from_report(load_report(args.results))
+    decision = decide.decide(answers, scores)
+    if args.json:
+        _print_json(decision.to_dict())
+    elif args.markdown:
+        print(decision.markdown(answers))
+    else:
+        print(f"recommendation: {decision.recommendation}")
+        for i, reason in enumerate(decision.reasons, 1):
+            print(f"  {i}. {reason}")
+    return 0
+
+
 def cmd_autotrain_config(args: argparse.Namespace) -> int:
     from .cloud import autotrain
 
@@ -408,6 +445,24 @@ def build_parser() -> argparse.ArgumentParser:
     for provider in ("openai", "azure"):
         _add_cloud_commands(sub, provider)
     _add_autotrain_commands(sub)
+
+    p = sub.add_parser("evaluate", help="score zero-shot, few-shot, retrieval and a tuned adapter on a test set")
+    p.add_argument("--task", required=True, choices=["recipes", "sql"])
+    p.add_argument("--strategies", default="zero-shot,few-shot,rag,fine-tuned", help="comma-separated (default: all four)")
+    p.add_argument("--adapter", default=None, help="LoRA run folder for the fine-tuned strategy")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N test examples")
+    p.add_argument("--k", type=int, default=3, help="examples per prompt for few-shot and rag (default 3)")
+    p.add_argument("--price-model", default="gpt-4o-mini", help="whose token prices the costs use")
+    p.add_argument("--out", default=None, help="save the results as JSON (for `lessonlib decide --results`)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("decide", help="the lesson's checklist -> fine-tune or not, with the reasons")
+    p.add_argument("--answers", required=True, help="YAML with the checklist answers (see lessonlib.decide.Answers)")
+    p.add_argument("--results", default=None, help="evaluation JSON from `lessonlib evaluate --out`")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--markdown", action="store_true", help="print the filled checklist and decision as a Markdown report")
+    p.set_defaults(handler=cmd_decide)
     return parser
 
 

@@ -78,6 +78,22 @@ def loss_curves(events: Sequence[Any]) -> Any:
     return fig
 
 
+def strategy_bars(report: Any) -> Any:
+    """The primary score of each strategy of an evaluation report, as bars (skipped ones left out)."""
+    ran = [r for r in report.results if not r.skipped]
+    fig = _figure(6.4, 3.0)
+    ax = fig.subplots()
+    colors = {"zero-shot": "#8c8c8c", "few-shot": "#dd8452", "rag": "#55a868", "fine-tuned": "#4c72b0"}
+    values = [r.metrics[report.primary_metric] for r in ran]
+    bars = ax.bar([r.strategy for r in ran], values, color=[colors.get(r.strategy, "#999") for r in ran])
+    for bar, value in zip(bars, values):
+        ax.text(bar.get_x() + bar.get_width() / 2, value + 0.01, f"{value:.2f}", ha="center", va="bottom")
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel(report.primary_metric.replace("_", " "))
+    ax.set_title(f"{report.task}: {ran[0].n if ran else 0} held-out examples, local model", fontsize=10)
+    return fig
+
+
 def png(fig: Any) -> bytes:
     """PNG bytes of a figure (for ``ipywidgets.Image``)."""
     buffer = io.BytesIO()

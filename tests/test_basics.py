@@ -17,7 +17,7 @@ HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "openai", "ipywidge
 
 
 def test_import_is_light():
-    code = "import json, sys, lessonlib, lessonlib.cli, lessonlib.settings, lessonlib.models, lessonlib.system, lessonlib.data, lessonlib.costs, lessonlib.tokens, lessonlib.corpora.sql, lessonlib.corpora.recipes, lessonlib.train, lessonlib.cloud.jobs, lessonlib.cloud.autotrain, lessonlib.cloud.keys; print(json.dumps(sorted(sys.modules)))"
+    code = "import json, sys, lessonlib, lessonlib.cli, lessonlib.settings, lessonlib.models, lessonlib.system, lessonlib.data, lessonlib.costs, lessonlib.tokens, lessonlib.corpora.sql, lessonlib.corpora.recipes, lessonlib.train, lessonlib.cloud.jobs, lessonlib.cloud.autotrain, lessonlib.cloud.keys, lessonlib.evaluate, lessonlib.decide, lessonlib.cloud.azure; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = set(json.loads(out))
     assert not loaded & set(HEAVY), f"heavy modules imported at import time: {loaded & set(HEAVY)}"

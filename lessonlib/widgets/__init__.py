@@ -14,6 +14,7 @@ call ``.click()``, assert on the state (no browser needed).
 
 from .chat import ChatBox
 from .data_doctor import BreakEvenExplorer, DataDoctor
+from .decide import Checklist
 from .train import BeforeAfter, JobMonitor, TrainingMonitor
 
-__all__ = ["BeforeAfter", "BreakEvenExplorer", "ChatBox", "DataDoctor", "JobMonitor", "TrainingMonitor"]
+__all__ = ["BeforeAfter", "BreakEvenExplorer", "ChatBox", "Checklist", "DataDoctor", "JobMonitor", "TrainingMonitor"]

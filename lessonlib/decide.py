@@ -1,0 +1,176 @@
+"""The lesson's checklist, turned into a decision with its reasons (a pure function; no I/O).
+
+The lesson asks, before fine-tuning: the **use case** (what to improve), the **alternatives** tried
+as baselines (prompt engineering, retrieval), the **costs** (is the base model fine-tunable, the
+effort, the compute, the data in hand) and the **benefits** (quality over the baseline, token and
+cost savings, reuse of the base model). :func:`decide` answers with one of four recommendations —
+``fine-tune``, ``improve the prompt``, ``add retrieval``, ``collect more data first`` — and every
+reason that decided it, in order. Measured evaluation results (:mod:`lessonlib.evaluate`) take
+precedence over impressions when they exist.
+
+The rules, in the order they are applied:
+
+1. The base model cannot be fine-tuned -> the best alternative (retrieval if it helped, else prompt).
+2. No baseline measured and none tried -> ``improve the prompt`` (you need a baseline first).
+3. Fewer examples than ``min_examples`` -> ``collect more data first``.
+4. A tuned model was measured: it beats the best baseline by at least ``min_gain`` -> ``fine-tune``
+   (unless it costs more than the budget allows); otherwise the best baseline wins.
+5. No tuned model yet: the best baseline already reaches ``target`` -> keep it (retrieval if it beat
+   prompting by ``min_gain``, else the prompt); below target with enough data -> ``fine-tune``.
+
+>>> decide(Answers(tried_prompting=True, examples=200), {"zero-shot": 0.2, "few-shot": 0.5, "rag": 0.55, "fine-tuned": 0.8}).recommendation
+'fine-tune'
+>>> decide(Answers(examples=20, tried_prompting=True), {"few-shot": 0.4}).recommendation
+'collect more data first'
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .errors import LessonError
+
+RECOMMENDATIONS = ("fine-tune", "improve the prompt", "add retrieval", "collect more data first")
+
+
+@dataclass
+class Answers:
+    """The checklist's answers (defaults: a learner who has not measured anything yet)."""
+
+    use_case: str = "answer in a fixed format (JSON list of ingredients)"  # what you want to improve
+    tried_prompting: bool = False  # have you tried prompt engineering / few-shot?
+    tried_retrieval: bool = False  # have you tried retrieval-augmented generation?
+    base_model_fine_tunable: bool = True  # can this base model be fine-tuned (weights or a provider's service)?
+    examples: int = 0  # quality training examples in hand
+    min_examples: int = 50  # the fewest worth training on
+    effort_acceptable: bool = True  # can you spend the effort to prepare data, evaluate and iterate?
+    monthly_budget_usd: float = 50.0  # what the solution may cost a month
+    fine_tune_monthly_usd: float = 0.0  # estimated monthly cost of the tuned model (training spread + hosting + tokens)
+    requests_per_month: int = 10_000  # expected volume
+    reuse_for_new_domains: bool = False  # do you want to reuse the base model for other domains? (favours adapters)
+    target: float = 0.8  # the score that would be good enough
+    min_gain: float = 0.05  # the least improvement worth its cost
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Answers":
+        """Build from a mapping (a YAML file); unknown or mistyped fields are named."""
+        known = {f.name: f for f in fields(cls)}
+        clean: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in known:
+                raise LessonError(f"unknown checklist field '{key}'", fix=f"use some of: {', '.join(known)}")
+            kind = type(getattr(cls(), key))
+            if kind is bool and not isinstance(value, bool):
+                raise LessonError(f"checklist field '{key}' must be true or false (got {value!r})")
+            if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise LessonError(f"checklist field '{key}' must be a number (got {value!r})")
+            if kind is str and not isinstance(value, str):
+                raise LessonError(f"checklist field '{key}' must be text (got {value!r})")
+            clean[key] = kind(value) if kind in (int, float) else value
+        return cls(**clean)
+
+
+@dataclass
+class Decision:
+    recommendation: str  # one of RECOMMENDATIONS
+    reasons: list[str]  # why, in the order the rules decided
+    scores: dict[str, float] = field(default_factory=dict)  # the measured scores used
+    best_baseline: str | None = None  # the strongest alternative to fine-tuning
+    gain: float | None = None  # tuned score minus the best baseline (when both exist)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def markdown(self, answers: Answers) -> str:
+        """The filled checklist and the decision, as a Markdown report."""
+        rows = "\n".join(f"| {f.name.replace('_', ' ')} | {getattr(answers, f.name)} |" for f in fields(answers))
+        scores = "\n".join(f"| {k} | {v:.3f} |" for k, v in self.scores.items()) or "| (none measured) | |"
+        reasons = "\n".join(f"{i}. {r}" for i, r in enumerate(self.reasons, 1))
+        return (f"# Should we fine-tune?\n\n**Recommendation: {self.recommendation}**\n\n## Why\n{reasons}\n\n"
+                f"## Measured scores\n| strategy | score |\n| --- | --- |\n{scores}\n\n## The checklist\n| question | answer |\n| --- | --- |\n{rows}\n")
+
+
+def _baselines(scores: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in scores.items() if k in {"zero-shot", "few-shot", "rag"} and v is not None}
+
+
+def decide(answers: Answers, scores: dict[str, float] | None = None) -> Decision:
+    """Apply the checklist's rules (see the module docstring) to the answers and measured scores."""
+    scores = {k: float(v) for k, v in (scores or {}).items() if v is not None}
+    reasons: list[str] = [f"Use case: {answers.use_case}."]
+    baselines = _baselines(scores)
+    best = max(baselines, key=baselines.get) if baselines else None
+    best_score = baselines.get(best) if best else None
+    rag_gain = (baselines["rag"] - max(v for k, v in baselines.items() if k != "rag")) if "rag" in baselines and len(baselines) > 1 else None
+    alternative = "add retrieval" if (rag_gain is not None and rag_gain >= answers.min_gain) or (answers.tried_retrieval and not baselines) else "improve the prompt"
+
+    def done(recommendation: str, gain: float | None = None) -> Decision:
+        return Decision(recommendation, reasons, scores, best, gain)
+
+    if not answers.base_model_fine_tunable:
+        reasons.append("The base model cannot be fine-tuned, so the choice is among the alternatives.")
+        if rag_gain is not None:
+            reasons.append(f"Retrieval {'beat' if rag_gain >= answers.min_gain else 'did not clearly beat'} prompting ({rag_gain:+.3f}).")
+        return done(alternative)
+    if not baselines and not (answers.tried_prompting or answers.tried_retrieval):
+        reasons.append("No alternative has been tried: measure prompt engineering (few-shot) first, it is the baseline any fine-tune must beat.")
+        return done("improve the prompt")
+    if answers.examples < answers.min_examples:
+        reasons.append(f"Only {answers.examples} examples; fine-tuning needs at least {answers.min_examples} good ones to matter.")
+        if best:
+            reasons.append(f"Meanwhile the best measured alternative is {best} ({best_score:.3f}).")
+        return done("collect more data first")
+    if not answers.effort_acceptable:
+        reasons.append("The effort of preparing data, evaluating and iterating is not acceptable now: stay with the alternatives.")
+        return done(alternative)
+    if best:
+        reasons.append(f"Best baseline: {best} at {best_score:.3f}" + (f"; retrieval vs prompting {rag_gain:+.3f}." if rag_gain is not None else "."))
+    tuned = scores.get("fine-tuned")
+    if tuned is not None and best_score is not None:
+        gain = tuned - best_score
+        if gain >= answers.min_gain:
+            reasons.append(f"The tuned model scores {tuned:.3f}, {gain:+.3f} over the best baseline (at least {answers.min_gain} needed).")
+            if answers.fine_tune_monthly_usd > answers.monthly_budget_usd:
+                reasons.append(f"But it would cost ${answers.fine_tune_monthly_usd:,.2f} a month, over the ${answers.monthly_budget_usd:,.2f} budget.")
+                return done(alternative, gain)
+            if answers.reuse_for_new_domains:
+                reasons.append("A LoRA adapter keeps the base model reusable for new domains (one small adapter each).")
+            return done("fine-tune", gain)
+        reasons.append(f"The tuned model scores {tuned:.3f}, only {gain:+.3f} over the best baseline: not worth its cost.")
+        return done(alternative, gain)
+    if best_score is not None and best_score >= answers.target:
+        reasons.append(f"{best} already reaches the target ({answers.target}): no need to fine-tune.")
+        return done(alternative)
+    if best_score is not None:
+        reasons.append(f"The best baseline is below the target ({answers.target}) and there are {answers.examples} examples: fine-tuning is worth a try (then measure it).")
+    else:
+        reasons.append(f"Alternatives were tried but not measured; with {answers.examples} examples, fine-tune and compare on a held-out set.")
+    if answers.fine_tune_monthly_usd > answers.monthly_budget_usd:
+        reasons.append(f"But it would cost ${answers.fine_tune_monthly_usd:,.2f} a month, over the ${answers.monthly_budget_usd:,.2f} budget.")
+        return done(alternative)
+    return done("fine-tune")
+
+
+def scores_from_report(report: Any) -> dict[str, float]:
+    """Primary scores of an :class:`lessonlib.evaluate.EvalReport`, by strategy."""
+    return {r.strategy: r.metrics[report.primary_metric] for r in report.results if not r.skipped}
+
+
+def load_answers(path: str) -> Answers:
+    """Answers from a YAML file; a malformed file names the field and the problem."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+    except OSError as exc:
+        raise LessonError(f"cannot read the answers file {path}: {exc.strerror or exc}", exit_code=2) from None
+    except yaml.YAMLError as exc:
+        raise LessonError(f"{path} is not valid YAML ({str(exc).splitlines()[0]})", exit_code=2) from None
+    if not isinstance(values, dict):
+        raise LessonError(f"{path} must hold a mapping of checklist answers", exit_code=2)
+    try:
+        return Answers.from_dict(values)
+    except LessonError as exc:
+        raise LessonError(f"{path}: {exc.message}", fix=exc.fix) from None

@@ -1,0 +1,267 @@
+"""Measured baselines: zero-shot, few-shot, retrieval-augmented and fine-tuned, on one held-out set.
+
+The lesson says: try prompt engineering and retrieval first, use them as the baseline, and
+fine-tune only if it wins. :func:`evaluate` runs each strategy with the local model on a task's test
+split and scores it the same way:
+
+* **recipes** — ingredient-set precision, recall and F1 against the gold list (lower-cased), and the
+  share of answers that are valid JSON lists;
+* **sql** — execution accuracy on the shipped SQLite database (right when the query returns the gold
+  query's rows; see :func:`lessonlib.corpora.sql.same_result`).
+
+Also per strategy: prompt tokens per request (what a provider would bill, counted with tiktoken for
+``price_model``), latency per request on this machine, and the cost of 1,000 requests at that model's
+prices. Strategies: ``zero-shot`` (instructions only), ``few-shot`` (the first *k* training
+examples), ``rag`` (the *k* training examples most similar to the question, retrieved with BM25),
+``fine-tuned`` (a LoRA adapter from ``lessonlib train local``; skipped with a note without one).
+
+>>> bm25 = BM25(["flour eggs milk", "rice soy sauce", "flour butter sugar"])
+>>> bm25.top("eggs and flour", 2)
+[0, 2]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import LessonError
+
+TASKS = ("recipes", "sql")
+STRATEGIES = ("zero-shot", "few-shot", "rag", "fine-tuned")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class BM25:
+    """Okapi BM25 over a small corpus (k1=1.5, b=0.75): a real lexical retriever, no model needed."""
+
+    def __init__(self, documents: Sequence[str], *, k1: float = 1.5, b: float = 0.75):
+        self.k1, self.b = k1, b
+        self.docs = [Counter(_WORD.findall(d.lower())) for d in documents]
+        self.lengths = [sum(d.values()) for d in self.docs]
+        self.avg = sum(self.lengths) / max(1, len(self.lengths))
+        df = Counter(term for d in self.docs for term in d)
+        n = len(self.docs)
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+
+    def scores(self, query: str) -> list[float]:
+        terms = _WORD.findall(query.lower())
+        out = []
+        for doc, length in zip(self.docs, self.lengths):
+            s = 0.0
+            for t in terms:
+                f = doc.get(t, 0)
+                if f:
+                    s += self.idf[t] * f * (self.k1 + 1) / (f + self.k1 * (1 - self.b + self.b * length / self.avg))
+            out.append(s)
+        return out
+
+    def top(self, query: str, k: int) -> list[int]:
+        scores = self.scores(query)
+        return sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------
+
+
+def parse_list(text: str) -> list[str] | None:
+    """The answer as a list of strings, or None when it is not a JSON list (the first one found is used)."""
+    candidates = [text.strip()]
+    match = re.search(r"\[.*?\]", text, re.DOTALL)
+    if match:
+        candidates.append(match.group())
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, list):
+            return [str(v).strip().lower() for v in value]
+    return None
+
+
+def ingredient_scores(answer: str, gold: str) -> dict[str, float]:
+    """Precision, recall, F1 of the answer's ingredient set; ``valid_json`` 1.0 when the whole answer is a JSON list.
+
+    >>> ingredient_scores('["flour", "eggs"]', '["flour", "milk"]')
+    {'precision': 0.5, 'recall': 0.5, 'f1': 0.5, 'valid_json': 1.0}
+    """
+    try:
+        strict = isinstance(json.loads(answer.strip()), list)
+    except json.JSONDecodeError:
+        strict = False
+    got, want = set(parse_list(answer) or []), set(parse_list(gold) or [])
+    hit = len(got & want)
+    precision = hit / len(got) if got else 0.0
+    recall = hit / len(want) if want else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "valid_json": 1.0 if strict else 0.0}
+
+
+def extract_sql(answer: str) -> str:
+    """The first SQL statement of an answer (code fences and trailing text removed)."""
+    text = re.sub(r"```(?:sql)?", "", answer, flags=re.IGNORECASE).strip()
+    match = re.search(r"(SELECT|WITH)\b.*?(;|$)", text, re.IGNORECASE | re.DOTALL)
+    return match.group(0).strip() if match else text
+
+
+# --------------------------------------------------------------------------------------------
+# Strategies and the harness
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StrategyResult:
+    """One strategy on one task: its scores and what it costs."""
+
+    strategy: str  # zero-shot, few-shot, rag or fine-tuned
+    n: int  # test examples scored
+    metrics: dict[str, float]  # means over the test examples (f1/precision/recall/valid_json, or execution_accuracy)
+    prompt_tokens: float  # mean prompt tokens per request (tiktoken, for the price model)
+    completion_tokens: float  # mean reply tokens
+    latency_s: float  # mean seconds per request on this machine (batched generation)
+    usd_per_1000: float  # cost of 1,000 requests at the price model's prices (fine-tuned prices for fine-tuned)
+    skipped: str = ""  # why it was not run (empty when it ran)
+    samples: list[dict[str, Any]] = field(default_factory=list)  # a few answers, for display
+
+
+@dataclass
+class EvalReport:
+    task: str  # recipes or sql
+    model: str  # the local model evaluated
+    price_model: str  # whose prices the costs use
+    prices_as_of: str  # date of those prices
+    k: int  # examples per prompt for few-shot and rag
+    results: list[StrategyResult]
+    primary_metric: str  # "f1" (recipes) or "execution_accuracy" (sql)
+
+    def score(self, strategy: str) -> float | None:
+        for r in self.results:
+            if r.strategy == strategy and not r.skipped:
+                return r.metrics[self.primary_metric]
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+        return path
+
+    def table(self) -> str:
+        metric = self.primary_metric
+        lines = [f"{'strategy':<11} {metric:>18} {'valid JSON' if self.task == 'recipes' else '':>10} {'prompt tok':>10} {'s/request':>9} {'$/1k req':>9}"]
+        for r in self.results:
+            if r.skipped:
+                lines.append(f"{r.strategy:<11} skipped: {r.skipped}")
+                continue
+            extra = f"{r.metrics.get('valid_json', 0):>10.0%}" if self.task == "recipes" else f"{'':>10}"
+            lines.append(f"{r.strategy:<11} {r.metrics[metric]:>18.3f} {extra} {r.prompt_tokens:>10.0f} {r.latency_s:>9.2f} {r.usd_per_1000:>9.4f}")
+        lines.append(f"({self.task}, {self.results[0].n if self.results else 0} test examples, k={self.k}, local model {self.model}; "
+                     f"costs at {self.price_model} prices of {self.prices_as_of})")
+        return "\n".join(lines)
+
+
+def load_report(path: str | Path) -> EvalReport:
+    """Read an evaluation JSON back; a malformed file names the field and the problem."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LessonError(f"cannot read the evaluation file {path}: {exc.strerror or exc}", exit_code=2) from None
+    except json.JSONDecodeError as exc:
+        raise LessonError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})", exit_code=2) from None
+    for name in ("task", "primary_metric", "results"):
+        if name not in raw:
+            raise LessonError(f"{path}: field '{name}' is missing", fix="use a file written by `lessonlib evaluate --json` or EvalReport.save")
+    if not isinstance(raw["results"], list):
+        raise LessonError(f"{path}: field 'results' must be a list")
+    results = []
+    for i, r in enumerate(raw["results"]):
+        try:
+            results.append(StrategyResult(**r))
+        except TypeError as exc:
+            raise LessonError(f"{path}: results[{i}] is malformed ({exc})") from None
+        if not r.get("skipped") and raw["primary_metric"] not in r.get("metrics", {}):
+            raise LessonError(f"{path}: results[{i}].metrics lacks '{raw['primary_metric']}'")
+    return EvalReport(raw["task"], raw.get("model", "?"), raw.get("price_model", "?"), raw.get("prices_as_of", "?"), raw.get("k", 0), results, raw["primary_metric"])
+
+
+def _prompts(strategy: str, train: list[dict[str, Any]], test: list[dict[str, Any]], k: int) -> list[list[dict[str, Any]]]:
+    from .prompting import few_shot_messages, zero_shot_messages
+
+    if strategy in {"zero-shot", "fine-tuned"}:
+        return [zero_shot_messages(e) for e in test]
+    if strategy == "few-shot":
+        return [few_shot_messages(train, e, k=k) for e in test]
+    bm25 = BM25([e["messages"][-2]["content"] for e in train])
+    return [few_shot_messages([train[i] for i in bm25.top(e["messages"][-2]["content"], k)], e, k=k) for e in test]
+
+
+def evaluate(
+    task: str,
+    strategies: Sequence[str] = STRATEGIES,
+    *,
+    adapter: str | None = None,
+    limit: int | None = None,
+    k: int = 3,
+    model: str | None = None,
+    price_model: str = "gpt-4o-mini",
+    max_new_tokens: int | None = None,
+    samples: int = 3,
+) -> EvalReport:
+    """Run the strategies on ``task``'s test split and score them (see the module docstring)."""
+    from . import corpora, costs, data, models, tokens
+
+    if task not in TASKS:
+        raise LessonError(f"unknown task '{task}'", fix=f"use one of: {', '.join(TASKS)}", exit_code=2)
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        raise LessonError(f"unknown strategy '{unknown[0]}'", fix=f"use some of: {', '.join(STRATEGIES)}", exit_code=2)
+    train = data.read_examples(corpora.split_path(task, "train"))
+    test = data.read_examples(corpora.split_path(task, "test"))[:limit]
+    price = costs.get_price(price_model)
+    encoding = tokens.encoding_for(price.model)
+    max_new = max_new_tokens or (60 if task == "recipes" else 80)
+    db = None
+    if task == "sql":
+        from .corpora import sql
+
+        db = sql.connect()
+    results = []
+    for strategy in strategies:
+        if strategy == "fine-tuned" and not adapter:
+            results.append(StrategyResult(strategy, 0, {}, 0, 0, 0, 0, skipped="no adapter: train one in notebook 04 (lessonlib train local)"))
+            continue
+        prompts = _prompts(strategy, train, test, k)
+        started = time.perf_counter()
+        answers = models.generate_many(prompts, model=model, adapter=adapter if strategy == "fine-tuned" else None, max_new_tokens=max_new)
+        latency = (time.perf_counter() - started) / max(1, len(prompts))
+        rows = []
+        for example, answer in zip(test, answers):
+            gold = example["messages"][-1]["content"]
+            if task == "recipes":
+                rows.append(ingredient_scores(answer, gold))
+            else:
+                from .corpora import sql
+
+                rows.append({"execution_accuracy": 1.0 if sql.same_result(extract_sql(answer), gold, db) else 0.0})
+        metrics = {name: round(sum(r[name] for r in rows) / len(rows), 4) for name in rows[0]} if rows else {}
+        prompt_tokens = sum(tokens.count_messages(p, encoding) for p in prompts) / max(1, len(prompts))
+        completion = sum(len(encoding.encode_ordinary(a)) for a in answers) / max(1, len(answers))
+        per_request = costs.request_cost(prompt_tokens, completion, price, fine_tuned=strategy == "fine-tuned")
+        results.append(StrategyResult(
+            strategy, len(test), metrics, round(prompt_tokens, 1), round(completion, 1), round(latency, 3), round(1000 * per_request, 4),
+            samples=[{"prompt": e["messages"][-2]["content"], "expected": e["messages"][-1]["content"], "answer": a}
+                     for e, a in list(zip(test, answers))[:samples]],
+        ))
+    return EvalReport(task, model or models.DEFAULT_MODEL, price.model, price.as_of, k, results, "f1" if task == "recipes" else "execution_accuracy")

@@ -1,0 +1,99 @@
+"""The checklist widget and the evaluation chart: views over :mod:`lessonlib.decide` and :mod:`lessonlib.evaluate`."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from ..decide import Answers, Decision, decide
+
+_LABELS = {
+    "use_case": "Use case: what should improve?",
+    "tried_prompting": "Tried prompt engineering (few-shot)?",
+    "tried_retrieval": "Tried retrieval (RAG)?",
+    "base_model_fine_tunable": "Can the base model be fine-tuned?",
+    "examples": "Quality training examples in hand",
+    "min_examples": "Fewest examples worth training on",
+    "effort_acceptable": "Effort (data, evaluation, iteration) acceptable?",
+    "monthly_budget_usd": "Monthly budget (USD)",
+    "fine_tune_monthly_usd": "Tuned model's monthly cost (USD)",
+    "requests_per_month": "Requests per month",
+    "reuse_for_new_domains": "Reuse the base model for new domains?",
+    "target": "Score that is good enough",
+    "min_gain": "Least gain worth the cost",
+}
+_SECTIONS = (
+    ("Use case", ("use_case",)),
+    ("Alternatives", ("tried_prompting", "tried_retrieval")),
+    ("Costs", ("base_model_fine_tunable", "effort_acceptable", "examples", "min_examples", "monthly_budget_usd", "fine_tune_monthly_usd", "requests_per_month")),
+    ("Benefits", ("reuse_for_new_domains", "target", "min_gain")),
+)
+_STRATEGIES = ("zero-shot", "few-shot", "rag", "fine-tuned")
+
+
+class Checklist(w.VBox):
+    """The lesson's checklist: answer, see measured scores, press **Decide**, export the report."""
+
+    def __init__(self, answers: Answers | None = None, scores: dict[str, float] | None = None) -> None:
+        answers = answers or Answers()
+        self.controls: dict[str, w.Widget] = {}
+        style = {"description_width": "22em"}
+        layout = w.Layout(width="36em")
+        for f in fields(Answers):
+            value = getattr(answers, f.name)
+            label = _LABELS.get(f.name, f.name)
+            if isinstance(value, bool):
+                control = w.ToggleButtons(options=[("yes", True), ("no", False)], value=value, description=label, style=style)
+            elif isinstance(value, int):
+                control = w.IntText(value=value, description=label, style=style, layout=layout)
+            elif isinstance(value, float):
+                control = w.FloatText(value=value, description=label, style=style, layout=layout)
+            else:
+                control = w.Text(value=value, description=label, style=style, layout=w.Layout(width="60em"))
+            control._dom_classes = (f"checklist-{f.name}",)
+            self.controls[f.name] = control
+        scores = scores or {}
+        self.scores = {s: w.BoundedFloatText(value=scores.get(s, 0.0), min=0, max=1, step=0.01, description=f"{s} score",
+                                             style={"description_width": "10em"}, disabled=False) for s in _STRATEGIES}
+        self.measured = {s: s in scores for s in _STRATEGIES}
+        for strategy, box in self.scores.items():
+            box.observe(lambda change, s=strategy: self.measured.__setitem__(s, True), names="value")
+        self.button = w.Button(description="Decide", button_style="primary", icon="balance-scale")
+        self.button.add_class("checklist-decide")
+        self.export = w.Button(description="Export report", icon="file-text")
+        self.result = w.HTML()
+        self.result.add_class("checklist-result")
+        self.decision: Decision | None = None
+        self.button.on_click(lambda _b: self.run())
+        self.export.on_click(lambda _b: self.save_report())
+        sections = []
+        for title, names in _SECTIONS:
+            sections.append(w.HTML(f"<b>{title}</b>"))
+            sections += [self.controls[n] for n in names]
+        sections.append(w.HTML("<b>Measured scores</b> (from the evaluation; 0 = not measured unless you change it)"))
+        sections += list(self.scores.values())
+        super().__init__(sections + [w.HBox([self.button, self.export]), self.result])
+
+    def answers(self) -> Answers:
+        return Answers(**{name: control.value for name, control in self.controls.items()})
+
+    def current_scores(self) -> dict[str, float]:
+        return {s: box.value for s, box in self.scores.items() if self.measured[s]}
+
+    def run(self) -> Decision:
+        self.decision = decide(self.answers(), self.current_scores())
+        reasons = "".join(f"<li>{html.escape(r)}</li>" for r in self.decision.reasons)
+        self.result.value = f"<h3 class='recommendation'>Recommendation: {html.escape(self.decision.recommendation)}</h3><ol>{reasons}</ol>"
+        return self.decision
+
+    def save_report(self, path: str | Path = "runs/decision.md") -> Path:
+        decision = self.decision or self.run()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(decision.markdown(self.answers()), encoding="utf-8")
+        self.result.value += f"<p>Report saved to <code>{html.escape(str(path))}</code>.</p>"
+        return path
