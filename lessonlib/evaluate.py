@@ -232,11 +232,9 @@ def evaluate(
     price = costs.get_price(price_model)
     encoding = tokens.encoding_for(price.model)
     max_new = max_new_tokens or (60 if task == "recipes" else 80)
-    db = None
-    if task == "sql":
-        from .corpora import sql
+    from .corpora import sql
 
-        db = sql.connect()
+    db = sql.connect() if task == "sql" else None
     results = []
     for strategy in strategies:
         if strategy == "fine-tuned" and not adapter:
@@ -252,8 +250,6 @@ def evaluate(
             if task == "recipes":
                 rows.append(ingredient_scores(answer, gold))
             else:
-                from .corpora import sql
-
                 rows.append({"execution_accuracy": 1.0 if sql.same_result(extract_sql(answer), gold, db) else 0.0})
         metrics = {name: round(sum(r[name] for r in rows) / len(rows), 4) for name in rows[0]} if rows else {}
         prompt_tokens = sum(tokens.count_messages(p, encoding) for p in prompts) / max(1, len(prompts))

@@ -236,12 +236,6 @@ class _Progress:
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._event("save", state, message=f"checkpoint at step {state.global_step}")
 
-    # the rest of the interface: nothing to do
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
-
 
 def _callback_class() -> type:
     from transformers import TrainerCallback

@@ -54,7 +54,7 @@ class Checklist(w.VBox):
                 control = w.FloatText(value=value, description=label, style=style, layout=layout)
             else:
                 control = w.Text(value=value, description=label, style=style, layout=w.Layout(width="60em"))
-            control._dom_classes = (f"checklist-{f.name}",)
+            control.add_class(f"checklist-{f.name}")
             self.controls[f.name] = control
         scores = scores or {}
         self.scores = {s: w.BoundedFloatText(value=scores.get(s, 0.0), min=0, max=1, step=0.01, description=f"{s} score",
