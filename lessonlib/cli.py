@@ -194,6 +194,7 @@ def cmd_train_local(args: argparse.Namespace) -> int:
     overrides = {
         "train_file": args.data, "valid_file": args.valid, "output_dir": args.out, "max_steps": args.steps,
         "method": args.method, "model": args.model, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+        "eval_every": args.eval_every, "early_stopping_patience": args.early_stopping,
     }
     values = cfg.to_dict()
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -238,7 +239,8 @@ def cmd_train_local(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({k: v for k, v in result.to_dict().items() if k != "history"})
     else:
-        state = "stopped early; resume with --resume" if result.stopped else "done"
+        state = "stopped early; resume with --resume" if result.stopped else (
+            f"early stopping (best validation loss at step {result.best_step}, that adapter kept)" if result.early_stopped else "done")
         loss = f"loss {result.first_loss:.3f} -> {result.final_loss:.3f}" if result.first_loss is not None else ""
         evl = f", validation {result.eval_loss:.3f}" if result.eval_loss is not None else ""
         _log(f"{state}: {result.steps} steps in {result.train_seconds:.0f} s, {loss}{evl}, {result.tokens_per_s or 0:.0f} tokens/s, peak {result.peak_rss_gb:.2f} GB")
@@ -368,6 +370,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_limits_forgetting(args: argparse.Namespace) -> int:
+    from . import limits
+
+    report = limits.forgetting(args.adapter, limits.load_questions(args.questions) if args.questions else None)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.table())
+        print(report.summary())
+    return 0
+
+
+def cmd_limits_data_size(args: argparse.Namespace) -> int:
+    from . import limits
+
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    for size in sizes:
+        limits.run_size(size)  # a bad size is refused before anything trains
+    overrides = {"max_steps": args.steps} if args.steps else {}
+    results = limits.data_size_study(sizes, train_file=args.data, valid_file=args.valid, folder=args.out,
+                                     f1_limit=args.f1_limit, **overrides)
+    if args.json:
+        _print_json(limits.size_results_to_dicts(results))
+    else:
+        print(limits.size_table(results))
+        print(f"runs in {args.out}")
+    return 0
+
+
 def cmd_decide(args: argparse.Namespace) -> int:
     from . import decide
 
@@ -445,6 +476,24 @@ def build_parser() -> argparse.ArgumentParser:
     for provider in ("openai", "azure"):
         _add_cloud_commands(sub, provider)
     _add_autotrain_commands(sub)
+
+    limits = sub.add_parser("limits", help="the limits of fine-tuning, measured: forgetting, data size")
+    limits_sub = limits.add_subparsers(dest="limits_command", metavar="EXPERIMENT")
+    limits_sub.required = True
+    p = limits_sub.add_parser("forgetting", help="general questions answered before and after tuning, scored")
+    p.add_argument("--adapter", required=True, help="LoRA adapter folder from a training run")
+    p.add_argument("--questions", default=None, help="JSONL of {question, answers} (default data/general/questions.jsonl)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_limits_forgetting)
+    p = limits_sub.add_parser("data-size", help="the same run on the first N training examples, for each N")
+    p.add_argument("--sizes", default="10,50,all", help="comma-separated counts, 'all' for the whole file (default 10,50,all)")
+    p.add_argument("--steps", type=int, default=None, help="most optimiser steps per run (default 32; early stopping may end sooner)")
+    p.add_argument("--data", default="data/recipes/train.jsonl", help="training chat JSONL")
+    p.add_argument("--valid", default="data/recipes/valid.jsonl", help="validation chat JSONL (its first 12 examples are used)")
+    p.add_argument("--out", default="runs/limits", help="folder for the runs")
+    p.add_argument("--f1-limit", type=int, default=0, help="also score each adapter on this many held-out recipes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_limits_data_size)
 
     p = sub.add_parser("evaluate", help="score zero-shot, few-shot, retrieval and a tuned adapter on a test set")
     p.add_argument("--task", required=True, choices=["recipes", "sql"])
@@ -538,6 +587,9 @@ def _add_train_commands(sub: Any) -> None:
     p.add_argument("--model", default=None, help="base model (default smollm2)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--eval-every", type=int, default=None, help="validation loss every N steps")
+    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
+                   help="stop after PATIENCE evaluations without a better validation loss; keep the best adapter")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -14,7 +14,23 @@ from typing import Any, Sequence
 def _figure(width: float = 6.4, height: float = 3.2) -> Any:
     from matplotlib.figure import Figure
 
+    _show_in_notebooks()
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _show_in_notebooks() -> None:
+    """Let IPython display our figures as PNG images (it does so for pyplot figures only once the
+    inline backend is loaded; ours are plain ``Figure`` objects, which keeps pyplot's state out)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, png)
 
 
 def token_histogram(lengths: Sequence[int], *, context: int | None = None, title: str = "Tokens per example") -> Any:
@@ -57,8 +73,9 @@ def break_even_curve(points: Sequence[Any], *, marker: Any | None = None) -> Any
     return fig
 
 
-def loss_curves(events: Sequence[Any]) -> Any:
-    """Training and validation loss against the step, from progress events (or their dicts)."""
+def loss_curves(events: Sequence[Any], *, best_step: int | None = None) -> Any:
+    """Training and validation loss against the step, from progress events (or their dicts);
+    ``best_step`` marks where the validation loss was lowest (the adapter early stopping keeps)."""
     def get(e: Any, key: str) -> Any:
         return e.get(key) if isinstance(e, dict) else getattr(e, key)
 
@@ -70,10 +87,31 @@ def loss_curves(events: Sequence[Any]) -> Any:
         ax.plot([s for s, _ in steps], [v for _, v in steps], label="training loss", color="#4c72b0")
     if evals:
         ax.plot([s for s, _ in evals], [v for _, v in evals], "o-", label="validation loss", color="#dd8452")
+    if best_step is not None:
+        ax.axvline(best_step, color="grey", linestyle=":", label=f"best validation loss (step {best_step})")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title("Learning curve")
     if steps or evals:
+        ax.legend()
+    return fig
+
+
+def data_size_curves(results: Sequence[Any]) -> Any:
+    """Validation loss against the step for each run of :func:`lessonlib.limits.data_size_study`."""
+    fig = _figure()
+    ax = fig.subplots()
+    colors = ["#c44e52", "#dd8452", "#55a868", "#4c72b0", "#8172b3"]
+    for color, result in zip(colors * 4, results):
+        evals = [(e["step"], e["eval_loss"]) for e in result.history if e["kind"] == "eval" and e["eval_loss"] is not None]
+        if evals:
+            ax.plot([s for s, _ in evals], [v for _, v in evals], "o-", color=color, label=f"{result.examples} examples")
+        if result.best_step is not None and result.best_eval_loss is not None:
+            ax.scatter([result.best_step], [result.best_eval_loss], s=90, facecolors="none", edgecolors=color, zorder=3)
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation loss")
+    ax.set_title("Same run, more data (circles: the best step of each)", fontsize=10)
+    if results:
         ax.legend()
     return fig
 

@@ -68,6 +68,47 @@ def test_machine_plan():
     native = {"cores": 2, "avx512_bf16": True, "amx": False}
     assert plan_for(RunConfig(), device="cpu", cpu=native).bf16 is True
     assert plan_for(RunConfig(bf16="off"), device="cpu", cpu=native).bf16 is False
+    # frozen weights in bf16 only where autocast reads them as bf16 anyway, and only for LoRA
+    assert plan_for(RunConfig(), device="cpu", cpu=native).weights_dtype == "bfloat16"
+    assert plan_for(RunConfig(method="full"), device="cpu", cpu=native).weights_dtype == "float32"
+    assert plan.weights_dtype == "float32" and plan.compact_loss and plan.pad_to_multiple_of == 32
+    # the default run fits the default 1.5 GB budget on either kind of CPU
+    for cpu in (no_bf16, native):
+        default = plan_for(RunConfig(), device="cpu", cpu=cpu)
+        assert default.estimated_peak_gb <= RunConfig().memory_budget_gb
+
+
+def test_compact_loss_head_gives_the_same_loss_and_gradients(model_dir):
+    """Scoring only labelled positions (our CPU switch of TRL's fused head) changes nothing but the cost."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    from lessonlib.train.runner import compact_loss_head
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
+    ids = torch.randint(0, model.config.vocab_size, (2, 40))
+    labels = ids.clone()
+    labels[:, :30] = -100  # a prompt of 30 tokens, a reply of 10
+    labels[1, 35:] = -100  # padding
+    results = []
+    for compact in (False, True):
+        model.zero_grad()
+        with compact_loss_head(compact) as active:
+            out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+            out.loss.backward()
+        assert active is compact
+        grad = model.model.layers[-1].self_attn.q_proj.weight.grad.clone()
+        results.append((out.loss.detach(), out.entropy.detach(), grad))
+    (loss_a, ent_a, grad_a), (loss_b, ent_b, grad_b) = results
+    assert torch.allclose(loss_a, loss_b, rtol=1e-5)
+    assert torch.allclose(ent_a, ent_b, rtol=1e-4, atol=1e-5)
+    assert torch.allclose(grad_a, grad_b, rtol=1e-3, atol=1e-6)
+    import trl.trainer.utils as trl_utils
+
+    assert trl_utils._use_triton(torch.device("cpu")) is False  # restored after the block
 
 
 def test_training_template_renders_like_the_model_template(model_dir):
@@ -135,6 +176,15 @@ def test_stop_then_resume(tmp_path, small_data, model_dir):
     assert not second.stopped and second.steps == 3
 
 
+def test_merged_model_answers_like_base_plus_adapter(tmp_path, small_data, model_dir):
+    result = run(tiny(tmp_path, small_data, max_steps=2, valid_file=None, merge=True, learning_rate=0.01))
+    merged = Path(result.output_dir) / "merged"
+    assert (merged / "config.json").is_file() and list(merged.glob("*.safetensors"))
+    prompt = "Title: Pancakes\nIngredients:\n- 2 eggs\n- 1 cup flour\n- 1 cup milk"
+    with_adapter = models.chat(prompt, adapter=result.output_dir, max_new_tokens=12)
+    assert models.chat(prompt, model=str(merged), max_new_tokens=12) == with_adapter
+
+
 def test_resume_needs_a_checkpoint(tmp_path):
     with pytest.raises(LessonError, match="nothing to resume"):
         run(RunConfig(output_dir=str(tmp_path / "empty")), resume=True)
@@ -175,3 +225,21 @@ def test_training_widget_runs_and_stops(tmp_path, small_data, model_dir):
     assert monitor.progress.value == 1 and "Stopped" in monitor.status.value
     assert bytes(monitor.chart.value).startswith(b"\x89PNG") and "tokens/s" in monitor.stats.value
     assert monitor.launch.disabled is False
+
+
+def test_gpu_plan_uses_qlora_when_bitsandbytes_is_present(monkeypatch):
+    """The GPU branch of the plan (no GPU here: torch's answer and the package lookup are stubbed)."""
+    import importlib.util
+
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    real_find_spec = importlib.util.find_spec
+    for present in (True, False):
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, present=present: (object() if present else None) if name == "bitsandbytes" else real_find_spec(name, *a))
+        plan = plan_for(RunConfig(), device="cuda", cpu={"cores": 8})
+        assert plan.bf16 and plan.weights_dtype == "bfloat16" and not plan.compact_loss
+        assert plan.quantization == ("4bit" if present else None)
+        assert any("QLoRA" in reason for reason in plan.reasons)
+    assert plan_for(RunConfig(qlora="off"), device="cuda", cpu={"cores": 8}).quantization is None
+    assert plan_for(RunConfig(method="full"), device="cuda", cpu={"cores": 8}).quantization is None

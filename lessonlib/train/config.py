@@ -48,6 +48,7 @@ class RunConfig:
     seed: int = 18  # for data order and adapter initialisation: same seed, same losses
     # bookkeeping
     eval_every: int = 0  # validation loss every N steps (0: only at the end; each pass costs time)
+    early_stopping_patience: int = 0  # stop after N evaluations without a better validation loss, keep the best (0: off)
     save_every: int = 10  # checkpoint every N steps, for --resume (0: only at the end)
     log_every: int = 1  # progress event every N steps
     # machine (auto = decided from what this machine offers, see lessonlib.train.machine)
@@ -55,6 +56,7 @@ class RunConfig:
     bf16: str = "auto"  # "auto", "on" or "off": bf16 autocast (on a CPU only where it is faster)
     activation_checkpointing: str = "auto"  # "auto", "on" or "off": trade compute for memory
     memory_budget_gb: float = 1.5  # the most resident memory the run should need
+    qlora: str = "auto"  # "auto", "on" or "off": 4-bit base weights on a GPU (auto: when bitsandbytes is installed)
     # results
     merge: bool = False  # also save a merged full model (LoRA weights folded in)
     overwrite: bool = False  # allow writing into an existing run folder
@@ -104,7 +106,7 @@ class RunConfig:
             raise bad("method", f"is {self.method!r}; it must be 'lora' or 'full'", "lora")
         if self.lr_scheduler not in {"linear", "cosine", "constant"}:
             raise bad("lr_scheduler", f"is {self.lr_scheduler!r}", "linear")
-        for name in ("bf16", "activation_checkpointing"):
+        for name in ("bf16", "activation_checkpointing", "qlora"):
             if getattr(self, name) not in {"auto", "on", "off"}:
                 raise bad(name, "must be auto, on or off", "auto")
         for name in ("batch_size", "grad_accum", "lora_r", "max_length"):
@@ -116,5 +118,10 @@ class RunConfig:
             raise bad("learning_rate", f"is {self.learning_rate}", 1e-3 if self.method == "lora" else 5e-5)
         if not 0 <= self.lora_dropout < 1:
             raise bad("lora_dropout", "must be in [0, 1)", 0.0)
+        if self.early_stopping_patience < 0:
+            raise bad("early_stopping_patience", "cannot be negative", 0)
+        if self.early_stopping_patience and (self.eval_every < 1 or not self.valid_file):
+            raise LessonError("early stopping watches the validation loss, so it needs a validation file and eval_every",
+                              fix="set eval_every (e.g. 5) and valid_file, or early_stopping_patience: 0")
         if self.threads < 0:
             raise bad("threads", "cannot be negative", 0)

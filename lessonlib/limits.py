@@ -1,0 +1,282 @@
+"""The limits of fine-tuning, measured small: overfitting, forgetting and how much data it takes.
+
+The lesson's fourth question. Three experiments, each sized for two CPU cores and the local model:
+
+* **overfitting** — train on a few examples with a validation loss every few steps: the training
+  loss keeps falling while the validation loss turns up. :data:`EXPERIMENT` adds *early stopping*
+  (stop after ``patience`` evaluations without improvement and keep the best adapter).
+* **forgetting** — :func:`knowledge` asks 24 general questions (``data/general/questions.jsonl``)
+  and scores each reply by a whole-word match with the accepted answers; :func:`forgetting`
+  asks them before and after tuning and lists what was forgotten and what was gained.
+* **data size** — :func:`data_size_study` repeats the same run on the first 10, 50 and all training
+  examples and compares the validation losses (and, optionally, held-out F1).
+
+Limits of these measurements, said plainly: one seed, 24 questions, 24 validation examples and
+a 135M-parameter model. A difference of one or two questions, or a few hundredths of loss, is noise.
+Whole-word matching is crude (it accepts "not Paris" as Paris); it is there to be transparent, not
+clever. The patterns — memorising a small set, losing some general answers — are the real thing
+and appear at every scale.
+
+>>> score_answer("The capital of France is Paris.", ["paris"])
+True
+>>> score_answer("It freezes at 10 degrees.", ["0", "zero"])
+False
+>>> run_size("all"), run_size("50")
+(None, 50)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import settings
+from .errors import LessonError
+
+#: The settings every limits experiment shares: a constant learning rate, a validation loss every
+#: 4 steps, early stopping after 2 evaluations without improvement, and at most 32 steps.
+EXPERIMENT: dict[str, Any] = dict(
+    max_steps=32, eval_every=4, early_stopping_patience=2, learning_rate=2e-3, lr_scheduler="constant", save_every=0,
+)
+VALID_EXAMPLES = 24  # validation examples per evaluation (fewer make the curve too noisy to read; each pass ~3 s)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A general-knowledge question and the words that count as a right answer."""
+
+    question: str  # asked as is, with "Answer in one short sentence."
+    answers: tuple[str, ...]  # lower-case words or phrases; any one, as a whole word, is right
+
+
+def questions_file() -> Path:
+    return settings.data_dir() / "general" / "questions.jsonl"
+
+
+def load_questions(path: str | Path | None = None) -> list[Question]:
+    """The questions of a JSONL file (``{"question": ..., "answers": [...]}`` per line)."""
+    path = Path(path) if path else questions_file()
+    out = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise LessonError(f"cannot read {path}: {exc.strerror or exc}", exit_code=2) from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            question, answers = record["question"], record["answers"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise LessonError(f"{path}, line {number}: not a question record ({exc.__class__.__name__}: {exc})",
+                              fix='write {"question": "...", "answers": ["...", ...]} on each line', exit_code=2) from None
+        if not isinstance(question, str) or not question.strip() or not isinstance(answers, list) or not answers \
+                or not all(isinstance(a, str) and a.strip() for a in answers):
+            raise LessonError(f"{path}, line {number}: 'question' must be a text and 'answers' a non-empty list of texts", exit_code=2)
+        out.append(Question(question.strip(), tuple(a.strip().lower() for a in answers)))
+    if not out:
+        raise LessonError(f"{path} holds no questions", exit_code=2)
+    return out
+
+
+def score_answer(reply: str, answers: Sequence[str]) -> bool:
+    """True when any accepted answer appears in the reply as a whole word (case-insensitive)."""
+    text = reply.lower()
+    return any(re.search(rf"(?<!\w){re.escape(a.lower())}(?!\w)", text) for a in answers)
+
+
+@dataclass
+class KnowledgeResult:
+    """How a model (base, or base + adapter) answered the general questions."""
+
+    adapter: str | None  # the adapter folder, or None for the base model
+    score: float  # share of questions answered right
+    rows: list[dict[str, Any]] = field(default_factory=list)  # question, reply, correct
+
+    @property
+    def right(self) -> int:
+        return sum(r["correct"] for r in self.rows)
+
+
+def knowledge(adapter: str | Path | None = None, questions: Sequence[Question] | None = None, *,
+              max_new_tokens: int = 24) -> KnowledgeResult:
+    """Ask the general questions (greedy, batched) and score each reply."""
+    from . import models
+
+    questions = list(questions) if questions is not None else load_questions()
+    conversations = [[{"role": "user", "content": f"{q.question} Answer in one short sentence."}] for q in questions]
+    replies = models.generate_many(conversations, adapter=adapter, max_new_tokens=max_new_tokens)
+    rows = [{"question": q.question, "reply": r, "correct": score_answer(r, q.answers)} for q, r in zip(questions, replies)]
+    return KnowledgeResult(str(adapter) if adapter else None, sum(r["correct"] for r in rows) / len(rows), rows)
+
+
+@dataclass
+class ForgettingReport:
+    """The same questions before and after tuning."""
+
+    before: KnowledgeResult
+    after: KnowledgeResult
+
+    @property
+    def forgotten(self) -> list[str]:
+        """Questions right before tuning and wrong after."""
+        return [b["question"] for b, a in zip(self.before.rows, self.after.rows) if b["correct"] and not a["correct"]]
+
+    @property
+    def gained(self) -> list[str]:
+        """Questions wrong before tuning and right after (often luck with a terser reply)."""
+        return [b["question"] for b, a in zip(self.before.rows, self.after.rows) if not b["correct"] and a["correct"]]
+
+    def summary(self) -> str:
+        n = len(self.before.rows)
+        return (f"general questions right: {self.before.right}/{n} before, {self.after.right}/{n} after tuning; "
+                f"forgotten {len(self.forgotten)}, gained {len(self.gained)}")
+
+    def table(self, width: int = 34) -> str:
+        """One line per question: before and after, with the replies cut to ``width``."""
+        def cut(text: str) -> str:
+            text = " ".join(text.split())
+            return text if len(text) <= width else text[: width - 1] + "…"
+
+        lines = [f"{'question':<44} {'before':<{width + 2}} {'after':<{width + 2}}"]
+        for b, a in zip(self.before.rows, self.after.rows):
+            mark = "  forgotten" if b["correct"] and not a["correct"] else ("  gained" if a["correct"] and not b["correct"] else "")
+            lines.append(f"{cut(b['question'])[:44]:<44} {'✓' if b['correct'] else '✗'} {cut(b['reply']):<{width}} "
+                         f"{'✓' if a['correct'] else '✗'} {cut(a['reply']):<{width}}{mark}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"before": asdict(self.before), "after": asdict(self.after), "forgotten": self.forgotten, "gained": self.gained}
+
+
+def forgetting(adapter: str | Path, questions: Sequence[Question] | None = None) -> ForgettingReport:
+    """General questions answered by the base model and by the tuned one, scored the same way."""
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise LessonError(f"{adapter} holds no adapter (adapter_config.json)", fix="train one with `lessonlib train local --out DIR`")
+    questions = list(questions) if questions is not None else load_questions()
+    return ForgettingReport(knowledge(None, questions), knowledge(adapter, questions))
+
+
+def run_size(size: str | int | None) -> int | None:
+    """A data size from the command line or a list: a count, or None for "all"."""
+    if size is None or str(size).lower() == "all":
+        return None
+    try:
+        value = int(size)
+    except ValueError:
+        raise LessonError(f"data size {size!r} is not a number", fix="give counts such as 10,50,all") from None
+    if value < 1:
+        raise LessonError(f"data size {value} must be at least 1", fix="give counts such as 10,50,all")
+    return value
+
+
+def _lines(path: str | Path) -> list[str]:
+    from .train.runner import _resolve
+
+    try:
+        text = _resolve(str(path)).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LessonError(f"cannot read {path}: {exc.strerror or exc}", exit_code=2) from None
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def subset(source: str | Path, n: int | None, target: str | Path) -> Path:
+    """Write the first ``n`` examples of a JSONL file (all when ``n`` is None); the course's sets are
+    already shuffled, so the first ``n`` are a fair sample."""
+    lines = _lines(source)
+    if n is not None and n > len(lines):
+        raise LessonError(f"{source} holds {len(lines)} examples, fewer than the {n} asked for", fix=f"ask for at most {len(lines)}")
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(lines[:n] if n is not None else lines) + "\n", encoding="utf-8")
+    return target
+
+
+@dataclass
+class SizeResult:
+    """One run of the data-size study."""
+
+    examples: int  # training examples used
+    output_dir: str  # the run folder (its adapter is the best one, by validation loss)
+    steps: int  # optimiser steps done
+    epochs: float  # passes over the training examples in those steps
+    best_step: int | None  # step of the lowest validation loss
+    best_eval_loss: float | None  # the lowest validation loss
+    final_train_loss: float | None  # last training loss
+    early_stopped: bool  # stopped because the validation loss stopped improving
+    f1: float | None = None  # held-out ingredient F1 of the best adapter (when measured)
+    history: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the run's events
+
+
+def experiment_config(train_file: str | Path, output_dir: str | Path, *, valid_file: str | Path | None = None, **overrides: Any):
+    """The run configuration of the limits experiments (:data:`EXPERIMENT`), for one training file."""
+    from .train import RunConfig
+
+    values = {**EXPERIMENT, "train_file": str(train_file), "output_dir": str(output_dir), "overwrite": True, **overrides}
+    values["valid_file"] = str(valid_file) if valid_file else values.get("valid_file", RunConfig.valid_file)
+    return RunConfig.from_dict({**RunConfig().to_dict(), **values})
+
+
+def data_size_study(sizes: Sequence[int | str | None] = (10, 50, None), *, train_file: str = "data/recipes/train.jsonl",
+                    valid_file: str = "data/recipes/valid.jsonl", folder: str | Path = "runs/limits",
+                    valid_examples: int = VALID_EXAMPLES, f1_limit: int = 0, on_event: Callable[[Any], None] | None = None,
+                    reuse: dict[int, Any] | None = None, **overrides: Any) -> list[SizeResult]:
+    """The same run (:func:`experiment_config`) on the first N training examples, for each N.
+
+    ``reuse`` maps a size to a :class:`~lessonlib.train.RunResult` already made with the same
+    settings (the notebook's overfitting run), so it is not trained twice. ``f1_limit`` > 0 also
+    scores each adapter on that many held-out recipes (costs a few seconds each).
+    """
+    from .train import run
+
+    folder = Path(folder)
+    valid = subset(valid_file, valid_examples, folder / f"valid-{valid_examples}.jsonl")
+    total = len(_lines(train_file))
+    results = []
+    for size in sizes:
+        n = run_size(size)
+        count = n or total
+        previous = (reuse or {}).get(count)
+        if previous is None:
+            train = subset(train_file, n, folder / f"train-{count}.jsonl")
+            cfg = experiment_config(train, folder / f"size-{count}", valid_file=valid, **overrides)
+            previous = run(cfg, on_event=on_event)
+        batch = overrides.get("batch_size", 2)
+        results.append(SizeResult(
+            examples=count, output_dir=previous.output_dir, steps=previous.steps,
+            epochs=round(previous.steps * batch / count, 2), best_step=previous.best_step,
+            best_eval_loss=previous.best_eval_loss, final_train_loss=previous.final_loss,
+            early_stopped=previous.early_stopped, history=previous.history,
+        ))
+    if f1_limit:
+        from .evaluate import evaluate
+
+        for result in results:
+            report = evaluate("recipes", ["fine-tuned"], adapter=result.output_dir, limit=f1_limit)
+            result.f1 = report.results[0].metrics["f1"]
+    return results
+
+
+def size_table(results: Sequence[SizeResult]) -> str:
+    """The data-size study as a text table."""
+    lines = [f"{'examples':>8} {'steps':>5} {'epochs':>6} {'best val loss':>13} {'at step':>7} {'last train loss':>15} {'early stop':>10}"
+             + (f" {'F1':>5}" if any(r.f1 is not None for r in results) else "")]
+    for r in results:
+        line = (f"{r.examples:>8} {r.steps:>5} {r.epochs:>6.1f} {r.best_eval_loss if r.best_eval_loss is not None else float('nan'):>13.3f} "
+                f"{r.best_step if r.best_step is not None else '-':>7} {r.final_train_loss if r.final_train_loss is not None else float('nan'):>15.3f} "
+                f"{'yes' if r.early_stopped else 'no':>10}")
+        lines.append(line + (f" {r.f1:>5.2f}" if r.f1 is not None else ""))
+    return "\n".join(lines)
+
+
+def size_results_to_dicts(results: Sequence[SizeResult]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in asdict(r).items() if k != "history"} for r in results]
+
+
+__all__ = [
+    "EXPERIMENT", "Question", "load_questions", "score_answer", "KnowledgeResult", "knowledge", "ForgettingReport",
+    "forgetting", "run_size", "subset", "SizeResult", "experiment_config", "data_size_study", "size_table",
+]
