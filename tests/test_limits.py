@@ -85,6 +85,10 @@ def test_early_stopping_keeps_the_best_adapter(tmp_path, model_dir):
     saved = (out / "adapter_model.safetensors").read_bytes()
     assert saved == (out / f"checkpoint-{best_step}" / "adapter_model.safetensors").read_bytes()
     assert "early stopping" in (out / "README.md").read_text(encoding="utf-8")
+    from lessonlib.widgets import TrainingMonitor
+
+    status = TrainingMonitor.summary(result)
+    assert status.startswith("<b>Early stopping:</b>") and f"at step {best_step}" in status
     fig = plots.loss_curves(result.history, best_step=result.best_step)
     assert "best validation loss" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-1]
 

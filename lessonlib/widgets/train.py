@@ -71,19 +71,26 @@ class TrainingMonitor(w.VBox):
     def _work(self) -> None:
         try:
             self.result = run(self.config, on_event=self.on_event, stop=self.stop_flag, resume=self.resume)
-            r = self.result
-            verb = "Stopped" if r.stopped else "Done"
-            evl = f", validation loss {r.eval_loss:.3f}" if r.eval_loss is not None else ""
-            self.status.value = (
-                f"<b>{verb}:</b> {r.steps} steps in {r.train_seconds:.0f} s, loss {r.first_loss:.3f} → {r.final_loss:.3f}{evl}. "
-                f"Saved in <code>{html.escape(r.output_dir)}</code>" + (" — continue it with <code>resume=True</code>." if r.stopped else ".")
-            )
+            self.status.value = self.summary(self.result)
+            if self.result.best_step is not None:
+                self.chart.value = plots.png(plots.loss_curves(self.events, best_step=self.result.best_step))
         except LessonError as exc:
             self.error = str(exc)
             fix = f"<br><b>Fix:</b> {html.escape(exc.fix)}" if exc.fix else ""
             self.status.value = f"<b>Problem:</b> <pre>{html.escape(exc.message)}</pre>{fix}"
         finally:
             self.launch.disabled, self.stop.disabled = False, True
+
+    @staticmethod
+    def summary(r: Any) -> str:
+        """The status line for a finished run (HTML)."""
+        verb = "Stopped" if r.stopped else ("Early stopping" if r.early_stopped else "Done")
+        evl = f", validation loss {r.eval_loss:.3f}" if r.eval_loss is not None else ""
+        if r.early_stopped:
+            evl += f" (best {r.best_eval_loss:.3f} at step {r.best_step}: that adapter is the one saved)"
+        loss = f", loss {r.first_loss:.3f} → {r.final_loss:.3f}" if r.first_loss is not None else ""
+        return (f"<b>{verb}:</b> {r.steps} steps in {r.train_seconds:.0f} s{loss}{evl}. "
+                f"Saved in <code>{html.escape(r.output_dir)}</code>" + (" — continue it with <code>resume=True</code>." if r.stopped else "."))
 
     def on_event(self, event: ProgressEvent) -> None:
         """Update the view from one progress event (called from the training thread)."""
