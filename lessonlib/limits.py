@@ -174,10 +174,8 @@ def run_size(size: str | int | None) -> int | None:
 
 
 def _lines(path: str | Path) -> list[str]:
-    from .train.runner import _resolve
-
     try:
-        text = _resolve(str(path)).read_text(encoding="utf-8")
+        text = settings.project_path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise LessonError(f"cannot read {path}: {exc.strerror or exc}", exit_code=2) from None
     return [line for line in text.splitlines() if line.strip()]

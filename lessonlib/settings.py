@@ -45,6 +45,19 @@ def data_dir() -> Path:
     return repo_root() / "data"
 
 
+def project_path(path: str | os.PathLike[str]) -> Path:
+    """A file path as given if it exists, else relative to the repository, so that notebooks (which
+    run in ``notebooks/``) and the command line can both say ``data/recipes/train.jsonl``.
+
+    >>> project_path("data/prices.csv").resolve() == (data_dir() / "prices.csv").resolve()
+    True
+    """
+    candidate = Path(path).expanduser()
+    if not candidate.exists() and not candidate.is_absolute() and (repo_root() / candidate).exists():
+        return repo_root() / candidate
+    return candidate
+
+
 def cache_dir() -> Path:
     """Root of lessonlib's cache: ``$LESSONLIB_CACHE`` or ``$XDG_CACHE_HOME/lessonlib``."""
     explicit = os.environ.get("LESSONLIB_CACHE")

@@ -165,22 +165,14 @@ def _check_data(cfg: RunConfig) -> tuple[list[dict[str, Any]], list[dict[str, An
         if path is None:
             loaded.append(None)
             continue
-        report = data.validate(_resolve(path), model="smollm2", min_examples=1)  # the local tokenizer: loaded anyway
+        report = data.validate(settings.project_path(path), model="smollm2", min_examples=1)  # the local tokenizer: loaded anyway
         if not report.ok:
             raise LessonError(
                 f"the {label} file has errors, so training did not start:\n{report.summary(max_lines=3)}",
                 fix=f"fix them (see `lessonlib data validate {path}`), then train again",
             )
-        loaded.append(data.read_examples(_resolve(path)))
+        loaded.append(data.read_examples(settings.project_path(path)))
     return loaded[0], loaded[1]
-
-
-def _resolve(path: str) -> Path:
-    """A data path as given, else relative to the repository (so notebooks can say data/...)."""
-    candidate = Path(path).expanduser()
-    if not candidate.exists() and not candidate.is_absolute() and (settings.repo_root() / candidate).exists():
-        return settings.repo_root() / candidate
-    return candidate
 
 
 class _Progress:
@@ -521,8 +513,8 @@ def write_model_card(cfg: RunConfig, result: RunResult, out: Path) -> Path:
     rows = [
         ("base model", base),
         ("method", cfg.method + (f" (r={cfg.lora_r}, alpha={cfg.lora_alpha}, on {', '.join(cfg.lora_target_modules)})" if cfg.method == "lora" else "")),
-        ("training data", f"`{cfg.train_file}` (sha256 `{_sha256(_resolve(cfg.train_file))[:16]}…`)"),
-        ("validation data", f"`{cfg.valid_file}` (sha256 `{_sha256(_resolve(cfg.valid_file))[:16]}…`)" if cfg.valid_file else "none"),
+        ("training data", f"`{cfg.train_file}` (sha256 `{_sha256(settings.project_path(cfg.train_file))[:16]}…`)"),
+        ("validation data", f"`{cfg.valid_file}` (sha256 `{_sha256(settings.project_path(cfg.valid_file))[:16]}…`)" if cfg.valid_file else "none"),
         ("steps", f"{result.steps}" + (" (stopped early)" if result.stopped else "")
          + (f" (early stopping: the adapter is the best one, step {result.best_step})" if result.early_stopped else "")),
         ("batch × max length", f"{cfg.batch_size} × {cfg.max_length}"),

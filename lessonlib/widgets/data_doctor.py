@@ -13,7 +13,7 @@ import ipywidgets as w
 from .. import costs, plots
 from ..data import CODES, DataReport, validate
 from ..errors import LessonError
-from ..settings import data_dir, display_path
+from ..settings import data_dir, display_path, project_path
 
 _SENSITIVE = {"secret", "personal_data"}  # never show these lines' text
 
@@ -90,10 +90,7 @@ class DataDoctor(w.VBox):
         ])
 
     def _resolve(self) -> Path:
-        candidate = Path(self.file.value).expanduser()
-        if not candidate.is_absolute() and not candidate.exists():
-            candidate = data_dir().parent / candidate
-        return candidate
+        return project_path(self.file.value)
 
     def _on_upload(self, change: dict[str, Any]) -> None:
         value = change["new"]
