@@ -181,10 +181,10 @@ def _lines(path: str | Path) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def subset(source: str | Path, n: int | None, target: str | Path) -> Path:
+def subset(source: str | Path | list[str], n: int | None, target: str | Path) -> Path:
     """Write the first ``n`` examples of a JSONL file (all when ``n`` is None); the course's sets are
-    already shuffled, so the first ``n`` are a fair sample."""
-    lines = _lines(source)
+    already shuffled, so the first ``n`` are a fair sample. ``source`` may be the file's lines, read once."""
+    lines = source if isinstance(source, list) else _lines(source)
     if n is not None and n > len(lines):
         raise LessonError(f"{source} holds {len(lines)} examples, fewer than the {n} asked for", fix=f"ask for at most {len(lines)}")
     target = Path(target)
@@ -232,17 +232,17 @@ def data_size_study(sizes: Sequence[int | str | None] = (10, 50, None), *, train
 
     folder = Path(folder)
     valid = subset(valid_file, valid_examples, folder / f"valid-{valid_examples}.jsonl")
-    total = len(_lines(train_file))
+    lines = _lines(train_file)
     results = []
     for size in sizes:
         n = run_size(size)
-        count = n or total
+        count = n or len(lines)
+        cfg = experiment_config(folder / f"train-{count}.jsonl", folder / f"size-{count}", valid_file=valid, **overrides)
         previous = (reuse or {}).get(count)
         if previous is None:
-            train = subset(train_file, n, folder / f"train-{count}.jsonl")
-            cfg = experiment_config(train, folder / f"size-{count}", valid_file=valid, **overrides)
+            subset(lines, n, cfg.train_file)
             previous = run(cfg, on_event=on_event)
-        batch = overrides.get("batch_size", 2)
+        batch = cfg.batch_size * cfg.grad_accum
         results.append(SizeResult(
             examples=count, output_dir=previous.output_dir, steps=previous.steps,
             epochs=round(previous.steps * batch / count, 2), best_step=previous.best_step,

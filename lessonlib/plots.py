@@ -73,14 +73,26 @@ def break_even_curve(points: Sequence[Any], *, marker: Any | None = None) -> Any
     return fig
 
 
+def loss_points(events: Sequence[Any], kind: str = "eval") -> list[tuple[int, float]]:
+    """(step, loss) of a run's progress events (objects or their dicts): ``kind`` "eval" gives the
+    validation losses, "step" the training losses.
+
+    >>> loss_points([{"kind": "step", "step": 1, "loss": 2.0, "eval_loss": None},
+    ...              {"kind": "eval", "step": 1, "loss": None, "eval_loss": 1.5}])
+    [(1, 1.5)]
+    """
+    key = "eval_loss" if kind == "eval" else "loss"
+
+    def get(e: Any, name: str) -> Any:
+        return e.get(name) if isinstance(e, dict) else getattr(e, name)
+
+    return [(get(e, "step"), get(e, key)) for e in events if get(e, "kind") == kind and get(e, key) is not None]
+
+
 def loss_curves(events: Sequence[Any], *, best_step: int | None = None) -> Any:
     """Training and validation loss against the step, from progress events (or their dicts);
     ``best_step`` marks where the validation loss was lowest (the adapter early stopping keeps)."""
-    def get(e: Any, key: str) -> Any:
-        return e.get(key) if isinstance(e, dict) else getattr(e, key)
-
-    steps = [(get(e, "step"), get(e, "loss")) for e in events if get(e, "kind") == "step" and get(e, "loss") is not None]
-    evals = [(get(e, "step"), get(e, "eval_loss")) for e in events if get(e, "kind") == "eval" and get(e, "eval_loss") is not None]
+    steps, evals = loss_points(events, "step"), loss_points(events, "eval")
     fig = _figure()
     ax = fig.subplots()
     if steps:
@@ -103,7 +115,7 @@ def data_size_curves(results: Sequence[Any]) -> Any:
     ax = fig.subplots()
     colors = ["#c44e52", "#dd8452", "#55a868", "#4c72b0", "#8172b3"]
     for color, result in zip(colors * 4, results):
-        evals = [(e["step"], e["eval_loss"]) for e in result.history if e["kind"] == "eval" and e["eval_loss"] is not None]
+        evals = loss_points(result.history, "eval")
         if evals:
             ax.plot([s for s, _ in evals], [v for _, v in evals], "o-", color=color, label=f"{result.examples} examples")
         if result.best_step is not None and result.best_eval_loss is not None:

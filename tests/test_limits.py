@@ -76,7 +76,7 @@ def test_early_stopping_keeps_the_best_adapter(tmp_path, model_dir):
     cfg = RunConfig(train_file=str(train), valid_file=str(valid), output_dir=str(tmp_path / "run"), max_steps=10,
                     eval_every=1, early_stopping_patience=1, learning_rate=0.05, lr_scheduler="constant", max_length=160)
     result = run(cfg)
-    evals = [(e["step"], e["eval_loss"]) for e in result.history if e["kind"] == "eval"]
+    evals = plots.loss_points(result.history, "eval")
     assert result.early_stopped and result.steps < 10
     best_loss, best_step = min((loss, step) for step, loss in evals)
     assert (result.best_step, result.best_eval_loss) == (best_step, best_loss)

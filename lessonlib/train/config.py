@@ -61,6 +61,11 @@ class RunConfig:
     merge: bool = False  # also save a merged full model (LoRA weights folded in)
     overwrite: bool = False  # allow writing into an existing run folder
 
+    @property
+    def early_stopping(self) -> bool:
+        """Whether early stopping is on (``check`` guarantees it then has eval_every and a validation file)."""
+        return self.early_stopping_patience > 0
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

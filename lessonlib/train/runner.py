@@ -352,7 +352,7 @@ def build_trainer(cfg: RunConfig, plan: MachinePlan, out: Path, train: list[dict
         )
     eval_on = valid is not None and cfg.eval_every > 0  # periodic evaluation; the final one happens anyway
     save_steps = cfg.save_every if cfg.save_every > 0 else max(cfg.max_steps, 1_000_000)
-    early = eval_on and cfg.early_stopping_patience > 0
+    early = eval_on and cfg.early_stopping
     if early:  # the best checkpoint must exist to be restored: save at every evaluation
         save_steps = cfg.eval_every
         from transformers import EarlyStoppingCallback
@@ -443,8 +443,8 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
         seconds = time.perf_counter() - started
         state = trainer.state
         evaluated = any(h["kind"] == "eval" and h["step"] == state.global_step for h in history)
-        early = bool(cfg.early_stopping_patience and cfg.eval_every)  # the best model is loaded already: no extra pass
-        if valid is not None and not progress.stopped and not evaluated and not early:
+        # with early stopping the best model is loaded already: no extra pass
+        if valid is not None and not progress.stopped and not evaluated and not cfg.early_stopping:
             trainer.evaluate()  # reported through the callback's on_log
     trainer.save_model(str(out))
     trainer.processing_class.save_pretrained(str(out))
@@ -453,10 +453,12 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
         del trainer  # free the training copy first: the merge loads the base model again
         merge_adapter(cfg.model, out, out / "merged", tokenizer=tokenizer)
 
-    losses = [h["loss"] for h in history if h["kind"] == "step" and h["loss"] is not None]
-    evals = [h["eval_loss"] for h in history if h["kind"] == "eval" and h["eval_loss"] is not None]
+    from ..plots import loss_points
+
+    losses = [loss for _, loss in loss_points(history, "step")]
+    evals = [loss for _, loss in loss_points(history, "eval")]
     tokens = (getattr(state, "num_input_tokens_seen", 0) or 0) - progress.start_tokens
-    best = min(((h["eval_loss"], h["step"]) for h in history if h["kind"] == "eval" and h["eval_loss"] is not None), default=None)
+    best = min(((loss, step) for step, loss in loss_points(history, "eval")), default=None)
     planned = cfg.max_steps if cfg.max_steps > 0 else state.max_steps
     result = RunResult(
         output_dir=str(out),
@@ -472,7 +474,7 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
         history=history,
         best_step=best[1] if best else None,
         best_eval_loss=best[0] if best else None,
-        early_stopped=early and not progress.stopped and state.global_step < planned,
+        early_stopped=cfg.early_stopping and not progress.stopped and state.global_step < planned,
     )
     (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     write_model_card(cfg, result, out)
