@@ -242,4 +242,5 @@ def test_gpu_plan_uses_qlora_when_bitsandbytes_is_present(monkeypatch):
         assert plan.quantization == ("4bit" if present else None)
         assert any("QLoRA" in reason for reason in plan.reasons)
     assert plan_for(RunConfig(qlora="off"), device="cuda", cpu={"cores": 8}).quantization is None
-    assert plan_for(RunConfig(method="full"), device="cuda", cpu={"cores": 8}).quantization is None
+    full = plan_for(RunConfig(method="full"), device="cuda", cpu={"cores": 8})
+    assert full.quantization is None and full.weights_dtype == "float32"  # full fine-tuning keeps fp32 master weights

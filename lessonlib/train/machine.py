@@ -92,7 +92,7 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         reasons.append("QLoRA: base weights in 4-bit NF4 (bitsandbytes), adapters in bf16" if quant else
                        ("QLoRA off: bitsandbytes is not installed (pip install bitsandbytes)" if cfg.method == "lora" else "full fine-tuning: no QLoRA"))
         return MachinePlan(device, cpu.get("cores", 1), bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt),
-                           reasons, weights_dtype="bfloat16" if bf16 else "float32", quantization=quant)
+                           reasons, weights_dtype="bfloat16" if bf16 and cfg.method == "lora" else "float32", quantization=quant)
 
     threads = cfg.threads or max(1, int(cpu.get("cores", 1)))
     reasons.append(f"{threads} torch thread(s): one per usable core")
