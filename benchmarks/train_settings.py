@@ -5,11 +5,12 @@ each in its own fresh process, interleaved A B C A B C so drift hits all alike:
 
 * ``lessonlib``  — ``lessonlib.train.run`` with its machine-chosen settings;
 * ``trl-same``   — a plain TRL script with exactly the settings the runner chose (bf16 autocast and
-  bf16 frozen weights where the CPU has native bf16, the loss head on reply tokens only, padding to
-  a multiple of 32, freed memory returned, checkpointing by the memory budget): the runner's overhead;
+  bf16 frozen weights where the CPU has native bf16, else the lean fp32 path of
+  ``lessonlib.train.lean``; the loss head on reply tokens only, padding-free batches padded to a
+  multiple of 32, freed memory returned, checkpointing by the memory budget): the runner's overhead;
 * ``trl-good``   — a plain TRL script with good CPU settings (fp32, no activation checkpointing,
-  one thread per core, loss on replies only), the same settings the runner would use minus its
-  machine plan, progress events and bookkeeping;
+  one thread per core, loss on replies only, TRL's own padding-free batches), what a careful
+  learner would write without the runner's machine plan, progress events and bookkeeping;
 * ``trl-default`` — a plain TRL script with ``SFTConfig``'s defaults on CPU (bf16 autocast and
   activation checkpointing on, as TRL ships them).
 
@@ -63,21 +64,29 @@ train = Dataset.from_list([{"messages": e["messages"]} for e in data.read_exampl
 settings = dict(output_dir=OUT, max_steps=STEPS, per_device_train_batch_size=2, learning_rate=2e-3, seed=18,
                 max_length=256, assistant_only_loss=True, use_cpu=True, report_to="none", disable_tqdm=True,
                 save_strategy="no", logging_steps=1, include_num_input_tokens_seen="non_padding")
-if MODE == "good":
-    settings.update(bf16=False, gradient_checkpointing=False)
+collator = None
+if MODE == "good":  # padding-free: TRL's own switch (it then leaves truncation to the data: these examples fit)
+    settings.update(bf16=False, gradient_checkpointing=False, padding_free=True, max_length=None)
 elif MODE == "same":  # every choice of the runner's machine plan, applied by hand
     from lessonlib.train import RunConfig, plan_for
-    from lessonlib.train.runner import compact_loss_head, return_freed_memory
+    from lessonlib.train.runner import return_freed_memory, while_training
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
     plan = plan_for(RunConfig(valid_file=None))
     settings.update(bf16=plan.bf16, gradient_checkpointing=plan.activation_checkpointing, pad_to_multiple_of=plan.pad_to_multiple_of)
     dtype = getattr(torch, plan.weights_dtype)
-    context = compact_loss_head(plan.compact_loss)
+    context = while_training(plan)
+    if plan.padding_free:
+        collator = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id, padding_free=True, pad_to_multiple_of=plan.pad_to_multiple_of)
     if plan.return_memory:
         return_freed_memory()
 model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
 args = SFTConfig(**settings)
 lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=tok, peft_config=lora)
+trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=tok, peft_config=lora, data_collator=collator)
+if MODE == "same" and plan.lean_fp32:
+    from lessonlib.train.lean import lean_swiglu, store_frozen_in_bf16
+    store_frozen_in_bf16(trainer.model)
+    lean_swiglu(trainer.model)
 start = time.perf_counter()
 with context:
     trainer.train()

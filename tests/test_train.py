@@ -72,6 +72,12 @@ def test_machine_plan():
     assert plan_for(RunConfig(), device="cpu", cpu=native).weights_dtype == "bfloat16"
     assert plan_for(RunConfig(method="full"), device="cpu", cpu=native).weights_dtype == "float32"
     assert plan.weights_dtype == "float32" and plan.compact_loss and plan.pad_to_multiple_of == 32
+    # fp32 LoRA: lean (bf16-stored frozen weights, leaner activations), so no checkpointing for the default run
+    assert plan.lean_fp32 and plan.return_memory and plan.activation_checkpointing is False
+    assert not plan_for(RunConfig(method="full"), device="cpu", cpu=no_bf16).lean_fp32
+    assert not plan_for(RunConfig(), device="cpu", cpu=native).lean_fp32  # bf16 autocast stores bf16 weights itself
+    # padding-free batches, except where TRL's packing does it itself
+    assert plan.padding_free and not plan_for(RunConfig(packing=True), device="cpu", cpu=no_bf16).padding_free
     # the default run fits the default 1.5 GB budget on either kind of CPU
     for cpu in (no_bf16, native):
         default = plan_for(RunConfig(), device="cpu", cpu=cpu)
@@ -109,6 +115,74 @@ def test_compact_loss_head_gives_the_same_loss_and_gradients(model_dir):
     import trl.trainer.utils as trl_utils
 
     assert trl_utils._use_triton(torch.device("cpu")) is False  # restored after the block
+
+
+def test_padding_free_rows_keep_each_example_to_itself(model_dir):
+    """Two examples end to end in one row, positions restarting, no mask: each one's logits as if alone.
+
+    Needs ``use_cache=False`` (TRL passes it in training): with a cache, transformers skips the per-example
+    mask and the second example attends to the first (logits off by ~20 here).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    a, b = torch.randint(100, 40000, (1, 37)), torch.randint(100, 40000, (1, 50))
+    with torch.no_grad():
+        alone_a, alone_b = model(a, use_cache=False).logits, model(b, use_cache=False).logits
+        positions = torch.cat([torch.arange(37), torch.arange(50)])[None]
+        packed = model(torch.cat([a, b], 1), position_ids=positions, use_cache=False).logits
+    assert torch.allclose(packed[:, :37], alone_a, atol=1e-3) and torch.allclose(packed[:, 37:], alone_b, atol=1e-3)
+
+
+def test_lean_fp32_changes_memory_not_maths(model_dir):
+    """bf16-stored frozen weights widened at use, SwiGLU recomputing its sigmoid, GQA without copies: the same
+    loss and LoRA gradients as the plain model with the same (bf16-rounded) weights, and the loss of the fp32
+    model to ~2 digits."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from lessonlib.train.lean import grouped_query_attention, lean_swiglu, store_frozen_in_bf16
+
+    torch.manual_seed(0)
+    ids = torch.randint(100, 40000, (1, 48))
+    labels = ids.clone()
+    labels[:, :30] = -100
+    positions = torch.cat([torch.arange(20), torch.arange(28)])[None]  # two examples, padding-free
+
+    def loss_and_grads(prepare):
+        torch.manual_seed(1)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+        for name, param in model.named_parameters():  # non-zero B, so that A gets a gradient too
+            if "lora_B" in name:
+                torch.nn.init.normal_(param, std=0.02)
+        lean = prepare(model)
+        with grouped_query_attention() if lean else torch.enable_grad():
+            out = model(input_ids=ids, labels=labels, position_ids=positions, use_cache=False)
+            out.loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        return out.loss.detach(), grads
+
+    def rounded(model):  # the reference: plain modules, frozen linear weights rounded to bf16
+        for module in model.modules():
+            if type(module) is torch.nn.Linear and not module.weight.requires_grad and module.weight.shape[0] != model.config.vocab_size:
+                module.weight.data = module.weight.data.bfloat16().float()
+        return False
+
+    def lean(model):
+        assert store_frozen_in_bf16(model) == 30 * 7 and lean_swiglu(model) == 30
+        return True
+
+    loss_fp32, _ = loss_and_grads(lambda model: False)
+    loss_ref, grads_ref = loss_and_grads(rounded)
+    loss_lean, grads_lean = loss_and_grads(lean)
+    assert torch.allclose(loss_lean, loss_ref, rtol=1e-5)
+    assert abs(loss_lean.item() - loss_fp32.item()) < 0.02 * loss_fp32.item()
+    assert grads_lean.keys() == grads_ref.keys() and len(grads_ref) == 30 * 2 * 2
+    for name, grad in grads_ref.items():
+        assert torch.allclose(grads_lean[name], grad, rtol=1e-3, atol=1e-6), name
 
 
 def test_training_template_renders_like_the_model_template(model_dir):

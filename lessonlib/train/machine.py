@@ -1,24 +1,30 @@
-"""Settings chosen for the machine a run is on: device, threads, bf16, weights, loss head, checkpointing.
+"""Settings chosen for the machine a run is on: device, threads, bf16, weights, loss head, batches, checkpointing.
 
 Measured, not guessed (``benchmarks/train_settings.py``; ``../shared/FACTS.md``), LoRA on
-SmolLM2-135M, batch 2, on a 2-core CPU with ``avx512_bf16``:
+SmolLM2-135M, batch 2, on 2-core CPUs with and without ``avx512_bf16``:
 
 * bf16 autocast costs about 3x per step on a CPU without native bf16; with ``avx512_bf16``/AMX it
   is a little faster than fp32. So: on exactly when the CPU has it natively.
 * Under bf16 autocast the frozen weights are only ever read as bf16, so a LoRA run stores them in
   bf16 (the adapters stay fp32): 257 MB less memory, no per-step casts, the same losses to 3 digits.
+* Without native bf16 a LoRA run computes in fp32 but is *lean* (:mod:`lessonlib.train.lean`): the
+  frozen weights are stored in bf16 and widened at each use, SwiGLU and attention keep fewer
+  activations. The default run's peak fell from 1.76 to 1.48 GB at the same speed, so activation
+  checkpointing (~30% slower steps) can stay off under the 1.5 GB budget.
+* Padding-free batches: the examples of a step go end to end in one row and transformers keeps each
+  one's attention to itself from the restarting position ids (TRL passes ``use_cache=False``, which
+  that needs; a test checks it equals separate passes). ~13% fewer tokens than padded rows here.
 * The loss head (``hidden @ embedding.T`` over a 49,152-word vocabulary) is computed only where a
   label exists — the assistant replies — instead of on every position as TRL does off-GPU: the
-  recipe prompts are ~70% of the tokens. ~1.4x faster and ~0.3 GB less at the loss, same loss.
+  recipe prompts are ~80% of the tokens. ~1.4x faster and ~0.3 GB less at the loss, same loss.
 * Batches are padded to a multiple of 32 tokens and glibc returns freed large blocks at once:
   without both, each new sequence length adds oneDNN kernels and heap fragments, and the resident
-  size creeps up ~0.3 GB over 20 steps.
+  size creeps up ~0.1-0.3 GB over 20 steps.
 * Activation checkpointing saves ~0.15-0.4 GB and costs ~10-30% more time: on only when the memory
   estimate for the longest batch exceeds the budget.
 
-Together: ~300 real tokens/s at 1.44 GB peak, against ~160 tokens/s at 1.8-2.1 GB for plain TRL.
 On a GPU: bf16 where supported, 4-bit QLoRA when ``bitsandbytes`` is installed, no checkpointing
-for small models.
+for small models (this path is not measured here: no GPU was lent to the sessions that wrote it).
 
 >>> from lessonlib.train.config import RunConfig
 >>> plan = plan_for(RunConfig(bf16="off", activation_checkpointing="off"), device="cpu", cpu={"cores": 2, "avx512_bf16": False, "amx": False})
@@ -40,6 +46,12 @@ BASE_GB = 0.45
 #: benchmarks/train_settings.py; other models scale by size.
 ACTIVATION_GB_PER_TOKEN = {False: 0.0014, True: 0.0006}
 SMOLLM2_PARAMS = 134.5e6
+#: Share of the parameters in the (tied) embedding, which stays fp32 in a lean run (SmolLM2: 28.3 M of 134.5 M).
+EMBEDDING_SHARE = 0.21
+#: Activation memory a token of a lean fp32 run against the calibration above: SwiGLU keeps 2 of 3 tensors and
+#: attention reads 3 key/value heads instead of 9 copies (8640 -> 6336 floats a token a layer), but the weights
+#: widened at each use churn the heap: measured 1.48 GB for the default run on a 2-core AVX2 EPYC.
+LEAN_ACTIVATION_SHARE = 0.96
 
 
 @dataclass
@@ -57,15 +69,22 @@ class MachinePlan:
     quantization: str | None = None  # "4bit" for QLoRA (GPU + bitsandbytes), else None
     pad_to_multiple_of: int | None = None  # pad batches to a multiple of this many tokens (fewer distinct shapes)
     return_memory: bool = False  # glibc: give freed large blocks back to the system at once
+    padding_free: bool = False  # each batch is one row of examples end to end, attention kept within each: no padding
+    lean_fp32: bool = False  # fp32 LoRA: frozen weights stored in bf16 and widened at use, lean SwiGLU and GQA (lean.py)
 
 
 def estimate_peak_gb(cfg: RunConfig, *, parameters: float = SMOLLM2_PARAMS, checkpointing: bool = False,
-                     weights_bytes: int = 4) -> float:
-    """Rough peak RSS of a CPU run: imports + weights (+ gradients and Adam for full) + activations."""
+                     weights_bytes: float = 4, lean: bool = False) -> float:
+    """Rough peak RSS of a CPU run: imports + weights (+ gradients and Adam for full) + activations.
+
+    ``weights_bytes`` is the average storage per parameter; ``lean`` the activation savings of
+    :mod:`lessonlib.train.lean` (fp32 LoRA). The longest step is ``batch_size x max_length`` tokens.
+    """
     weights = parameters * weights_bytes / 1e9
     training_state = parameters * 4 * 3 / 1e9 if cfg.method == "full" else 0.01
     scale = parameters / SMOLLM2_PARAMS
-    activations = cfg.batch_size * cfg.max_length * ACTIVATION_GB_PER_TOKEN[checkpointing] * scale
+    per_token = ACTIVATION_GB_PER_TOKEN[checkpointing] * (LEAN_ACTIVATION_SHARE if lean and not checkpointing else 1.0)
+    activations = cfg.batch_size * cfg.max_length * per_token * scale
     return round(BASE_GB + weights + training_state + activations, 2)
 
 
@@ -112,20 +131,35 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     weights = "bfloat16" if bf16 and cfg.method == "lora" else "float32"
     if weights == "bfloat16":
         reasons.append("frozen weights stored in bf16 (autocast reads them as bf16 anyway): 0.26 GB less, no casts")
+    # fp32 LoRA (no native bf16): frozen weights kept in bf16 and widened at each use, leaner SwiGLU and attention.
+    # Measured here (2-core AVX2 EPYC, default run): peak 1.76 -> 1.38-1.42 GB at the same speed, which lets
+    # activation checkpointing (~30% slower steps) stay off under the 1.5 GB budget.
+    lean = not bf16 and cfg.method == "lora"
+    if lean:
+        reasons.append("fp32 compute with the frozen weights stored in bf16 and widened at each use, SwiGLU and attention "
+                       "keeping fewer activations: ~0.35 GB less at the same speed")
     reasons.append("loss head only on the reply tokens (TRL scores every position off-GPU)")
-    size = 2 if weights == "bfloat16" else 4
+    size = 2 if weights == "bfloat16" else (2 * (1 - EMBEDDING_SHARE) + 4 * EMBEDDING_SHARE) if lean else 4
     if cfg.activation_checkpointing in {"on", "off"}:
         ckpt = cfg.activation_checkpointing == "on"
         reasons.append(f"activation checkpointing {cfg.activation_checkpointing} (asked)")
     else:
-        without = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=size)
+        without = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=size, lean=lean)
         ckpt = without > cfg.memory_budget_gb
         reasons.append(
             f"activation checkpointing {'on' if ckpt else 'off'}: estimated peak {without:.2f} GB without it, budget {cfg.memory_budget_gb:.2f} GB"
         )
-    # Measured: with bf16 weights, returning freed memory keeps the peak ~0.1 GB lower; in fp32 it only cost time.
-    flat = weights == "bfloat16"
+    # Padding-free: a batch is one row of its examples end to end; transformers keeps each example's attention to
+    # itself from the restarting position ids (checked equal to separate passes). TRL's packing does this itself.
+    padding_free = not cfg.packing
+    if padding_free:
+        reasons.append("padding-free batches: the examples of a step end to end in one row (~13% fewer tokens than padded rows)")
+    # Measured: with bf16 weights, returning freed memory keeps the peak ~0.1 GB lower; so does it in a lean fp32 run
+    # (default run 1.56 -> 1.48 GB, same speed; it widens weights into fresh memory at every use). Plain fp32: only cost time.
+    # Padding to 8 instead of 32 tokens gave a higher peak (1.57 GB): more distinct shapes, more fragments.
+    flat = weights == "bfloat16" or lean
     reasons.append("batches padded to a multiple of 32 tokens" + (" and freed memory returned at once: resident memory stays flat" if flat else
                                                                   ": fewer distinct shapes, less memory"))
-    return MachinePlan("cpu", threads, bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, weights_bytes=size),
-                       reasons, weights_dtype=weights, compact_loss=True, pad_to_multiple_of=32, return_memory=flat)
+    return MachinePlan("cpu", threads, bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, weights_bytes=size, lean=lean),
+                       reasons, weights_dtype=weights, compact_loss=True, pad_to_multiple_of=32, return_memory=flat,
+                       padding_free=padding_free, lean_fp32=lean)

@@ -305,6 +305,18 @@ def compact_loss_head(enabled: bool = True) -> Iterator[bool]:
         trl_utils._use_triton = original
 
 
+@contextlib.contextmanager
+def while_training(plan: MachinePlan) -> Iterator[None]:
+    """The plan's process-wide switches, on for the duration of training (and its evaluations)."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(compact_loss_head(plan.compact_loss))
+        if plan.lean_fp32:
+            from .lean import grouped_query_attention
+
+            stack.enter_context(grouped_query_attention())
+        yield
+
+
 def build_trainer(cfg: RunConfig, plan: MachinePlan, out: Path, train: list[dict[str, Any]], valid: list[dict[str, Any]] | None, callbacks: list[Any]) -> Any:
     """The configured ``SFTTrainer`` (model loaded, adapters attached): the TRL tutorial's set-up."""
     import torch
@@ -394,9 +406,16 @@ def build_trainer(cfg: RunConfig, plan: MachinePlan, out: Path, train: list[dict
         dataloader_pin_memory=False,
         log_level="error",
     )
+    collator = None
+    if plan.padding_free:  # one row per batch; transformers keeps attention within each example from position_ids
+        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+        collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True,
+                                                   pad_to_multiple_of=plan.pad_to_multiple_of)
     trainer = SFTTrainer(
         model=model,
         args=args,
+        data_collator=collator,
         train_dataset=to_hf_dataset(train),
         eval_dataset=to_hf_dataset(valid) if valid is not None else None,
         processing_class=tokenizer,
@@ -407,6 +426,11 @@ def build_trainer(cfg: RunConfig, plan: MachinePlan, out: Path, train: list[dict
 
     for noisy in (PrinterCallback, ProgressCallback):  # our events replace its prints and bars
         trainer.remove_callback(noisy)
+    if plan.lean_fp32:  # before the optimiser exists (it is made in train())
+        from .lean import lean_swiglu, store_frozen_in_bf16
+
+        store_frozen_in_bf16(trainer.model)
+        lean_swiglu(trainer.model)
     return trainer
 
 
@@ -438,7 +462,7 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
     trainer = build_trainer(cfg, plan, out, train, valid, [_callback_class()(progress)])
     checkpoint = last_checkpoint(out) if resume else None
     started = time.perf_counter()
-    with compact_loss_head(plan.compact_loss):
+    with while_training(plan):
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         seconds = time.perf_counter() - started
         state = trainer.state
