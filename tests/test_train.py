@@ -78,6 +78,14 @@ def test_machine_plan():
     assert not plan_for(RunConfig(), device="cpu", cpu=native).lean_fp32  # bf16 autocast stores bf16 weights itself
     # padding-free batches, except where TRL's packing does it itself
     assert plan.padding_free and not plan_for(RunConfig(packing=True), device="cpu", cpu=no_bf16).padding_free
+    from transformers.modeling_utils import AttentionInterface
+
+    from lessonlib.train.runner import while_training
+
+    original = AttentionInterface._global_mapping["sdpa"]
+    with while_training(plan):
+        assert AttentionInterface._global_mapping["sdpa"] is not original
+    assert AttentionInterface._global_mapping["sdpa"] is original  # restored after training
     # the default run fits the default 1.5 GB budget on either kind of CPU
     for cpu in (no_bf16, native):
         default = plan_for(RunConfig(), device="cpu", cpu=cpu)
@@ -126,13 +134,21 @@ def test_padding_free_rows_keep_each_example_to_itself(model_dir):
     import torch
     from transformers import AutoModelForCausalLM
 
+    from lessonlib.train.lean import attention_by_example
+
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     a, b = torch.randint(100, 40000, (1, 37)), torch.randint(100, 40000, (1, 50))
     with torch.no_grad():
         alone_a, alone_b = model(a, use_cache=False).logits, model(b, use_cache=False).logits
-        positions = torch.cat([torch.arange(37), torch.arange(50)])[None]
-        packed = model(torch.cat([a, b], 1), position_ids=positions, use_cache=False).logits
-    assert torch.allclose(packed[:, :37], alone_a, atol=1e-3) and torch.allclose(packed[:, 37:], alone_b, atol=1e-3)
+        positions = torch.cat([torch.arange(37), torch.arange(50), torch.zeros(9, dtype=torch.long)])[None]  # + padding
+        row = torch.cat([a, b, torch.zeros(1, 9, dtype=torch.long)], 1)
+        packed = model(row, position_ids=positions, use_cache=False).logits
+        # the runner's per-example attention (TRL's collator passes the example boundaries) gives the same
+        bounds = torch.tensor([0, 37, 87, *range(88, 97)], dtype=torch.int32)
+        with attention_by_example():
+            by_example = model(row, position_ids=positions, use_cache=False, cu_seq_lens_q=bounds, cu_seq_lens_k=bounds).logits
+    for logits in (packed, by_example):
+        assert torch.allclose(logits[:, :37], alone_a, atol=1e-3) and torch.allclose(logits[:, 37:87], alone_b, atol=1e-3)
 
 
 def test_lean_fp32_changes_memory_not_maths(model_dir):

@@ -314,6 +314,10 @@ def while_training(plan: MachinePlan) -> Iterator[None]:
             from .lean import grouped_query_attention
 
             stack.enter_context(grouped_query_attention())
+        if plan.padding_free:
+            from .lean import attention_by_example
+
+            stack.enter_context(attention_by_example())
         yield
 
 
