@@ -18,7 +18,7 @@ Printed per way: median seconds per step, real (non-padding) training tokens per
 and the share of the CPU's peak fp32 FLOP/s (LoRA training costs about 4 x parameters FLOPs a token;
 the peak assumes 2 AVX-512 FMA units, or 2 AVX2 ones, at the CPU's reported clock). Then the ratios.
 
-    python benchmarks/train_settings.py [--steps 8] [--rounds 2] [--ways lessonlib,trl-same,trl-good,trl-default]
+    python benchmarks/train_settings.py [--steps 8] [--rounds 2] [--budget 1.5] [--ways lessonlib,trl-same,trl-good,trl-default]
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ import tempfile
 COMMON = """
 import json, resource, sys, time, warnings
 warnings.filterwarnings("ignore")
-STEPS, OUT = int(sys.argv[1]), sys.argv[2]
+STEPS, OUT, BUDGET = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 """
 
 LESSONLIB = COMMON + """
 from lessonlib.train import RunConfig, run
-r = run(RunConfig(output_dir=OUT, max_steps=STEPS, valid_file=None, save_every=0, overwrite=True))
+r = run(RunConfig(output_dir=OUT, max_steps=STEPS, valid_file=None, save_every=0, overwrite=True, memory_budget_gb=BUDGET))
 print(json.dumps({"seconds": r.train_seconds, "tokens_per_s": r.tokens_per_s, "peak_gb": r.peak_rss_gb,
                   "loss": r.final_loss, "plan": r.plan.reasons}))
 """
@@ -52,7 +52,7 @@ from trl import SFTConfig, SFTTrainer
 from lessonlib import corpora, data, models
 from lessonlib.system import cpu_info
 from lessonlib.train.runner import CHATML_TRAINING_TEMPLATE
-MODE = sys.argv[3]  # "default": SFTConfig as shipped; "good": fp32, no checkpointing; "same": the runner's plan
+MODE = sys.argv[4]  # "default": SFTConfig as shipped; "good": fp32, no checkpointing; "same": the runner's plan
 torch.set_num_threads(cpu_info()["cores"])
 source = models.resolve("smollm2")
 tok = AutoTokenizer.from_pretrained(source)
@@ -71,7 +71,7 @@ elif MODE == "same":  # every choice of the runner's machine plan, applied by ha
     from lessonlib.train import RunConfig, plan_for
     from lessonlib.train.runner import return_freed_memory, while_training
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-    plan = plan_for(RunConfig(valid_file=None))
+    plan = plan_for(RunConfig(valid_file=None, memory_budget_gb=BUDGET))
     settings.update(bf16=plan.bf16, gradient_checkpointing=plan.activation_checkpointing, pad_to_multiple_of=plan.pad_to_multiple_of)
     dtype = getattr(torch, plan.weights_dtype)
     context = while_training(plan)
@@ -98,8 +98,8 @@ print(json.dumps({"seconds": round(seconds, 2), "tokens_per_s": round(tokens / s
 """
 
 
-def run(code: str, steps: int, folder: str, *extra: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, str(steps), folder, *extra], check=True, capture_output=True, text=True)
+def run(code: str, steps: int, folder: str, budget: float, *extra: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, str(steps), folder, str(budget), *extra], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -121,6 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--budget", type=float, default=1.5, help="memory_budget_gb for the runner's plan (default 1.5, as RunConfig)")
     parser.add_argument("--ways", default="lessonlib,trl-same,trl-good,trl-default",
                         help="which of lessonlib, trl-same, trl-good, trl-default to run (lessonlib is always run)")
     args = parser.parse_args()
@@ -134,10 +135,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
             for name, (code, *extra) in ways.items():
-                results[name].append(run(code, args.steps, f"{tmp}/{name}", *extra))
+                results[name].append(run(code, args.steps, f"{tmp}/{name}", args.budget, *extra))
     peak = peak_gflops()
     flops_per_token = 4 * 134.5e6
-    print(f"{args.steps} LoRA steps (batch 2, max_length 256) on the recipe set; medians of {args.rounds} runs; "
+    print(f"{args.steps} LoRA steps (batch 2, max_length 256) on the recipe set; medians of {args.rounds} runs; memory budget {args.budget} GB; "
           f"CPU peak ~{peak:.0f} GFLOP/s fp32")
     tps = {}
     for name, rows in results.items():

@@ -72,10 +72,15 @@ def test_machine_plan():
     assert plan_for(RunConfig(), device="cpu", cpu=native).weights_dtype == "bfloat16"
     assert plan_for(RunConfig(method="full"), device="cpu", cpu=native).weights_dtype == "float32"
     assert plan.weights_dtype == "float32" and plan.compact_loss and plan.pad_to_multiple_of == 32
-    # fp32 LoRA: lean (bf16-stored frozen weights, leaner activations), so no checkpointing for the default run
-    assert plan.lean_fp32 and plan.return_memory and plan.activation_checkpointing is False
-    assert not plan_for(RunConfig(method="full"), device="cpu", cpu=no_bf16).lean_fp32
-    assert not plan_for(RunConfig(), device="cpu", cpu=native).lean_fp32  # bf16 autocast stores bf16 weights itself
+    # fp32 LoRA: the fastest of plain / lean / checkpointing that fits the budget
+    assert plan.activation_checkpointing is True and not plan.lean_fp32  # default 1.5 GB: checkpointing
+    lean = plan_for(RunConfig(memory_budget_gb=1.7), device="cpu", cpu=no_bf16)
+    assert lean.lean_fp32 and lean.return_memory and lean.activation_checkpointing is False
+    plain = plan_for(RunConfig(memory_budget_gb=1.8), device="cpu", cpu=no_bf16)
+    assert not plain.lean_fp32 and plain.activation_checkpointing is False
+    assert plan_for(RunConfig(activation_checkpointing="off"), device="cpu", cpu=no_bf16).lean_fp32  # as close to the budget as it gets
+    assert not plan_for(RunConfig(method="full", memory_budget_gb=4), device="cpu", cpu=no_bf16).lean_fp32
+    assert not plan_for(RunConfig(memory_budget_gb=1.7), device="cpu", cpu=native).lean_fp32  # bf16 autocast stores bf16 weights itself
     # padding-free batches, except where TRL's packing does it itself
     assert plan.padding_free and not plan_for(RunConfig(packing=True), device="cpu", cpu=no_bf16).padding_free
     from transformers.modeling_utils import AttentionInterface

@@ -1,16 +1,17 @@
 """Lean LoRA training on a CPU: the same maths in less memory and time, so activation checkpointing can stay off.
 
 A CPU without native bf16 trains in fp32. There the default run (SmolLM2-135M, LoRA, 2 examples of
-up to 256 tokens a step) peaked at ~1.76 GB without activation checkpointing, over the 1.5 GB
-budget, and checkpointing (the only way under it) cost ~30% of the speed. Three changes take the
-memory down instead, without recomputing any matrix product:
+up to 256 tokens a step) peaked at ~1.76 GB without activation checkpointing, and checkpointing
+costs ~30% of the speed. Three changes take the memory down instead, without recomputing any
+matrix product: 1.57 GB at ~12% less speed, a middle way the machine plan picks when the memory
+budget lies between the two (:mod:`lessonlib.train.machine`):
 
 * **Frozen weights stored in bf16, widened at each use.** A frozen ``nn.Linear`` (every one in the
   decoder layers but the LoRA adapters) keeps its weight in bf16 and computes in fp32: the weight
-  is widened just before its matrix product, in the forward pass and again for the input gradient
-  in the backward pass, and only the bf16 weight is kept for backward. 0.21 GB less for
-  SmolLM2-135M; the widening costs ~3% of each product (measured: 0.15 ms against 5.5 ms). The
-  products themselves stay fp32, so this is fast on any CPU. Rounding the frozen weights to bf16
+  is widened just before its matrix product (into a reused buffer), in the forward pass and again
+  for the input gradient in the backward pass, and only the bf16 weight is kept for backward.
+  0.21 GB less for SmolLM2-135M; the widening reads weights that are no longer in cache, ~10% of a
+  step. The products themselves stay fp32, so this works on any CPU. Rounding the frozen weights to bf16
   moves the loss in the third digit (the weights came from a 4-bit GGUF file anyway); the tied
   embedding / output head stays fp32.
 * **SwiGLU keeps two tensors, not three.** ``down(silu(gate) * up)`` normally keeps ``gate``,
@@ -46,11 +47,36 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import types
 from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
+
+
+_scratch = threading.local()
+
+
+def _widened(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``weight`` widened to ``dtype`` in a buffer reused for every weight of that shape (one per thread).
+
+    Widening into fresh memory at each of the ~400 uses a step churned the heap: freed 0.4-3.5 MB
+    blocks between the activations being kept, which left the resident size ~0.1 GB higher.
+    """
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    key = (tuple(weight.shape), dtype, weight.device)
+    buffer = buffers.get(key)
+    if buffer is None:
+        buffer = buffers[key] = torch.empty(weight.shape, dtype=dtype, device=weight.device)
+    return buffer.copy_(weight)
+
+
+def release_scratch() -> None:
+    """Free this thread's widening buffers (a few MB; the runner calls it after training)."""
+    _scratch.buffers = {}
 
 
 class _WidenedLinear(torch.autograd.Function):
@@ -59,12 +85,12 @@ class _WidenedLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         ctx.save_for_backward(weight)
-        return F.linear(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
+        return F.linear(x, _widened(weight, x.dtype), None if bias is None else bias.to(x.dtype))
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
         (weight,) = ctx.saved_tensors
-        return (grad @ weight.to(grad.dtype) if ctx.needs_input_grad[0] else None), None, None
+        return (grad @ _widened(weight, grad.dtype) if ctx.needs_input_grad[0] else None), None, None
 
 
 def _widened_forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:

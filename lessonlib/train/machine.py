@@ -7,10 +7,12 @@ SmolLM2-135M, batch 2, on 2-core CPUs with and without ``avx512_bf16``:
   is a little faster than fp32. So: on exactly when the CPU has it natively.
 * Under bf16 autocast the frozen weights are only ever read as bf16, so a LoRA run stores them in
   bf16 (the adapters stay fp32): 257 MB less memory, no per-step casts, the same losses to 3 digits.
-* Without native bf16 a LoRA run computes in fp32 but is *lean* (:mod:`lessonlib.train.lean`): the
-  frozen weights are stored in bf16 and widened at each use, SwiGLU and attention keep fewer
-  activations. The default run's peak fell from 1.76 to 1.48 GB at the same speed, so activation
-  checkpointing (~30% slower steps) can stay off under the 1.5 GB budget.
+* Without native bf16 a LoRA run computes in fp32 and picks the fastest of three that fits the
+  budget (default run on a 2-core AVX2 EPYC): plain, 163 tokens/s at 1.76 GB; *lean*
+  (:mod:`lessonlib.train.lean`: frozen weights stored in bf16 and widened at each use, SwiGLU and
+  attention keeping fewer activations), ~143 tokens/s at 1.57 GB; activation checkpointing,
+  111 tokens/s at 1.38 GB. Under the default 1.5 GB budget that is checkpointing;
+  ``memory_budget_gb: 1.7`` gives lean, 1.8 plain.
 * Padding-free batches: the examples of a step go end to end in one row and transformers keeps each
   one's attention to itself from the restarting position ids (TRL passes ``use_cache=False``, which
   that needs; a test checks it equals separate passes). ~13% fewer tokens than padded rows here.
@@ -44,14 +46,15 @@ BASE_GB = 0.45
 #: Activation memory per token in a batch (GB), SmolLM2-135M LoRA with the compact loss head,
 #: without / with checkpointing. Calibrated on the longest recipe batch (2 x 256 tokens) with
 #: benchmarks/train_settings.py; other models scale by size.
-ACTIVATION_GB_PER_TOKEN = {False: 0.0014, True: 0.0006}
+ACTIVATION_GB_PER_TOKEN = {False: 0.0014, True: 0.00075}
 SMOLLM2_PARAMS = 134.5e6
 #: Share of the parameters in the (tied) embedding, which stays fp32 in a lean run (SmolLM2: 28.3 M of 134.5 M).
 EMBEDDING_SHARE = 0.21
-#: Activation memory a token of a lean fp32 run against the calibration above: SwiGLU keeps 2 of 3 tensors and
+#: Activation memory a token of a lean fp32 run against the calibration above. SwiGLU keeps 2 of 3 tensors and
 #: attention reads 3 key/value heads instead of 9 copies (8640 -> 6336 floats a token a layer), but the weights
-#: widened at each use churn the heap: measured 1.48 GB for the default run on a 2-core AVX2 EPYC.
-LEAN_ACTIVATION_SHARE = 0.96
+#: widened at each use and the bigger fp32 steps churn the heap: measured 1.57 GB for the default run (longest
+#: step 448 tokens) on a 2-core AVX2 EPYC, so ~1.62 GB for a step of 2 x 256 tokens.
+LEAN_ACTIVATION_SHARE = 1.16
 
 
 @dataclass
@@ -131,32 +134,43 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     weights = "bfloat16" if bf16 and cfg.method == "lora" else "float32"
     if weights == "bfloat16":
         reasons.append("frozen weights stored in bf16 (autocast reads them as bf16 anyway): 0.26 GB less, no casts")
-    # fp32 LoRA (no native bf16): frozen weights kept in bf16 and widened at each use, leaner SwiGLU and attention.
-    # Measured here (2-core AVX2 EPYC, default run): peak 1.76 -> 1.38-1.42 GB at the same speed, which lets
-    # activation checkpointing (~30% slower steps) stay off under the 1.5 GB budget.
-    lean = not bf16 and cfg.method == "lora"
-    if lean:
-        reasons.append("fp32 compute with the frozen weights stored in bf16 and widened at each use, SwiGLU and attention "
-                       "keeping fewer activations: ~0.35 GB less at the same speed")
     reasons.append("loss head only on the reply tokens (TRL scores every position off-GPU)")
-    size = 2 if weights == "bfloat16" else (2 * (1 - EMBEDDING_SHARE) + 4 * EMBEDDING_SHARE) if lean else 4
+    size = 2 if weights == "bfloat16" else 4
+    lean_size = 2 * (1 - EMBEDDING_SHARE) + 4 * EMBEDDING_SHARE
+    # Measured on a 2-core AVX2 EPYC without bf16, the default run (20 steps + validation, longest step 448 tokens):
+    #   plain fp32, no checkpointing   163 tokens/s  1.76 GB
+    #   lean fp32, no checkpointing    ~143 tokens/s  1.57 GB  (frozen weights in bf16, widened at each use)
+    #   plain fp32, checkpointing      111 tokens/s  1.38 GB
+    #   lean fp32, checkpointing        88 tokens/s  1.35 GB  (never chosen: slower and hardly smaller)
+    # So: the fastest of these that fits the budget.
+    can_lean = not bf16 and cfg.method == "lora"
+    plain = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=size)
+    lean_peak = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=lean_size, lean=True)
+    lean = False
     if cfg.activation_checkpointing in {"on", "off"}:
         ckpt = cfg.activation_checkpointing == "on"
+        lean = not ckpt and can_lean and plain > cfg.memory_budget_gb
         reasons.append(f"activation checkpointing {cfg.activation_checkpointing} (asked)")
     else:
-        without = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=size, lean=lean)
-        ckpt = without > cfg.memory_budget_gb
-        reasons.append(
-            f"activation checkpointing {'on' if ckpt else 'off'}: estimated peak {without:.2f} GB without it, budget {cfg.memory_budget_gb:.2f} GB"
-        )
+        lean = can_lean and plain > cfg.memory_budget_gb >= lean_peak
+        ckpt = plain > cfg.memory_budget_gb and not lean
+        if lean:
+            reasons.append(f"activation checkpointing off: estimated peak {plain:.2f} GB plain, {lean_peak:.2f} GB lean, budget {cfg.memory_budget_gb:.2f} GB")
+        else:
+            reasons.append(f"activation checkpointing {'on' if ckpt else 'off'}: estimated peak {plain:.2f} GB without it, budget {cfg.memory_budget_gb:.2f} GB"
+                           + (f" (~30% slower steps; memory_budget_gb: {min(plain, lean_peak if can_lean else plain) + 0.05:.2f} avoids it)" if ckpt else ""))
+    if lean:
+        size = lean_size
+        reasons.append("lean fp32: frozen weights stored in bf16 and widened at each use, SwiGLU and attention keeping fewer "
+                       "activations (~0.2 GB less than plain fp32, ~12% slower, much faster than checkpointing)")
     # Padding-free: a batch is one row of its examples end to end; transformers keeps each example's attention to
     # itself from the restarting position ids (checked equal to separate passes). TRL's packing does this itself.
     padding_free = not cfg.packing
     if padding_free:
         reasons.append("padding-free batches: the examples of a step end to end in one row (~13% fewer tokens than padded rows)")
-    # Measured: with bf16 weights, returning freed memory keeps the peak ~0.1 GB lower; so does it in a lean fp32 run
-    # (default run 1.56 -> 1.48 GB, same speed; it widens weights into fresh memory at every use). Plain fp32: only cost time.
-    # Padding to 8 instead of 32 tokens gave a higher peak (1.57 GB): more distinct shapes, more fragments.
+    # Measured: with bf16 weights, returning freed memory keeps the peak ~0.1 GB lower; a lean run keeps it too (its
+    # peak was 1.48-1.57 GB with it, 1.56 without). Plain fp32: it only cost time. In a lean run, padding to 8 instead
+    # of 32 tokens gave a higher peak (1.57 GB): more distinct shapes, more fragments.
     flat = weights == "bfloat16" or lean
     reasons.append("batches padded to a multiple of 32 tokens" + (" and freed memory returned at once: resident memory stays flat" if flat else
                                                                   ": fewer distinct shapes, less memory"))

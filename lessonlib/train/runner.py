@@ -318,6 +318,10 @@ def while_training(plan: MachinePlan) -> Iterator[None]:
             from .lean import attention_by_example
 
             stack.enter_context(attention_by_example())
+        if plan.lean_fp32:
+            from .lean import release_scratch
+
+            stack.callback(release_scratch)
         yield
 
 
