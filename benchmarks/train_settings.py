@@ -84,9 +84,8 @@ args = SFTConfig(**settings)
 lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
 trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=tok, peft_config=lora, data_collator=collator)
 if MODE == "same" and plan.lean_fp32:
-    from lessonlib.train.lean import lean_swiglu, store_frozen_in_bf16
-    store_frozen_in_bf16(trainer.model)
-    lean_swiglu(trainer.model)
+    from lessonlib.train.lean import make_lean
+    make_lean(trainer.model)
 start = time.perf_counter()
 with context:
     trainer.train()

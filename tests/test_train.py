@@ -164,7 +164,7 @@ def test_lean_fp32_changes_memory_not_maths(model_dir):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from lessonlib.train.lean import grouped_query_attention, lean_swiglu, store_frozen_in_bf16
+    from lessonlib.train.lean import grouped_query_attention, make_lean
 
     torch.manual_seed(0)
     ids = torch.randint(100, 40000, (1, 48))
@@ -193,7 +193,7 @@ def test_lean_fp32_changes_memory_not_maths(model_dir):
         return False
 
     def lean(model):
-        assert store_frozen_in_bf16(model) == 30 * 7 and lean_swiglu(model) == 30
+        assert make_lean(model) == (30 * 7, 30)
         return True
 
     loss_fp32, _ = loss_and_grads(lambda model: False)

@@ -1,4 +1,4 @@
-"""Lean LoRA training on a CPU: the same maths in less memory and time, so activation checkpointing can stay off.
+"""Lean LoRA training on a CPU: the same maths in less memory or time than transformers' defaults.
 
 A CPU without native bf16 trains in fp32. There the default run (SmolLM2-135M, LoRA, 2 examples of
 up to 256 tokens a step) peaked at ~1.76 GB without activation checkpointing, and checkpointing
@@ -175,6 +175,14 @@ def lean_swiglu(model: torch.nn.Module) -> int:
             module.forward = types.MethodType(_swiglu_forward, module)
             changed += 1
     return changed
+
+
+def make_lean(model: torch.nn.Module) -> tuple[int, int]:
+    """:func:`store_frozen_in_bf16` and :func:`lean_swiglu` on ``model`` (before its optimiser is made).
+
+    Returns how many linear layers and MLPs were changed. The runner and the benchmark both call it.
+    """
+    return store_frozen_in_bf16(model), lean_swiglu(model)
 
 
 @contextlib.contextmanager

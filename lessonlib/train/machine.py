@@ -146,7 +146,6 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     can_lean = not bf16 and cfg.method == "lora"
     plain = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=size)
     lean_peak = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=lean_size, lean=True)
-    lean = False
     if cfg.activation_checkpointing in {"on", "off"}:
         ckpt = cfg.activation_checkpointing == "on"
         lean = not ckpt and can_lean and plain > cfg.memory_budget_gb

@@ -435,10 +435,9 @@ def build_trainer(cfg: RunConfig, plan: MachinePlan, out: Path, train: list[dict
     for noisy in (PrinterCallback, ProgressCallback):  # our events replace its prints and bars
         trainer.remove_callback(noisy)
     if plan.lean_fp32:  # before the optimiser exists (it is made in train())
-        from .lean import lean_swiglu, store_frozen_in_bf16
+        from .lean import make_lean
 
-        store_frozen_in_bf16(trainer.model)
-        lean_swiglu(trainer.model)
+        make_lean(trainer.model)
     return trainer
 
 
