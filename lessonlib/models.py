@@ -536,6 +536,30 @@ def info(name: str | None = None) -> dict[str, Any]:
     return result
 
 
+def parameter_count(name: str | None = None) -> float | None:
+    """Parameters of a model from its config alone (no weights loaded); ``None`` when unknown.
+
+    Works for the default model, a model folder, and a Hub id whose config is cached or can be fetched.
+    Memory plans scale with it.
+    """
+    try:
+        millions = info(name).get("parameters_millions")
+        source = resolve(name)
+        if millions is None and not Path(source).is_dir():
+            from transformers import AutoConfig
+
+            try:  # the Hub cache first: no network when the model was used before
+                config = AutoConfig.from_pretrained(source, local_files_only=True)
+            except OSError:
+                if settings.offline():
+                    return None
+                config = AutoConfig.from_pretrained(source)
+            millions = _parameter_count(config.to_dict())
+    except Exception:  # an estimate only: offline, unknown architecture... the caller falls back to a default
+        return None
+    return millions * 1e6 if millions else None
+
+
 def _parameter_count(config: dict[str, Any]) -> float | None:
     """Parameters of a Llama-style decoder from its config (no weights needed), in millions."""
     try:

@@ -322,20 +322,32 @@ def test_training_widget_runs_and_stops(tmp_path, small_data, model_dir):
     assert monitor.launch.disabled is False
 
 
-def test_gpu_plan_uses_qlora_when_bitsandbytes_is_present(monkeypatch):
-    """The GPU branch of the plan (no GPU here: torch's answer and the package lookup are stubbed)."""
+def test_gpu_plan_uses_qlora_only_where_memory_is_short(monkeypatch):
+    """The GPU branch of the plan (no GPU here: torch's answer and the package lookup are stubbed).
+
+    QLoRA for a 7B model on a 24 GB card when bitsandbytes is installed; never for SmolLM2 on any card
+    (measured on an H200: 4-bit weights only cost time there)."""
     import importlib.util
 
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     real_find_spec = importlib.util.find_spec
+    seven_b = {"parameters": 6.7e9, "gpu_memory_gb": 24.0}
     for present in (True, False):
         monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, present=present: (object() if present else None) if name == "bitsandbytes" else real_find_spec(name, *a))
-        plan = plan_for(RunConfig(), device="cuda", cpu={"cores": 8})
+        plan = plan_for(RunConfig(), device="cuda", cpu={"cores": 8}, **seven_b)
         assert plan.bf16 and plan.weights_dtype == "bfloat16" and not plan.compact_loss
         assert plan.quantization == ("4bit" if present else None)
         assert any("QLoRA" in reason for reason in plan.reasons)
-    assert plan_for(RunConfig(qlora="off"), device="cuda", cpu={"cores": 8}).quantization is None
-    full = plan_for(RunConfig(method="full"), device="cuda", cpu={"cores": 8})
+        assert present or any("not installed" in reason for reason in plan.reasons)
+        small = plan_for(RunConfig(), device="cuda", cpu={"cores": 8}, gpu_memory_gb=80.0)
+        assert small.quantization is None and any("fits easily" in reason for reason in small.reasons)
+        if present:
+            assert plan_for(RunConfig(qlora="on"), device="cuda", cpu={"cores": 8}, gpu_memory_gb=80.0).quantization == "4bit"
+        else:
+            with pytest.raises(LessonError, match="bitsandbytes"):
+                plan_for(RunConfig(qlora="on"), device="cuda", cpu={"cores": 8}, gpu_memory_gb=80.0)
+    assert plan_for(RunConfig(qlora="off"), device="cuda", cpu={"cores": 8}, **seven_b).quantization is None
+    full = plan_for(RunConfig(method="full"), device="cuda", cpu={"cores": 8}, **seven_b)
     assert full.quantization is None and full.weights_dtype == "float32"  # full fine-tuning keeps fp32 master weights

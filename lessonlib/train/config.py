@@ -56,7 +56,7 @@ class RunConfig:
     bf16: str = "auto"  # "auto", "on" or "off": bf16 autocast (on a CPU only where it is faster)
     activation_checkpointing: str = "auto"  # "auto", "on" or "off": trade compute for memory
     memory_budget_gb: float = 1.5  # the most resident memory the run should need
-    qlora: str = "auto"  # "auto", "on" or "off": 4-bit base weights on a GPU (auto: when bitsandbytes is installed)
+    qlora: str = "auto"  # "auto", "on" or "off": 4-bit base weights on a GPU (auto: bitsandbytes installed and the model big for the card)
     # results
     merge: bool = False  # also save a merged full model (LoRA weights folded in)
     overwrite: bool = False  # allow writing into an existing run folder

@@ -241,7 +241,7 @@ def per_example_attention(module: Any, query: torch.Tensor, key: torch.Tensor, v
     gqa = query.shape[1] != key.shape[1]
     outputs = [F.scaled_dot_product_attention(query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], dropout_p=dropout,
                                               scale=scaling, is_causal=True, enable_gqa=gqa)
-               for a, b in example_segments([int(x) for x in cu])]
+               for a, b in example_segments(cu.tolist() if hasattr(cu, "tolist") else [int(x) for x in cu])]
     output = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
     return output.transpose(1, 2).contiguous(), None
 

@@ -25,8 +25,12 @@ SmolLM2-135M, batch 2, on 2-core CPUs with and without ``avx512_bf16``:
 * Activation checkpointing saves ~0.15-0.4 GB and costs ~10-30% more time: on only when the memory
   estimate for the longest batch exceeds the budget.
 
-On a GPU: bf16 where supported, 4-bit QLoRA when ``bitsandbytes`` is installed, no checkpointing
-for small models (this path is not measured here: no GPU was lent to the sessions that wrote it).
+On a GPU (``benchmarks/gpu_check.py``, SmolLM2-135M with random weights on an H200, 30 steps):
+bf16 where supported, no checkpointing unless asked, padding-free batches (as fast as padded rows
+there, 0.05 GB less), and 4-bit QLoRA only when the bf16 weights would take over a quarter of the
+GPU's memory and ``bitsandbytes`` is installed: for this small model it saved 0.18 GB and made each
+step ~1.4x slower. The runner's plan: ~2,690 real tokens/s at 0.60 GB; TRL's ``SFTConfig`` defaults
+(checkpointing on, loss on every token): ~1,580 tokens/s at 0.73 GB.
 
 >>> from lessonlib.train.config import RunConfig
 >>> plan = plan_for(RunConfig(bf16="off", activation_checkpointing="off"), device="cpu", cpu={"cores": 2, "avx512_bf16": False, "amx": False})
@@ -39,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import LessonError
 from .config import RunConfig
 
 #: Resident memory of Python + torch + transformers + TRL once imported (GB, measured ~0.45).
@@ -55,6 +60,10 @@ EMBEDDING_SHARE = 0.21
 #: widened at each use and the bigger fp32 steps churn the heap: measured 1.57 GB for the default run (longest
 #: step 448 tokens) on a 2-core AVX2 EPYC, so ~1.62 GB for a step of 2 x 256 tokens.
 LEAN_ACTIVATION_SHARE = 1.16
+#: QLoRA (``qlora: auto``) when the model's bf16 weights would take more than this share of the GPU's memory.
+#: Measured on an H200 with SmolLM2-135M (benchmarks/gpu_check.py): 4-bit base weights, 0.42 GB peak and
+#: ~1,860 tokens/s; bf16, 0.60 GB and ~2,690 tokens/s. The 4-bit path pays off only where memory is short.
+QLORA_GPU_SHARE = 0.25
 
 
 @dataclass
@@ -91,8 +100,53 @@ def estimate_peak_gb(cfg: RunConfig, *, parameters: float = SMOLLM2_PARAMS, chec
     return round(BASE_GB + weights + training_state + activations, 2)
 
 
-def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] | None = None, parameters: float = SMOLLM2_PARAMS) -> MachinePlan:
-    """Decide device, threads, bf16 and checkpointing for ``cfg`` on this machine."""
+def qlora_choice(cfg: RunConfig, *, parameters: float, gpu_memory_gb: float, bitsandbytes: bool, reasons: list[str]) -> str | None:
+    """``"4bit"`` when a LoRA run on a GPU should store its base in NF4 (QLoRA), else ``None``; appends the reason.
+
+    ``auto``: only when the bf16 weights would take more than :data:`QLORA_GPU_SHARE` of the GPU's memory
+    (a 7B model, 14 GB, on a 24 GB card) and ``bitsandbytes`` is installed. 4-bit weights are dequantised at
+    every use: for a small model on a big card they only cost time.
+
+    >>> why = []
+    >>> qlora_choice(RunConfig(), parameters=7e9, gpu_memory_gb=24, bitsandbytes=True, reasons=why), why[0][:6]
+    ('4bit', 'QLoRA:')
+    >>> qlora_choice(RunConfig(), parameters=134.5e6, gpu_memory_gb=80, bitsandbytes=True, reasons=[]) is None
+    True
+    """
+    weights_gb = parameters * 2 / 1e9
+    if cfg.method != "lora":
+        reasons.append("full fine-tuning: no QLoRA")
+        return None
+    if cfg.qlora == "off":
+        reasons.append("QLoRA off (asked)")
+        return None
+    if cfg.qlora == "on":
+        if not bitsandbytes:
+            raise LessonError("qlora: on needs the bitsandbytes package, which is not installed",
+                              fix="pip install bitsandbytes, or set qlora: auto")
+        reasons.append("QLoRA on (asked): base weights in 4-bit NF4 (bitsandbytes), adapters in bf16")
+        return "4bit"
+    big = weights_gb > QLORA_GPU_SHARE * gpu_memory_gb
+    if big and bitsandbytes:
+        reasons.append(f"QLoRA: base weights in 4-bit NF4 (bitsandbytes), adapters in bf16: the bf16 model ({weights_gb:.1f} GB) "
+                       f"would take over {QLORA_GPU_SHARE:.0%} of the GPU's {gpu_memory_gb:.0f} GB")
+        return "4bit"
+    if big:
+        reasons.append(f"QLoRA off: bitsandbytes is not installed (pip install bitsandbytes); the bf16 model ({weights_gb:.1f} GB) "
+                       f"takes over {QLORA_GPU_SHARE:.0%} of the GPU's {gpu_memory_gb:.0f} GB")
+    else:
+        reasons.append(f"QLoRA off: the bf16 model ({weights_gb:.2f} GB) fits easily in the GPU's {gpu_memory_gb:.0f} GB, and 4-bit "
+                       "weights cost time (SmolLM2-135M on an H200: ~1.4x slower steps); qlora: on forces it")
+    return None
+
+
+def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] | None = None, parameters: float = SMOLLM2_PARAMS,
+             gpu_memory_gb: float | None = None) -> MachinePlan:
+    """Decide device, threads, bf16, QLoRA and checkpointing for ``cfg`` on this machine.
+
+    ``parameters``: the base model's size (memory estimates scale with it); ``gpu_memory_gb``: the GPU's
+    memory (read from the GPU when ``None``).
+    """
     from ..system import cpu_info
 
     if device is None:
@@ -102,19 +156,23 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     cpu = cpu or cpu_info()
     reasons: list[str] = []
     if device.startswith("cuda"):
-        import torch
-
         import importlib.util
+
+        import torch
 
         bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and torch.cuda.is_bf16_supported())
         ckpt = cfg.activation_checkpointing == "on"
-        quant = "4bit" if cfg.method == "lora" and cfg.qlora != "off" and (
-            cfg.qlora == "on" or importlib.util.find_spec("bitsandbytes") is not None) else None
-        reasons.append(f"GPU: bf16 {'on' if bf16 else 'off'}, activation checkpointing {'on' if ckpt else 'off'}")
-        reasons.append("QLoRA: base weights in 4-bit NF4 (bitsandbytes), adapters in bf16" if quant else
-                       ("QLoRA off: bitsandbytes is not installed (pip install bitsandbytes)" if cfg.method == "lora" else "full fine-tuning: no QLoRA"))
+        if gpu_memory_gb is None:
+            gpu_memory_gb = torch.cuda.get_device_properties(0).total_memory / 1e9
+        quant = qlora_choice(cfg, parameters=parameters, gpu_memory_gb=gpu_memory_gb,
+                             bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None, reasons=reasons)
+        reasons.insert(0, f"GPU: bf16 {'on' if bf16 else 'off'}, activation checkpointing {'on' if ckpt else 'off'}")
+        padding_free = not cfg.packing
+        if padding_free:
+            reasons.append("padding-free batches: the examples of a step end to end in one row, attention one example at a time")
         return MachinePlan(device, cpu.get("cores", 1), bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt),
-                           reasons, weights_dtype="bfloat16" if bf16 and cfg.method == "lora" else "float32", quantization=quant)
+                           reasons, weights_dtype="bfloat16" if bf16 and cfg.method == "lora" else "float32", quantization=quant,
+                           padding_free=padding_free)
 
     threads = cfg.threads or max(1, int(cpu.get("cores", 1)))
     reasons.append(f"{threads} torch thread(s): one per usable core")

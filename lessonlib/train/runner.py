@@ -450,7 +450,9 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
             cfg = RunConfig.load(saved)
     out = _prepare_folder(cfg, resume)
     train, valid = _check_data(cfg)
-    plan = plan_for(cfg)
+    from .. import models
+
+    plan = plan_for(cfg, parameters=models.parameter_count(cfg.model) or SMOLLM2_PARAMS)
     emit = on_event or (lambda event: None)
     emit(ProgressEvent(kind="plan", message="; ".join(plan.reasons)))
 
