@@ -7,7 +7,8 @@ each in its own fresh process, interleaved A B C A B C so drift hits all alike:
 * ``trl-same``   — a plain TRL script with exactly the settings the runner chose (bf16 autocast and
   bf16 frozen weights where the CPU has native bf16, else the lean fp32 path of
   ``lessonlib.train.lean``; the loss head on reply tokens only, padding-free batches padded to a
-  multiple of 32, freed memory returned, checkpointing by the memory budget): the runner's overhead;
+  multiple of 32, freed memory returned, the heap trimmed in forward passes, checkpointing by the
+  memory budget): the runner's overhead;
 * ``trl-good``   — a plain TRL script with good CPU settings (fp32, no activation checkpointing,
   one thread per core, loss on replies only, TRL's own padding-free batches), what a careful
   learner would write without the runner's machine plan, progress events and bookkeeping;
@@ -86,6 +87,9 @@ trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_cla
 if MODE == "same" and plan.lean_fp32:
     from lessonlib.train.lean import make_lean
     make_lean(trainer.model)
+if MODE == "same" and plan.trim_heap:
+    from lessonlib.train.runner import trim_heap_in_forward
+    trim_heap_in_forward(trainer.model)
 start = time.perf_counter()
 with context:
     trainer.train()

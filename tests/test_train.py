@@ -73,9 +73,9 @@ def test_machine_plan():
     assert plan_for(RunConfig(method="full"), device="cpu", cpu=native).weights_dtype == "float32"
     assert plan.weights_dtype == "float32" and plan.compact_loss and plan.pad_to_multiple_of == 32
     # fp32 LoRA: the fastest of plain / lean / checkpointing that fits the budget
-    assert plan.activation_checkpointing is True and not plan.lean_fp32  # default 1.5 GB: checkpointing
-    lean = plan_for(RunConfig(memory_budget_gb=1.7), device="cpu", cpu=no_bf16)
-    assert lean.lean_fp32 and lean.return_memory and lean.activation_checkpointing is False
+    assert plan.lean_fp32 and plan.return_memory and plan.trim_heap and not plan.activation_checkpointing  # default 1.5 GB: lean
+    tight = plan_for(RunConfig(memory_budget_gb=1.3), device="cpu", cpu=no_bf16)
+    assert tight.activation_checkpointing is True and not tight.lean_fp32
     plain = plan_for(RunConfig(memory_budget_gb=1.8), device="cpu", cpu=no_bf16)
     assert not plain.lean_fp32 and plain.activation_checkpointing is False
     assert plan_for(RunConfig(activation_checkpointing="off"), device="cpu", cpu=no_bf16).lean_fp32  # as close to the budget as it gets
@@ -204,6 +204,38 @@ def test_lean_fp32_changes_memory_not_maths(model_dir):
     assert grads_lean.keys() == grads_ref.keys() and len(grads_ref) == 30 * 2 * 2
     for name, grad in grads_ref.items():
         assert torch.allclose(grads_lean[name], grad, rtol=1e-3, atol=1e-6), name
+
+
+def test_heap_is_trimmed_every_ten_layers_of_a_training_forward_pass(monkeypatch):
+    """glibc's free heap pages go back every 10 decoder layers, only when gradients are on (training)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from lessonlib.train import runner
+
+    calls: list[int] = []
+
+    class Libc:
+        def malloc_trim(self, pad: int) -> int:
+            calls.append(pad)
+            return 1
+
+    monkeypatch.setattr(runner, "_glibc", lambda: Libc())
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=20,
+                                         num_attention_heads=2, num_key_value_heads=1))
+    handles = runner.trim_heap_in_forward(model)
+    assert len(handles) == 2
+    ids = torch.tensor([[1, 2, 3, 4]])
+    model(ids).logits.sum().backward()
+    assert calls == [0, 0]
+    with torch.no_grad():  # evaluation and generation: no trims
+        model(ids)
+    assert len(calls) == 2
+    for handle in handles:
+        handle.remove()
+    model(ids)
+    assert len(calls) == 2
 
 
 def test_training_template_renders_like_the_model_template(model_dir):

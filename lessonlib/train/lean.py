@@ -3,8 +3,9 @@
 A CPU without native bf16 trains in fp32. There the default run (SmolLM2-135M, LoRA, 2 examples of
 up to 256 tokens a step) peaked at ~1.76 GB without activation checkpointing, and checkpointing
 costs ~30% of the speed. Three changes take the memory down instead, without recomputing any
-matrix product: 1.57 GB at ~12% less speed, a middle way the machine plan picks when the memory
-budget lies between the two (:mod:`lessonlib.train.machine`):
+matrix product: with the heap trimmed in the forward pass (``runner.trim_heap_in_forward``),
+1.64 GB plain and 1.35 GB lean at ~5-10% less speed, which makes lean the machine plan's choice
+under the default 1.5 GB budget (:mod:`lessonlib.train.machine`):
 
 * **Frozen weights stored in bf16, widened at each use.** A frozen ``nn.Linear`` (every one in the
   decoder layers but the LoRA adapters) keeps its weight in bf16 and computes in fp32: the weight

@@ -8,11 +8,15 @@ SmolLM2-135M, batch 2, on 2-core CPUs with and without ``avx512_bf16``:
 * Under bf16 autocast the frozen weights are only ever read as bf16, so a LoRA run stores them in
   bf16 (the adapters stay fp32): 257 MB less memory, no per-step casts, the same losses to 3 digits.
 * Without native bf16 a LoRA run computes in fp32 and picks the fastest of three that fits the
-  budget (default run on a 2-core AVX2 EPYC): plain, 163 tokens/s at 1.76 GB; *lean*
-  (:mod:`lessonlib.train.lean`: frozen weights stored in bf16 and widened at each use, SwiGLU and
-  attention keeping fewer activations), ~143 tokens/s at 1.57 GB; activation checkpointing,
-  111 tokens/s at 1.38 GB. Under the default 1.5 GB budget that is checkpointing;
-  ``memory_budget_gb: 1.7`` gives lean, 1.8 plain.
+  budget (default run, two rounds on a 2-core AVX2 EPYC): plain, ~133-147 tokens/s at 1.64 GB;
+  *lean* (:mod:`lessonlib.train.lean`: frozen weights stored in bf16 and widened at each use,
+  SwiGLU and attention keeping fewer activations), ~125-129 tokens/s at 1.35 GB; activation
+  checkpointing, ~94 tokens/s at 1.25 GB. Under the default 1.5 GB budget that is lean;
+  ``memory_budget_gb: 1.75`` gives plain.
+* The heap is trimmed every 10 layers of a training forward pass (:func:`~lessonlib.train.runner.trim_heap_in_forward`):
+  glibc before 2.38 cannot reuse the chunks that torch's aligned tensors leave when freed, so
+  a forward pass stranded ~0.25 GB of free but resident heap at the run's longest step. Trimming
+  took the lean run's peak from 1.55-1.57 to 1.35 GB for ~1-6% of the time.
 * Padding-free batches: the examples of a step go end to end in one row and transformers keeps each
   one's attention to itself from the restarting position ids (TRL passes ``use_cache=False``, which
   that needs; a test checks it equals separate passes). ~13% fewer tokens than padded rows here.
@@ -48,18 +52,17 @@ from .config import RunConfig
 
 #: Resident memory of Python + torch + transformers + TRL once imported (GB, measured ~0.45).
 BASE_GB = 0.45
-#: Activation memory per token in a batch (GB), SmolLM2-135M LoRA with the compact loss head,
-#: without / with checkpointing. Calibrated on the longest recipe batch (2 x 256 tokens) with
-#: benchmarks/train_settings.py; other models scale by size.
-ACTIVATION_GB_PER_TOKEN = {False: 0.0014, True: 0.00075}
+#: Activation memory per token of the longest step (GB), SmolLM2-135M LoRA with the compact loss head and the
+#: heap trimmed, without / with checkpointing: (peak - imports - weights) / 448 tokens, the default run's longest
+#: step (1.64 and 1.25 GB, 2-core AVX2 EPYC); the plan multiplies by batch_size x max_length. Other models scale by size.
+ACTIVATION_GB_PER_TOKEN = {False: 0.00146, True: 0.0006}
 SMOLLM2_PARAMS = 134.5e6
 #: Share of the parameters in the (tied) embedding, which stays fp32 in a lean run (SmolLM2: 28.3 M of 134.5 M).
 EMBEDDING_SHARE = 0.21
 #: Activation memory a token of a lean fp32 run against the calibration above. SwiGLU keeps 2 of 3 tensors and
-#: attention reads 3 key/value heads instead of 9 copies (8640 -> 6336 floats a token a layer), but the weights
-#: widened at each use and the bigger fp32 steps churn the heap: measured 1.57 GB for the default run (longest
-#: step 448 tokens) on a 2-core AVX2 EPYC, so ~1.62 GB for a step of 2 x 256 tokens.
-LEAN_ACTIVATION_SHARE = 1.16
+#: attention reads 3 key/value heads instead of 9 copies: measured 1.35 GB for the default run (longest step
+#: 448 tokens) on a 2-core AVX2 EPYC, so ~1.43 GB for a step of 2 x 256 tokens.
+LEAN_ACTIVATION_SHARE = 0.86
 #: QLoRA (``qlora: auto``) when the model's bf16 weights would take more than this share of the GPU's memory.
 #: Measured on an H200 with SmolLM2-135M (benchmarks/gpu_check.py): 4-bit base weights, 0.42 GB peak and
 #: ~1,860 tokens/s; bf16, 0.60 GB and ~2,690 tokens/s. The 4-bit path pays off only where memory is short.
@@ -83,6 +86,7 @@ class MachinePlan:
     return_memory: bool = False  # glibc: give freed large blocks back to the system at once
     padding_free: bool = False  # each batch is one row of examples end to end, attention kept within each: no padding
     lean_fp32: bool = False  # fp32 LoRA: frozen weights stored in bf16 and widened at use, lean SwiGLU and GQA (lean.py)
+    trim_heap: bool = False  # CPU (glibc): free heap pages handed back every 10 layers of a training forward pass
 
 
 def estimate_peak_gb(cfg: RunConfig, *, parameters: float = SMOLLM2_PARAMS, checkpointing: bool = False,
@@ -195,11 +199,12 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     reasons.append("loss head only on the reply tokens (TRL scores every position off-GPU)")
     size = 2 if weights == "bfloat16" else 4
     lean_size = 2 * (1 - EMBEDDING_SHARE) + 4 * EMBEDDING_SHARE
-    # Measured on a 2-core AVX2 EPYC without bf16, the default run (20 steps + validation, longest step 448 tokens):
-    #   plain fp32, no checkpointing   163 tokens/s  1.76 GB
-    #   lean fp32, no checkpointing    ~143 tokens/s  1.57 GB  (frozen weights in bf16, widened at each use)
-    #   plain fp32, checkpointing      111 tokens/s  1.38 GB
-    #   lean fp32, checkpointing        88 tokens/s  1.35 GB  (never chosen: slower and hardly smaller)
+    # Measured on a 2-core AVX2 EPYC without bf16, the default run (20 steps + validation, longest step 448 tokens),
+    # heap trimmed, two rounds:
+    #   plain fp32, no checkpointing   ~133 tokens/s  1.64 GB
+    #   lean fp32, no checkpointing    ~125-129 tokens/s  1.35 GB  (frozen weights in bf16, widened at each use)
+    #   plain fp32, checkpointing      ~94 tokens/s  1.25 GB
+    #   lean fp32, checkpointing       (never chosen: slower, and hardly smaller, in session 3's measurements)
     # So: the fastest of these that fits the budget.
     can_lean = not bf16 and cfg.method == "lora"
     plain = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=size)
@@ -215,11 +220,11 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
             reasons.append(f"activation checkpointing off: estimated peak {plain:.2f} GB plain, {lean_peak:.2f} GB lean, budget {cfg.memory_budget_gb:.2f} GB")
         else:
             reasons.append(f"activation checkpointing {'on' if ckpt else 'off'}: estimated peak {plain:.2f} GB without it, budget {cfg.memory_budget_gb:.2f} GB"
-                           + (f" (~30% slower steps; memory_budget_gb: {min(plain, lean_peak if can_lean else plain) + 0.05:.2f} avoids it)" if ckpt else ""))
+                           + (f" (~25% slower steps; memory_budget_gb: {min(plain, lean_peak if can_lean else plain) + 0.05:.2f} avoids it)" if ckpt else ""))
     if lean:
         size = lean_size
         reasons.append("lean fp32: frozen weights stored in bf16 and widened at each use, SwiGLU and attention keeping fewer "
-                       "activations (~0.2 GB less than plain fp32, ~12% slower, much faster than checkpointing)")
+                       "activations (~0.3 GB less than plain fp32, ~5-10% slower, ~1.35x as fast as checkpointing)")
     # Padding-free: a batch is one row of its examples end to end; transformers keeps each example's attention to
     # itself from the restarting position ids (checked equal to separate passes). TRL's packing does this itself.
     padding_free = not cfg.packing
@@ -231,6 +236,7 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     flat = weights == "bfloat16" or lean
     reasons.append("batches padded to a multiple of 32 tokens" + (" and freed memory returned at once: resident memory stays flat" if flat else
                                                                   ": fewer distinct shapes, less memory"))
+    reasons.append("heap trimmed every 10 layers of a training forward pass: glibc keeps freed tensors' pages otherwise (~0.2 GB)")
     return MachinePlan("cpu", threads, bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, weights_bytes=size, lean=lean),
                        reasons, weights_dtype=weights, compact_loss=True, pad_to_multiple_of=32, return_memory=flat,
-                       padding_free=padding_free, lean_fp32=lean)
+                       padding_free=padding_free, lean_fp32=lean, trim_heap=True)

@@ -255,6 +255,22 @@ def _callback_class() -> type:
     return ProgressCallback
 
 
+def _glibc() -> Any | None:
+    """The C library when it is glibc (Linux), else ``None``."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not name.startswith("libc.so"):
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt, libc.malloc_trim  # noqa: B018 (both must exist)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
 def return_freed_memory(threshold: int = 4 << 20) -> bool:
     """Make glibc give freed blocks over ``threshold`` bytes straight back to the system.
 
@@ -264,18 +280,37 @@ def return_freed_memory(threshold: int = 4 << 20) -> bool:
     cost ~7-11% of the speed (fresh pages for every mid-sized tensor), 4 MB was within the noise.
     Linux/glibc only; False elsewhere. Process-wide and not undone: harmless for other work.
     """
-    import ctypes
-    import ctypes.util
+    libc = _glibc()
+    if libc is None:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, threshold)) and bool(libc.mallopt(m_trim_threshold, threshold))
 
-    name = ctypes.util.find_library("c")
-    if not name or not name.startswith("libc.so"):
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        return bool(libc.mallopt(m_mmap_threshold, threshold)) and bool(libc.mallopt(m_trim_threshold, threshold))
-    except (OSError, AttributeError):
-        return False
+
+def trim_heap_in_forward(model: Any, every: int = 10) -> list[Any]:
+    """Hand the heap's free pages back to the system every ``every`` decoder layers of a training
+    forward pass (``malloc_trim``); returns the hook handles (``handle.remove()`` undoes it).
+
+    Why: torch allocates tensors with ``posix_memalign``, and glibc before 2.38 (Debian 12, Ubuntu
+    22.04: Binder) serves each such request with a free chunk ~100 bytes *bigger* than the one a freed
+    tensor of the same size leaves behind. So the temporaries of one layer are not reused by the
+    next: at the end of the forward pass of a 448-token step, 0.26 GB of the heap was free but still
+    resident, on top of 0.36 GB of real activations. That is the step that set the run's peak.
+    Trimming every 10 layers (3 times a step, forward passes with gradients only) brought the default
+    run's peak from ~1.6 to ~1.35 GB (lean fp32, 2-core AVX2 EPYC). Linux/glibc only; [] elsewhere.
+    """
+    libc = _glibc()
+    if libc is None or every < 1:
+        return []
+    import torch
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    def trim(module: Any, inputs: Any, output: Any) -> None:
+        if torch.is_grad_enabled():  # training, not evaluation or generation
+            libc.malloc_trim(0)
+
+    layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    return [layer.register_forward_hook(trim) for i, layer in enumerate(layers) if i % every == every - 1]
 
 
 @contextlib.contextmanager
@@ -438,6 +473,8 @@ def build_trainer(cfg: RunConfig, plan: MachinePlan, out: Path, train: list[dict
         from .lean import make_lean
 
         make_lean(trainer.model)
+    if plan.trim_heap:
+        trim_heap_in_forward(trainer.model)
     return trainer
 
 
