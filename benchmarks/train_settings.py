@@ -96,7 +96,7 @@ with context:
 seconds = time.perf_counter() - start
 tokens = trainer.state.num_input_tokens_seen
 print(json.dumps({"seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
-                  "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
+                  "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 2),
                   "loss": trainer.state.log_history[-2].get("loss"), "bf16": args.bf16, "ckpt": args.gradient_checkpointing}))
 """
 

@@ -4,7 +4,7 @@ A CPU without native bf16 trains in fp32. There the default run (SmolLM2-135M, L
 up to 256 tokens a step) peaked at ~1.76 GB without activation checkpointing, and checkpointing
 costs ~30% of the speed. Three changes take the memory down instead, without recomputing any
 matrix product: with the heap trimmed in the forward pass (``runner.trim_heap_in_forward``),
-1.64 GB plain and 1.35 GB lean at ~5-10% less speed, which makes lean the machine plan's choice
+1.68 GB plain and 1.38 GB lean at ~5-10% less speed, which makes lean the machine plan's choice
 under the default 1.5 GB budget (:mod:`lessonlib.train.machine`):
 
 * **Frozen weights stored in bf16, widened at each use.** A frozen ``nn.Linear`` (every one in the

@@ -8,15 +8,16 @@ SmolLM2-135M, batch 2, on 2-core CPUs with and without ``avx512_bf16``:
 * Under bf16 autocast the frozen weights are only ever read as bf16, so a LoRA run stores them in
   bf16 (the adapters stay fp32): 257 MB less memory, no per-step casts, the same losses to 3 digits.
 * Without native bf16 a LoRA run computes in fp32 and picks the fastest of three that fits the
-  budget (default run, two rounds on a 2-core AVX2 EPYC): plain, ~133-147 tokens/s at 1.64 GB;
+  budget (default run, two rounds on a 2-core AVX2 EPYC): plain, ~133-147 tokens/s at 1.68 GB;
   *lean* (:mod:`lessonlib.train.lean`: frozen weights stored in bf16 and widened at each use,
-  SwiGLU and attention keeping fewer activations), ~125-129 tokens/s at 1.35 GB; activation
-  checkpointing, ~94 tokens/s at 1.25 GB. Under the default 1.5 GB budget that is lean;
-  ``memory_budget_gb: 1.75`` gives plain.
+  SwiGLU and attention keeping fewer activations), ~125-130 tokens/s at 1.38 GB; activation
+  checkpointing, ~94-100 tokens/s at 1.28 GB. Under the default 1.5 GB budget that is lean;
+  ``memory_budget_gb: 1.8`` gives plain. (GB here are 10^9 bytes; earlier sessions' figures read
+  ``ru_maxrss`` as 1000-byte units, 2.4% low.)
 * The heap is trimmed every 10 layers of a training forward pass (:func:`~lessonlib.train.runner.trim_heap_in_forward`):
   glibc before 2.38 cannot reuse the chunks that torch's aligned tensors leave when freed, so
   a forward pass stranded ~0.25 GB of free but resident heap at the run's longest step. Trimming
-  took the lean run's peak from 1.55-1.57 to 1.35 GB for ~1-6% of the time.
+  took the lean run's peak from 1.59-1.61 to 1.38 GB for ~1-6% of the time.
 * Padding-free batches: the examples of a step go end to end in one row and transformers keeps each
   one's attention to itself from the restarting position ids (TRL passes ``use_cache=False``, which
   that needs; a test checks it equals separate passes). ~13% fewer tokens than padded rows here.
@@ -54,15 +55,18 @@ from .config import RunConfig
 BASE_GB = 0.45
 #: Activation memory per token of the longest step (GB), SmolLM2-135M LoRA with the compact loss head and the
 #: heap trimmed, without / with checkpointing: (peak - imports - weights) / 448 tokens, the default run's longest
-#: step (1.64 and 1.25 GB, 2-core AVX2 EPYC); the plan multiplies by batch_size x max_length. Other models scale by size.
-ACTIVATION_GB_PER_TOKEN = {False: 0.00146, True: 0.0006}
+#: step (1.68 and 1.28 GB, 2-core AVX2 EPYC); the plan multiplies by batch_size x max_length. Other models scale by size.
+ACTIVATION_GB_PER_TOKEN = {False: 0.00155, True: 0.00065}
+#: The same under bf16 autocast (CPUs with native bf16), where most activations are bf16: session 2's calibration
+#: on an avx512_bf16 CPU (0.0014 GB a token, padded batches, no trimming), against the fp32 figure above.
+BF16_ACTIVATION_SHARE = 0.9
 SMOLLM2_PARAMS = 134.5e6
 #: Share of the parameters in the (tied) embedding, which stays fp32 in a lean run (SmolLM2: 28.3 M of 134.5 M).
 EMBEDDING_SHARE = 0.21
 #: Activation memory a token of a lean fp32 run against the calibration above. SwiGLU keeps 2 of 3 tensors and
-#: attention reads 3 key/value heads instead of 9 copies: measured 1.35 GB for the default run (longest step
-#: 448 tokens) on a 2-core AVX2 EPYC, so ~1.43 GB for a step of 2 x 256 tokens.
-LEAN_ACTIVATION_SHARE = 0.86
+#: attention reads 3 key/value heads instead of 9 copies: measured 1.38 GB for the default run (longest step
+#: 448 tokens) on a 2-core AVX2 EPYC, so ~1.46 GB for a step of 2 x 256 tokens.
+LEAN_ACTIVATION_SHARE = 0.85
 #: QLoRA (``qlora: auto``) when the model's bf16 weights would take more than this share of the GPU's memory.
 #: Measured on an H200 with SmolLM2-135M (benchmarks/gpu_check.py): 4-bit base weights, 0.42 GB peak and
 #: ~1,860 tokens/s; bf16, 0.60 GB and ~2,690 tokens/s. The 4-bit path pays off only where memory is short.
@@ -90,7 +94,7 @@ class MachinePlan:
 
 
 def estimate_peak_gb(cfg: RunConfig, *, parameters: float = SMOLLM2_PARAMS, checkpointing: bool = False,
-                     weights_bytes: float = 4, lean: bool = False) -> float:
+                     weights_bytes: float = 4, lean: bool = False, bf16: bool = False) -> float:
     """Rough peak RSS of a CPU run: imports + weights (+ gradients and Adam for full) + activations.
 
     ``weights_bytes`` is the average storage per parameter; ``lean`` the activation savings of
@@ -100,6 +104,7 @@ def estimate_peak_gb(cfg: RunConfig, *, parameters: float = SMOLLM2_PARAMS, chec
     training_state = parameters * 4 * 3 / 1e9 if cfg.method == "full" else 0.01
     scale = parameters / SMOLLM2_PARAMS
     per_token = ACTIVATION_GB_PER_TOKEN[checkpointing] * (LEAN_ACTIVATION_SHARE if lean and not checkpointing else 1.0)
+    per_token *= BF16_ACTIVATION_SHARE if bf16 else 1.0
     activations = cfg.batch_size * cfg.max_length * per_token * scale
     return round(BASE_GB + weights + training_state + activations, 2)
 
@@ -174,7 +179,7 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         padding_free = not cfg.packing
         if padding_free:
             reasons.append("padding-free batches: the examples of a step end to end in one row, attention one example at a time")
-        return MachinePlan(device, cpu.get("cores", 1), bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt),
+        return MachinePlan(device, cpu.get("cores", 1), bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, bf16=bf16),
                            reasons, weights_dtype="bfloat16" if bf16 and cfg.method == "lora" else "float32", quantization=quant,
                            padding_free=padding_free)
 
@@ -201,13 +206,13 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     lean_size = 2 * (1 - EMBEDDING_SHARE) + 4 * EMBEDDING_SHARE
     # Measured on a 2-core AVX2 EPYC without bf16, the default run (20 steps + validation, longest step 448 tokens),
     # heap trimmed, two rounds:
-    #   plain fp32, no checkpointing   ~133 tokens/s  1.64 GB
-    #   lean fp32, no checkpointing    ~125-129 tokens/s  1.35 GB  (frozen weights in bf16, widened at each use)
-    #   plain fp32, checkpointing      ~94 tokens/s  1.25 GB
+    #   plain fp32, no checkpointing   ~133 tokens/s  1.68 GB
+    #   lean fp32, no checkpointing    ~125-130 tokens/s  1.38 GB  (frozen weights in bf16, widened at each use)
+    #   plain fp32, checkpointing      ~94-100 tokens/s  1.28 GB
     #   lean fp32, checkpointing       (never chosen: slower, and hardly smaller, in session 3's measurements)
     # So: the fastest of these that fits the budget.
     can_lean = not bf16 and cfg.method == "lora"
-    plain = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=size)
+    plain = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=size, bf16=bf16)
     lean_peak = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=lean_size, lean=True)
     if cfg.activation_checkpointing in {"on", "off"}:
         ckpt = cfg.activation_checkpointing == "on"
@@ -237,6 +242,6 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     reasons.append("batches padded to a multiple of 32 tokens" + (" and freed memory returned at once: resident memory stays flat" if flat else
                                                                   ": fewer distinct shapes, less memory"))
     reasons.append("heap trimmed every 10 layers of a training forward pass: glibc keeps freed tensors' pages otherwise (~0.2 GB)")
-    return MachinePlan("cpu", threads, bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, weights_bytes=size, lean=lean),
+    return MachinePlan("cpu", threads, bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, weights_bytes=size, lean=lean, bf16=bf16),
                        reasons, weights_dtype=weights, compact_loss=True, pad_to_multiple_of=32, return_memory=flat,
                        padding_free=padding_free, lean_fp32=lean, trim_heap=True)
