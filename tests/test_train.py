@@ -206,6 +206,19 @@ def test_lean_fp32_changes_memory_not_maths(model_dir):
         assert torch.allclose(grads_lean[name], grad, rtol=1e-3, atol=1e-6), name
 
 
+def test_plan_sizes_come_from_the_model_config(monkeypatch, tmp_path):
+    """A model folder's config gives its size; an unknown Hub model offline falls back to SmolLM2's."""
+    from lessonlib.train.machine import SMOLLM2_PARAMS
+    from lessonlib.train.runner import model_parameters
+
+    config = {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128, "num_attention_heads": 4,
+              "num_key_value_heads": 4, "vocab_size": 100, "tie_word_embeddings": True}
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert model_parameters(str(tmp_path)) == pytest.approx(0.1e6, rel=0.01)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert model_parameters("nobody/no-such-model") == SMOLLM2_PARAMS
+
+
 def test_heap_is_trimmed_every_ten_layers_of_a_training_forward_pass(monkeypatch):
     """glibc's free heap pages go back every 10 decoder layers, only when gradients are on (training)."""
     import torch

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 from .. import settings
 from ..errors import LessonError
 from .config import RunConfig
-from .machine import MachinePlan, plan_for
+from .machine import SMOLLM2_PARAMS, MachinePlan, plan_for
 
 # SmolLM2's own ChatML template, with {% generation %} markers around the assistant replies so
 # that TRL can compute the loss on the replies only. It renders exactly like the original.
@@ -478,6 +478,17 @@ def build_trainer(cfg: RunConfig, plan: MachinePlan, out: Path, train: list[dict
     return trainer
 
 
+def model_parameters(name: str) -> float:
+    """The base model's parameter count for the memory plan: from its config, else SmolLM2-135M's.
+
+    >>> model_parameters("smollm2")
+    134500000.0
+    """
+    from .. import models
+
+    return models.parameter_count(name) or SMOLLM2_PARAMS
+
+
 def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag | None = None, resume: bool = False) -> RunResult:
     """Train, evaluate and save one local run; see the module docstring."""
     cfg.check()
@@ -487,9 +498,7 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
             cfg = RunConfig.load(saved)
     out = _prepare_folder(cfg, resume)
     train, valid = _check_data(cfg)
-    from .. import models
-
-    plan = plan_for(cfg, parameters=models.parameter_count(cfg.model) or SMOLLM2_PARAMS)
+    plan = plan_for(cfg, parameters=model_parameters(cfg.model))
     emit = on_event or (lambda event: None)
     emit(ProgressEvent(kind="plan", message="; ".join(plan.reasons)))
 
