@@ -126,7 +126,6 @@ def run_lessonlib(folder: str, steps: int, device: str, **settings: Any) -> dict
 def run_plain_trl(folder: str, steps: int, device: str, mode: str) -> dict[str, Any]:
     """A plain TRL script: ``mode`` "same" (the runner's GPU plan by hand), "padded" (the same with padded
     batches) or "default" (SFTConfig as shipped)."""
-    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -134,7 +133,7 @@ def run_plain_trl(folder: str, steps: int, device: str, mode: str) -> dict[str, 
 
     from lessonlib import corpora, data, models
     from lessonlib.train import RunConfig, plan_for
-    from lessonlib.train.runner import CHATML_TRAINING_TEMPLATE, while_training
+    from lessonlib.train.runner import CHATML_TRAINING_TEMPLATE, adapt_model, model_load_settings, plan_collator, while_training
 
     _reset(device)
     source = models.resolve("smollm2")
@@ -155,24 +154,16 @@ def run_plain_trl(folder: str, steps: int, device: str, mode: str) -> dict[str, 
             plan.padding_free = False
         settings.update(bf16=plan.bf16, gradient_checkpointing=plan.activation_checkpointing, max_length=256,
                         assistant_only_loss=True, pad_to_multiple_of=plan.pad_to_multiple_of)
-        load: dict[str, Any] = {"dtype": getattr(torch, plan.weights_dtype)}
-        if plan.quantization == "4bit":
-            from transformers import BitsAndBytesConfig
-
-            load["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                                             bnb_4bit_compute_dtype=torch.bfloat16 if plan.bf16 else torch.float16)
-        model = AutoModelForCausalLM.from_pretrained(source, **load)
+        model = AutoModelForCausalLM.from_pretrained(source, **model_load_settings(plan))
         context = while_training(plan)
-        collator = None
-        if plan.padding_free:
-            from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-
-            collator = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id, padding_free=True, pad_to_multiple_of=plan.pad_to_multiple_of)
+        collator = plan_collator(plan, tok)
     trainer = SFTTrainer(model=model, args=SFTConfig(**settings), train_dataset=train, processing_class=tok, peft_config=lora,
                          data_collator=collator)
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # no per-step dicts in the output
+    if mode != "default":
+        adapt_model(trainer.model, plan)  # no-op on a GPU today; keeps "same" the same if the GPU plan grows
     _sync(device)
     start = time.perf_counter()
     if context is None:

@@ -70,26 +70,20 @@ if MODE == "good":  # padding-free: TRL's own switch (it then leaves truncation 
     settings.update(bf16=False, gradient_checkpointing=False, padding_free=True, max_length=None)
 elif MODE == "same":  # every choice of the runner's machine plan, applied by hand
     from lessonlib.train import RunConfig, plan_for
-    from lessonlib.train.runner import return_freed_memory, while_training
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+    from lessonlib.train.runner import adapt_model, model_load_settings, plan_collator, return_freed_memory, while_training
     plan = plan_for(RunConfig(valid_file=None, memory_budget_gb=BUDGET))
     settings.update(bf16=plan.bf16, gradient_checkpointing=plan.activation_checkpointing, pad_to_multiple_of=plan.pad_to_multiple_of)
-    dtype = getattr(torch, plan.weights_dtype)
+    dtype = model_load_settings(plan)["dtype"]
     context = while_training(plan)
-    if plan.padding_free:
-        collator = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id, padding_free=True, pad_to_multiple_of=plan.pad_to_multiple_of)
+    collator = plan_collator(plan, tok)
     if plan.return_memory:
         return_freed_memory()
 model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
 args = SFTConfig(**settings)
 lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
 trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=tok, peft_config=lora, data_collator=collator)
-if MODE == "same" and plan.lean_fp32:
-    from lessonlib.train.lean import make_lean
-    make_lean(trainer.model)
-if MODE == "same" and plan.trim_heap:
-    from lessonlib.train.runner import trim_heap_in_forward
-    trim_heap_in_forward(trainer.model)
+if MODE == "same":
+    adapt_model(trainer.model, plan)
 start = time.perf_counter()
 with context:
     trainer.train()

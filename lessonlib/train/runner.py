@@ -362,7 +362,6 @@ def while_training(plan: MachinePlan) -> Iterator[None]:
 
 def build_trainer(cfg: RunConfig, plan: MachinePlan, out: Path, train: list[dict[str, Any]], valid: list[dict[str, Any]] | None, callbacks: list[Any]) -> Any:
     """The configured ``SFTTrainer`` (model loaded, adapters attached): the TRL tutorial's set-up."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
@@ -385,15 +384,7 @@ def build_trainer(cfg: RunConfig, plan: MachinePlan, out: Path, train: list[dict
                 f"the chat template of {cfg.model} has no generation markers, so the loss cannot be limited to the replies",
                 fix="set assistant_only_loss: false, or use a ChatML model such as smollm2",
             )
-    load: dict[str, Any] = {"dtype": getattr(torch, plan.weights_dtype)}
-    if plan.quantization == "4bit":  # QLoRA: NF4 base weights, bf16 compute (GPU + bitsandbytes)
-        from transformers import BitsAndBytesConfig
-
-        load["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16 if plan.bf16 else torch.float16,
-        )
-    model = AutoModelForCausalLM.from_pretrained(source, **load)
+    model = AutoModelForCausalLM.from_pretrained(source, **model_load_settings(plan))
     context = getattr(model.config, "max_position_embeddings", None)
     if context and cfg.max_length > context:
         raise LessonError(f"max_length {cfg.max_length} is longer than the model's context ({context} tokens)", fix=f"use max_length: {min(context, 1024)}")
@@ -449,16 +440,10 @@ def build_trainer(cfg: RunConfig, plan: MachinePlan, out: Path, train: list[dict
         dataloader_pin_memory=False,
         log_level="error",
     )
-    collator = None
-    if plan.padding_free:  # one row per batch; transformers keeps attention within each example from position_ids
-        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-
-        collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True,
-                                                   pad_to_multiple_of=plan.pad_to_multiple_of)
     trainer = SFTTrainer(
         model=model,
         args=args,
-        data_collator=collator,
+        data_collator=plan_collator(plan, tokenizer),
         train_dataset=to_hf_dataset(train),
         eval_dataset=to_hf_dataset(valid) if valid is not None else None,
         processing_class=tokenizer,
@@ -469,13 +454,44 @@ def build_trainer(cfg: RunConfig, plan: MachinePlan, out: Path, train: list[dict
 
     for noisy in (PrinterCallback, ProgressCallback):  # our events replace its prints and bars
         trainer.remove_callback(noisy)
-    if plan.lean_fp32:  # before the optimiser exists (it is made in train())
+    adapt_model(trainer.model, plan)
+    return trainer
+
+
+def model_load_settings(plan: MachinePlan) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments for the plan: the weights' dtype, and NF4 for QLoRA."""
+    import torch
+
+    load: dict[str, Any] = {"dtype": getattr(torch, plan.weights_dtype)}
+    if plan.quantization == "4bit":  # QLoRA: NF4 base weights, bf16 compute (GPU + bitsandbytes)
+        from transformers import BitsAndBytesConfig
+
+        load["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if plan.bf16 else torch.float16,
+        )
+    return load
+
+
+def plan_collator(plan: MachinePlan, tokenizer: Any) -> Any | None:
+    """The padding-free collator when the plan asks for it (one row a batch; attention kept within each
+    example from the restarting position ids), else ``None``: TRL's own."""
+    if not plan.padding_free:
+        return None
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    return DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True,
+                                           pad_to_multiple_of=plan.pad_to_multiple_of)
+
+
+def adapt_model(model: Any, plan: MachinePlan) -> None:
+    """The plan's changes to a trainer's (PEFT) model, before the optimiser exists: lean fp32, heap trims."""
+    if plan.lean_fp32:
         from .lean import make_lean
 
-        make_lean(trainer.model)
+        make_lean(model)
     if plan.trim_heap:
-        trim_heap_in_forward(trainer.model)
-    return trainer
+        trim_heap_in_forward(model)
 
 
 def model_parameters(name: str) -> float:
