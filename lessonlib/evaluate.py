@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -241,9 +240,8 @@ def evaluate(
             results.append(StrategyResult(strategy, 0, {}, 0, 0, 0, 0, skipped="no adapter: train one in notebook 04 (lessonlib train local)"))
             continue
         prompts = _prompts(strategy, train, test, k)
-        started = time.perf_counter()
-        answers = models.generate_many(prompts, model=model, adapter=adapter if strategy == "fine-tuned" else None, max_new_tokens=max_new)
-        latency = (time.perf_counter() - started) / max(1, len(prompts))
+        answers, seconds = models.generate_many_timed(prompts, model=model, adapter=adapter if strategy == "fine-tuned" else None, max_new_tokens=max_new)
+        latency = seconds / max(1, len(prompts))  # generation only (not loading); as first measured when cached
         rows = []
         for example, answer in zip(test, answers):
             gold = example["messages"][-1]["content"]

@@ -4,14 +4,16 @@ This module knows nothing about models, data or training; everything else asks i
 All locations can be moved with environment variables, so that a read-only home folder, a
 shared Binder image or a test's temporary folder all work:
 
-=========================  ===============================================  ==========================
-variable                   meaning                                          default
-=========================  ===============================================  ==========================
-``LESSONLIB_CACHE``        where the converted local model is cached        ``~/.cache/lessonlib``
-``LESSONLIB_RUNS``         where training runs are written                  ``./runs``
-``LESSONLIB_OFFLINE``      ``1``: never touch the network (no probe, no     unset
-                           Hub download); ``HF_HUB_OFFLINE=1`` implies it
-=========================  ===============================================  ==========================
+================================  ================================================  ==========================
+variable                          meaning                                           default
+================================  ================================================  ==========================
+``LESSONLIB_CACHE``               where the converted local model is cached         ``~/.cache/lessonlib``
+``LESSONLIB_RUNS``                where training runs are written                   ``./runs``
+``LESSONLIB_OFFLINE``             ``1``: never touch the network (no probe, no      unset
+                                  Hub download); ``HF_HUB_OFFLINE=1`` implies it
+``LESSONLIB_GENERATION_CACHE``    ``0``: always generate; otherwise greedy replies  on
+                                  are kept in ``<cache>/generations`` and reused
+================================  ================================================  ==========================
 
 >>> import os
 >>> os.environ["LESSONLIB_CACHE"] = "/tmp/demo-cache"

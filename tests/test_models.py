@@ -95,7 +95,8 @@ def test_info_reads_config_without_weights(model_dir):
     assert info["vocab_size"] == 49152
 
 
-def test_chat_is_deterministic(model_dir):
+def test_chat_is_deterministic(model_dir, monkeypatch):
+    monkeypatch.setenv("LESSONLIB_GENERATION_CACHE", "0")  # generate twice for real
     first = models.chat("Name one fruit.", max_new_tokens=12)
     second = models.chat("Name one fruit.", max_new_tokens=12)
     assert isinstance(first, str) and first
@@ -141,3 +142,41 @@ def test_truncated_default_cache_is_rebuilt(monkeypatch, tmp_path, model_dir):
     models.prepare(log=messages.append)
     assert models.cache_state(verify=True).ready
     assert any("rebuilding" in m for m in messages)
+
+
+def test_greedy_replies_are_reused_without_loading_the_model(model_dir, tmp_path, monkeypatch):
+    from lessonlib import generation_cache
+
+    monkeypatch.setattr(generation_cache, "folder", lambda: tmp_path / "generations")
+    conversations = [[{"role": "user", "content": "Name one fruit."}], [{"role": "user", "content": "Name one colour."}]]
+    first, seconds = models.generate_many_timed(conversations, max_new_tokens=8)
+    assert len(list((tmp_path / "generations").rglob("*.json"))) == 1  # one batch, one entry
+    models.unload()
+    again, cached_seconds = models.generate_many_timed(conversations, max_new_tokens=8)
+    assert again == first and cached_seconds == pytest.approx(seconds, abs=1e-3)
+    assert models._LOADED == {}  # answered from the cache: nothing was loaded
+    assert models.generate_many(conversations, max_new_tokens=9) != [] and models._LOADED  # other settings: generated
+    models.chat("Name one fruit.", max_new_tokens=8, temperature=0.7)  # sampling is never cached
+    assert len(list((tmp_path / "generations").rglob("*.json"))) == 2
+
+
+def test_a_damaged_cache_entry_is_regenerated(model_dir, tmp_path, monkeypatch):
+    from lessonlib import generation_cache
+
+    monkeypatch.setattr(generation_cache, "folder", lambda: tmp_path / "generations")
+    reply = models.chat("Name one fruit.", max_new_tokens=8)
+    (entry,) = (tmp_path / "generations").rglob("*.json")
+    entry.write_text("{not json")
+    assert models.chat("Name one fruit.", max_new_tokens=8) == reply
+    assert json.loads(entry.read_text())["replies"] == [reply]
+
+
+def test_adapter_fingerprint_follows_content_not_folder(tmp_path):
+    from lessonlib import generation_cache
+
+    for name, weights in (("a", b"one"), ("b", b"one"), ("c", b"two")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_config.json").write_text("{}")
+        (tmp_path / name / "adapter_model.safetensors").write_bytes(weights)
+    a, b, c = (generation_cache.adapter_fingerprint(tmp_path / n) for n in "abc")
+    assert a == b != c
