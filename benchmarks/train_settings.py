@@ -6,8 +6,8 @@ each in its own fresh process, interleaved A B C A B C so drift hits all alike:
 * ``lessonlib``  — ``lessonlib.train.run`` with its machine-chosen settings;
 * ``trl-same``   — a plain TRL script with exactly the settings the runner chose (bf16 autocast and
   bf16 frozen weights where the CPU has native bf16, else the lean fp32 path of
-  ``lessonlib.train.lean``; the loss head on reply tokens only, padding-free batches padded to a
-  multiple of 32, freed memory returned, the heap trimmed in forward passes, checkpointing by the
+  ``lessonlib.train.lean``; the loss head on reply tokens only, padding-free batches (padded to a
+  multiple of 32 with bf16 weights), freed memory returned, the heap trimmed in forward passes, checkpointing by the
   memory budget): the runner's overhead;
 * ``trl-good``   — a plain TRL script with good CPU settings (fp32, no activation checkpointing,
   one thread per core, loss on replies only, TRL's own padding-free batches), what a careful

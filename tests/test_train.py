@@ -71,7 +71,8 @@ def test_machine_plan():
     # frozen weights in bf16 only where autocast reads them as bf16 anyway, and only for LoRA
     assert plan_for(RunConfig(), device="cpu", cpu=native).weights_dtype == "bfloat16"
     assert plan_for(RunConfig(method="full"), device="cpu", cpu=native).weights_dtype == "float32"
-    assert plan.weights_dtype == "float32" and plan.compact_loss and plan.pad_to_multiple_of == 32
+    assert plan.weights_dtype == "float32" and plan.compact_loss and plan.pad_to_multiple_of is None  # trimmed heap: no pad tokens
+    assert plan_for(RunConfig(), device="cpu", cpu=native).pad_to_multiple_of == 32  # native bf16: kept (not re-measured)
     # fp32 LoRA: the fastest of plain / lean / checkpointing that fits the budget
     assert plan.lean_fp32 and plan.return_memory and plan.trim_heap and not plan.activation_checkpointing  # default 1.5 GB: lean
     tight = plan_for(RunConfig(memory_budget_gb=1.3), device="cpu", cpu=no_bf16)

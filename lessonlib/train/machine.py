@@ -24,9 +24,11 @@ SmolLM2-135M, batch 2, on 2-core CPUs with and without ``avx512_bf16``:
 * The loss head (``hidden @ embedding.T`` over a 49,152-word vocabulary) is computed only where a
   label exists — the assistant replies — instead of on every position as TRL does off-GPU: the
   recipe prompts are ~80% of the tokens. ~1.4x faster and ~0.3 GB less at the loss, same loss.
-* Batches are padded to a multiple of 32 tokens and glibc returns freed large blocks at once:
-  without both, each new sequence length adds oneDNN kernels and heap fragments, and the resident
-  size creeps up ~0.1-0.3 GB over 20 steps.
+* glibc returns freed large blocks at once (bf16 weights, lean path): without it, each new sequence
+  length adds heap fragments and the resident size creeps up ~0.1-0.3 GB over 20 steps. Before the
+  heap trim, batches were also padded to a multiple of 32 tokens for the same reason; with the trim
+  that no longer changes the peak, so fp32 plans compute no padding at all (~3-5% more tokens/s).
+  Native-bf16 CPUs keep the padding (not re-measured there).
 * Activation checkpointing saves ~0.15-0.4 GB and costs ~10-30% more time: on only when the memory
   estimate for the longest batch exceeds the budget.
 
@@ -236,12 +238,17 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     if padding_free:
         reasons.append("padding-free batches: the examples of a step end to end in one row (~13% fewer tokens than padded rows)")
     # Measured: with bf16 weights, returning freed memory keeps the peak ~0.1 GB lower; a lean run keeps it too (its
-    # peak was 1.48-1.57 GB with it, 1.56 without). Plain fp32: it only cost time. In a lean run, padding to 8 instead
-    # of 32 tokens gave a higher peak (1.57 GB): more distinct shapes, more fragments.
+    # peak was 1.48-1.57 GB with it, 1.56 without). Plain fp32: it only cost time. Before the heap was trimmed, padding
+    # a lean run's batches to 8 instead of 32 tokens raised its peak (1.57 GB: more distinct shapes, more fragments).
+    # With the trim (session 5, 2-core AVX2 EPYC, default run with validation): no padding gave the same peak lean
+    # (1.39 GB), plain (1.64 vs 1.69) and with checkpointing (1.28 vs 1.30), the same losses, and ~3-5% more tokens/s
+    # (6 interleaved pairs of 20 steps: 184 vs 176), as it no longer computes up to 31 pad tokens a step. Native-bf16
+    # CPUs keep the padding: not measured there since the trim.
     flat = weights == "bfloat16" or lean
-    reasons.append("batches padded to a multiple of 32 tokens" + (" and freed memory returned at once: resident memory stays flat" if flat else
-                                                                  ": fewer distinct shapes, less memory"))
+    pad = 32 if weights == "bfloat16" else None
+    reasons.append(("batches padded to a multiple of 32 tokens" if pad else "no padding tokens at all (with the heap trimmed, shapes may vary freely)")
+                   + (" and freed memory returned at once: resident memory stays flat" if flat else ""))
     reasons.append("heap trimmed every 10 layers of a training forward pass: glibc keeps freed tensors' pages otherwise (~0.2 GB)")
     return MachinePlan("cpu", threads, bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, weights_bytes=size, lean=lean, bf16=bf16),
-                       reasons, weights_dtype=weights, compact_loss=True, pad_to_multiple_of=32, return_memory=flat,
+                       reasons, weights_dtype=weights, compact_loss=True, pad_to_multiple_of=pad, return_memory=flat,
                        padding_free=padding_free, lean_fp32=lean, trim_heap=True)
