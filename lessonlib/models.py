@@ -13,7 +13,9 @@ cached by ``huggingface_hub`` as usual. A CUDA GPU is used when present (bf16 we
 
 Limits. Greedy decoding only by default (deterministic: identical text across processes and
 thread counts); the 135M model is fluent but factually weak, which is what a before/after
-fine-tuning demo needs. Heavy imports (torch, transformers, peft) happen inside functions.
+fine-tuning demo needs. Greedy replies are kept on disk (:mod:`lessonlib.generation_cache`): asking a
+model folder (and adapter) the same thing again returns the same text without loading anything.
+Heavy imports (torch, transformers, peft) happen inside functions.
 
 Worked example (needs ``lessonlib model prepare`` once)::
 
