@@ -7,17 +7,19 @@ SmolLM2-135M, batch 2, on 2-core CPUs with and without ``avx512_bf16``:
   is a little faster than fp32. So: on exactly when the CPU has it natively.
 * Under bf16 autocast the frozen weights are only ever read as bf16, so a LoRA run stores them in
   bf16 (the adapters stay fp32): 257 MB less memory, no per-step casts, the same losses to 3 digits.
-* Without native bf16 a LoRA run computes in fp32 and picks the fastest of three that fits the
-  budget (default run, two rounds on a 2-core AVX2 EPYC): plain, ~133-147 tokens/s at 1.68 GB;
-  *lean* (:mod:`lessonlib.train.lean`: frozen weights stored in bf16 and widened at each use,
-  SwiGLU and attention keeping fewer activations), ~125-130 tokens/s at 1.38 GB; activation
-  checkpointing, ~94-100 tokens/s at 1.28 GB. Under the default 1.5 GB budget that is lean;
-  ``memory_budget_gb: 1.8`` gives plain. (GB here are 10^9 bytes; earlier sessions' figures read
-  ``ru_maxrss`` as 1000-byte units, 2.4% low.)
+* Without native bf16 a LoRA run computes in fp32 and picks the first of three that fits the
+  budget (default run on a 2-core AVX2 EPYC, session 5): plain, 1.64 GB, the fastest; *lean*
+  (:mod:`lessonlib.train.lean`: frozen weights stored in bf16 and widened at each use, SwiGLU and
+  attention keeping fewer activations), 1.33-1.36 GB at ~5-10% less speed; lean with activation
+  checkpointing, 1.05-1.07 GB at ~15-30% less (plain fp32 with checkpointing is no faster and
+  needs 0.2 GB more, so it is never chosen). Under the default 1.5 GB budget that is lean;
+  ``memory_budget_gb: 1.8`` gives plain, 1.1-1.4 checkpointing. Budgets below the smallest
+  estimate get the smallest plan and a note on what lowers it. (GB here are 10^9 bytes.)
 * The heap is trimmed every 10 layers of a training forward pass (:func:`~lessonlib.train.runner.trim_heap_in_forward`):
   glibc before 2.38 cannot reuse the chunks that torch's aligned tensors leave when freed, so
   a forward pass stranded ~0.25 GB of free but resident heap at the run's longest step. Trimming
-  took the lean run's peak from 1.59-1.61 to 1.38 GB for ~1-6% of the time.
+  took the lean run's peak from 1.59-1.61 to 1.38 GB for ~1-6% of the time; giving the model file's
+  pages back during the lean conversion (set-up had peaked at 1.39 GB) brought it to 1.33-1.36.
 * Padding-free batches: the examples of a step go end to end in one row and transformers keeps each
   one's attention to itself from the restarting position ids (TRL passes ``use_cache=False``, which
   that needs; a test checks it equals separate passes). ~13% fewer tokens than padded rows here.
@@ -57,18 +59,20 @@ from .config import RunConfig
 BASE_GB = 0.45
 #: Activation memory per token of the longest step (GB), SmolLM2-135M LoRA with the compact loss head and the
 #: heap trimmed, without / with checkpointing: (peak - imports - weights) / 448 tokens, the default run's longest
-#: step (1.68 and 1.28 GB, 2-core AVX2 EPYC); the plan multiplies by batch_size x max_length. Other models scale by size.
-ACTIVATION_GB_PER_TOKEN = {False: 0.00155, True: 0.00065}
+#: step (1.64 and 1.28 GB, 2-core AVX2 EPYC, no pad tokens); the plan multiplies by batch_size x max_length. Other
+#: models scale by size.
+ACTIVATION_GB_PER_TOKEN = {False: 0.00145, True: 0.00062}
 #: The same under bf16 autocast (CPUs with native bf16), where most activations are bf16: session 2's calibration
 #: on an avx512_bf16 CPU (0.0014 GB a token, padded batches, no trimming), against the fp32 figure above.
-BF16_ACTIVATION_SHARE = 0.9
+BF16_ACTIVATION_SHARE = 0.97
 SMOLLM2_PARAMS = 134.5e6
 #: Share of the parameters in the (tied) embedding, which stays fp32 in a lean run (SmolLM2: 28.3 M of 134.5 M).
 EMBEDDING_SHARE = 0.21
 #: Activation memory a token of a lean fp32 run against the calibration above. SwiGLU keeps 2 of 3 tensors and
-#: attention reads 3 key/value heads instead of 9 copies: measured 1.38 GB for the default run (longest step
-#: 448 tokens) on a 2-core AVX2 EPYC, so ~1.46 GB for a step of 2 x 256 tokens.
-LEAN_ACTIVATION_SHARE = 0.85
+#: attention reads 3 key/value heads instead of 9 copies: measured 1.33-1.36 GB for the default run (longest step
+#: 448 tokens) on a 2-core AVX2 EPYC, so ~1.43 GB for a step of 2 x 256 tokens. With checkpointing the kept
+#: activations are the layers' inputs either way: share 1 (lean + checkpointing measured 1.05-1.07 GB, est. 1.10).
+LEAN_ACTIVATION_SHARE = 0.87
 #: QLoRA (``qlora: auto``) when the model's bf16 weights would take more than this share of the GPU's memory.
 #: Measured on an H200 with SmolLM2-135M (benchmarks/gpu_check.py): 4-bit base weights, 0.42 GB peak and
 #: ~1,860 tokens/s; bf16, 0.60 GB and ~2,690 tokens/s. The 4-bit path pays off only where memory is short.
@@ -207,31 +211,37 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     size = 2 if weights == "bfloat16" else 4
     lean_size = 2 * (1 - EMBEDDING_SHARE) + 4 * EMBEDDING_SHARE
     # Measured on a 2-core AVX2 EPYC without bf16, the default run (20 steps + validation, longest step 448 tokens),
-    # heap trimmed, two rounds:
-    #   plain fp32, no checkpointing   ~133 tokens/s  1.68 GB
-    #   lean fp32, no checkpointing    ~125-130 tokens/s  1.38 GB  (frozen weights in bf16, widened at each use)
-    #   plain fp32, checkpointing      ~94-100 tokens/s  1.28 GB
-    #   lean fp32, checkpointing       (never chosen: slower, and hardly smaller, in session 3's measurements)
-    # So: the fastest of these that fits the budget.
+    # heap trimmed, no pad tokens, the lean conversion giving the file's pages back as it goes (session 5):
+    #   plain fp32, no checkpointing   1.64 GB   fastest (~5-10% faster than lean)
+    #   lean fp32, no checkpointing    1.33-1.36 GB (frozen weights in bf16, widened at each use)
+    #   plain fp32, checkpointing      1.27-1.31 GB  ~0.8-0.85x lean's tokens/s
+    #   lean fp32, checkpointing       1.05-1.07 GB  as fast as plain with checkpointing (2 interleaved pairs: 131 vs 133)
+    # So: plain if it fits the budget, else lean, else lean with checkpointing (never plain with it: no faster, 0.2 GB more).
     can_lean = not bf16 and cfg.method == "lora"
+    budget = cfg.memory_budget_gb
     plain = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=size, bf16=bf16)
     lean_peak = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=lean_size, lean=True)
     if cfg.activation_checkpointing in {"on", "off"}:
         ckpt = cfg.activation_checkpointing == "on"
-        lean = not ckpt and can_lean and plain > cfg.memory_budget_gb
+        lean = can_lean and plain > budget
         reasons.append(f"activation checkpointing {cfg.activation_checkpointing} (asked)")
     else:
-        lean = can_lean and plain > cfg.memory_budget_gb >= lean_peak
-        ckpt = plain > cfg.memory_budget_gb and not lean
-        if lean:
-            reasons.append(f"activation checkpointing off: estimated peak {plain:.2f} GB plain, {lean_peak:.2f} GB lean, budget {cfg.memory_budget_gb:.2f} GB")
+        lean = can_lean and plain > budget
+        ckpt = plain > budget and not (lean and lean_peak <= budget)
+        if lean and not ckpt:
+            reasons.append(f"activation checkpointing off: estimated peak {plain:.2f} GB plain, {lean_peak:.2f} GB lean, budget {budget:.2f} GB")
         else:
-            reasons.append(f"activation checkpointing {'on' if ckpt else 'off'}: estimated peak {plain:.2f} GB without it, budget {cfg.memory_budget_gb:.2f} GB"
-                           + (f" (~25% slower steps; memory_budget_gb: {min(plain, lean_peak if can_lean else plain) + 0.05:.2f} avoids it)" if ckpt else ""))
+            smallest = lean_peak if can_lean else plain
+            reasons.append(f"activation checkpointing {'on' if ckpt else 'off'}: estimated peak {smallest:.2f} GB without it, budget {budget:.2f} GB"
+                           + (f" (~15-30% slower steps; memory_budget_gb: {smallest + 0.05:.2f} avoids it)" if ckpt else ""))
     if lean:
         size = lean_size
         reasons.append("lean fp32: frozen weights stored in bf16 and widened at each use, SwiGLU and attention keeping fewer "
-                       "activations (~0.3 GB less than plain fp32, ~5-10% slower, ~1.35x as fast as checkpointing)")
+                       "activations (~0.3 GB less than plain fp32, ~5-10% slower" + (", and 0.2 GB less than plain fp32 with checkpointing)" if ckpt else ")"))
+    estimate = estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, weights_bytes=size, lean=lean, bf16=bf16)
+    if estimate > budget:
+        reasons.append(f"the smallest plan is estimated at {estimate:.2f} GB, over the {budget:.2f} GB budget: "
+                       "fewer examples a step (batch_size) or a shorter max_length lower it")
     # Padding-free: a batch is one row of its examples end to end; transformers keeps each example's attention to
     # itself from the restarting position ids (checked equal to separate passes). TRL's packing does this itself.
     padding_free = not cfg.packing
@@ -249,6 +259,6 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     reasons.append(("batches padded to a multiple of 32 tokens" if pad else "no padding tokens at all (with the heap trimmed, shapes may vary freely)")
                    + (" and freed memory returned at once: resident memory stays flat" if flat else ""))
     reasons.append("heap trimmed every 10 layers of a training forward pass: glibc keeps freed tensors' pages otherwise (~0.2 GB)")
-    return MachinePlan("cpu", threads, bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, weights_bytes=size, lean=lean, bf16=bf16),
+    return MachinePlan("cpu", threads, bf16, ckpt, estimate,
                        reasons, weights_dtype=weights, compact_loss=True, pad_to_multiple_of=pad, return_memory=flat,
                        padding_free=padding_free, lean_fp32=lean, trim_heap=True)
