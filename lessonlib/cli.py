@@ -194,7 +194,7 @@ def cmd_train_local(args: argparse.Namespace) -> int:
     overrides = {
         "train_file": args.data, "valid_file": args.valid, "output_dir": args.out, "max_steps": args.steps,
         "method": args.method, "model": args.model, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-        "eval_every": args.eval_every, "early_stopping_patience": args.early_stopping,
+        "eval_every": args.eval_every, "early_stopping_patience": args.early_stopping, "memory_budget_gb": args.memory,
     }
     values = cfg.to_dict()
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -590,6 +590,8 @@ def _add_train_commands(sub: Any) -> None:
     p.add_argument("--eval-every", type=int, default=None, help="validation loss every N steps")
     p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
                    help="stop after PATIENCE evaluations without a better validation loss; keep the best adapter")
+    p.add_argument("--memory", type=float, default=None, metavar="GB",
+                   help="memory budget: the fastest settings estimated to fit (default 1.5; ~1.1 is the least, with checkpointing)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

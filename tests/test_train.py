@@ -346,10 +346,13 @@ def test_resume_needs_a_checkpoint(tmp_path):
 
 def test_cli_train_then_chat(tmp_path, small_data, model_dir):
     out = tmp_path / "cli-run"
-    result = run_cli("train", "local", "--data", str(small_data[0]), "--no-valid", "--out", str(out), "--steps", "2", "--quiet")
+    result = run_cli("train", "local", "--data", str(small_data[0]), "--no-valid", "--out", str(out), "--steps", "2", "--quiet",
+                     "--memory", "1.2")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(out)
     assert "done: 2 steps" in result.stderr
+    assert "activation checkpointing on" in result.stderr  # the small budget's plan, said before training
+    assert RunConfig.load(out / "config.yaml").memory_budget_gb == 1.2
     chat = run_cli("chat", "--adapter", str(out), "Title: Toast\nIngredients:\n- bread", "--max-new-tokens", "8")
     assert chat.returncode == 0 and chat.stdout.strip()
     again = run_cli("train", "local", "--data", str(small_data[0]), "--out", str(out), "--steps", "2")
