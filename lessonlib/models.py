@@ -466,8 +466,8 @@ def generate(
     cached = generation_cache.lookup(key) if key else None
     if cached:
         return cached[0][0]
-    started = time.perf_counter()
     lm = load(model, adapter=adapter)
+    started = time.perf_counter()  # generation only, as generate_many_timed counts it
     import torch
 
     inputs = lm.tokenizer.apply_chat_template(

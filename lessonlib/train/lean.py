@@ -12,7 +12,8 @@ makes lean the machine plan's choice under the default 1.5 GB budget (:mod:`less
   is widened just before its matrix product (into a reused buffer), in the forward pass and again
   for the input gradient in the backward pass, and only the bf16 weight is kept for backward.
   0.21 GB less for SmolLM2-135M; the widening reads weights that are no longer in cache, ~10% of a
-  step. The conversion gives each fp32 weight's file pages back as it goes (set-up stays ~0.97 GB). The products themselves stay fp32, so this works on any CPU. Rounding the frozen weights to bf16
+  step. The conversion gives each fp32 weight's file pages back as it goes (set-up stays ~0.97 GB).
+  The products themselves stay fp32, so this works on any CPU. Rounding the frozen weights to bf16
   moves the loss in the third digit (the weights came from a 4-bit GGUF file anyway); the tied
   embedding / output head stays fp32.
 * **SwiGLU keeps two tensors, not three.** ``down(silu(gate) * up)`` normally keeps ``gate``,
