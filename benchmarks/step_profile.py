@@ -33,7 +33,7 @@ MATMUL = {"aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=8, help="steps to profile, after 3 unprofiled ones")
+    parser.add_argument("--steps", type=int, default=8, help="steps timed without the profiler, then as many profiled (after 2 warm-up steps)")
     parser.add_argument("--budget", type=float, default=1.5, help="memory_budget_gb for the plan (default 1.5, as RunConfig)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -58,7 +58,7 @@ def main() -> None:
         profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], with_flops=True, record_shapes=True,
                                           schedule=torch.profiler.schedule(wait=wait, warmup=warmup, active=args.steps, repeat=1))
 
-        timed: dict[str, list[float]] = {"plain": [], "profiled": []}  # (seconds, tokens) of each step in each window
+        timed: dict[str, list[tuple[float, int]]] = {"plain": [], "profiled": []}  # (seconds, tokens) of each step in each window
 
         class Step(TrainerCallback):
             def on_step_begin(self, args: object, state: object, *_: object, **__: object) -> None:

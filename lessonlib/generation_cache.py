@@ -34,15 +34,16 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from . import settings
+from .system import package_version
 
 #: Raised whenever a change to the generation code changes the text it produces for the same inputs.
 VERSION = 1
@@ -65,7 +66,8 @@ def model_fingerprint(source: str) -> str | None:
     path = Path(source)
     if not path.is_dir():
         return None
-    parts = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(path.iterdir()) if f.is_file() and f.suffix in _MODEL_FILES]
+    stats = [(f.name, f.stat()) for f in sorted(path.iterdir()) if f.is_file() and f.suffix in _MODEL_FILES]
+    parts = [(name, stat.st_size, stat.st_mtime_ns) for name, stat in stats]
     return hashlib.sha256(json.dumps([str(path.resolve()), parts]).encode()).hexdigest()
 
 
@@ -80,14 +82,10 @@ def adapter_fingerprint(adapter: Path) -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
 def _versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for package in ("torch", "transformers", "peft"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = None
-    return found
+    """The packages a reply depends on (read once a process: each lookup scans the installed metadata)."""
+    return {package: package_version(package) for package in ("torch", "transformers", "peft")}
 
 
 def entry_key(payload: dict[str, Any]) -> str:

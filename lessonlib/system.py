@@ -79,6 +79,23 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def glibc() -> Any | None:
+    """The C library when it is glibc (Linux), else ``None``: for ``mallopt``/``malloc_trim`` and
+    ``madvise`` in the training runner (:mod:`lessonlib.train`)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not name.startswith("libc.so"):
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt, libc.malloc_trim  # noqa: B018 (both must exist)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
 def cpu_info() -> dict[str, Any]:
     """Cores usable by this process and the CPU features that matter for training speed.
 

@@ -150,17 +150,21 @@ def _file_page_releaser() -> Any:
     the last weight was converted: the set-up of a lean run peaked at ~1.39 GB, above its training
     steps. ``madvise(MADV_DONTNEED)`` on the whole pages inside a converted weight gives them back at
     once (reading them again would fault them in from the file: nothing is lost). Anonymous memory is
-    never touched: only ranges that ``/proc/self/maps`` lists with a file name qualify. Linux only.
+    never touched: only ranges that ``/proc/self/maps`` lists with a file name qualify. Linux/glibc only.
     """
     import ctypes
     import mmap
 
+    from ..system import glibc
+
+    libc = glibc()
     try:
         with open("/proc/self/maps", encoding="utf-8") as handle:
             lines = handle.read().splitlines()
-        libc = ctypes.CDLL(None, use_errno=True)
-        madvise = libc.madvise
+        madvise = libc.madvise if libc is not None else None
     except (OSError, AttributeError):
+        madvise = None
+    if madvise is None:
         return lambda tensor: None
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     files = []

@@ -221,12 +221,11 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     budget = cfg.memory_budget_gb
     plain = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=size, bf16=bf16)
     lean_peak = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=lean_size, lean=True)
+    lean = can_lean and plain > budget  # with or without checkpointing: plain fp32 only where it fits
     if cfg.activation_checkpointing in {"on", "off"}:
         ckpt = cfg.activation_checkpointing == "on"
-        lean = can_lean and plain > budget
         reasons.append(f"activation checkpointing {cfg.activation_checkpointing} (asked)")
     else:
-        lean = can_lean and plain > budget
         ckpt = plain > budget and not (lean and lean_peak <= budget)
         if lean and not ckpt:
             reasons.append(f"activation checkpointing off: estimated peak {plain:.2f} GB plain, {lean_peak:.2f} GB lean, budget {budget:.2f} GB")

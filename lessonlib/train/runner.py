@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .. import settings
+from ..system import glibc as _glibc  # a name here, so that tests can stand in for the C library
 from ..errors import LessonError
 from .config import RunConfig
 from .machine import SMOLLM2_PARAMS, MachinePlan, plan_for
@@ -253,22 +254,6 @@ def _callback_class() -> type:
             self.progress.on_save(*a, **k)
 
     return ProgressCallback
-
-
-def _glibc() -> Any | None:
-    """The C library when it is glibc (Linux), else ``None``."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name or not name.startswith("libc.so"):
-        return None
-    try:
-        libc = ctypes.CDLL(name)
-        libc.mallopt, libc.malloc_trim  # noqa: B018 (both must exist)
-    except (OSError, AttributeError):
-        return None
-    return libc
 
 
 def return_freed_memory(threshold: int = 4 << 20) -> bool:
