@@ -124,46 +124,41 @@ def run_lessonlib(folder: str, steps: int, device: str, **settings: Any) -> dict
 
 
 def run_plain_trl(folder: str, steps: int, device: str, mode: str) -> dict[str, Any]:
-    """A plain TRL script: ``mode`` "same" (the runner's GPU plan by hand), "padded" (the same with padded
-    batches) or "default" (SFTConfig as shipped)."""
+    """A TRL script: ``mode`` "same" (the recipe with the runner's GPU plan and measures, no runner around it),
+    "padded" (the same with padded batches) or "default" (SFTConfig as shipped)."""
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     from lessonlib import corpora, data, models
-    from lessonlib.train import RunConfig, plan_for
-    from lessonlib.train.runner import CHATML_TRAINING_TEMPLATE, adapt_model, model_load_settings, plan_collator, while_training
+    from lessonlib.train import RunConfig, plan_for, recipe
+    from lessonlib.train.measures import applied
 
     _reset(device)
-    source = models.resolve("smollm2")
-    tok = AutoTokenizer.from_pretrained(source)
-    tok.chat_template = CHATML_TRAINING_TEMPLATE
-    train = Dataset.from_list([{"messages": e["messages"]} for e in data.read_examples(corpora.split_path("recipes", "train"))])
-    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    settings: dict[str, Any] = dict(output_dir=folder, max_steps=steps, per_device_train_batch_size=2, learning_rate=2e-3,
-                                    seed=18, report_to="none", disable_tqdm=True, save_strategy="no", logging_steps=1,
-                                    include_num_input_tokens_seen="non_padding", use_cpu=not device.startswith("cuda"))
+    examples = data.read_examples(corpora.split_path("recipes", "train"))
+    context: Any = None
     if mode == "default":  # what a learner gets from the TRL docs: a model path, SFTConfig's defaults
-        model: Any = source
-        context: Any = None
-        collator = None
+        source = models.resolve("smollm2")
+        tok = AutoTokenizer.from_pretrained(source)
+        tok.chat_template = recipe.CHATML_TRAINING_TEMPLATE
+        lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+        settings: dict[str, Any] = dict(output_dir=folder, max_steps=steps, per_device_train_batch_size=2, learning_rate=2e-3,
+                                        seed=18, report_to="none", disable_tqdm=True, save_strategy="no", logging_steps=1,
+                                        include_num_input_tokens_seen="non_padding", use_cpu=not device.startswith("cuda"))
+        trainer = SFTTrainer(model=source, args=SFTConfig(**settings), train_dataset=Dataset.from_list(examples),
+                             processing_class=tok, peft_config=lora)
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # no per-step dicts in the output
     else:
-        plan = plan_for(RunConfig(valid_file=None), device=device)
+        cfg = RunConfig(valid_file=None, max_steps=steps, save_every=0)
+        plan = plan_for(cfg, device=device)
         if mode == "padded":  # the same, but padded batches instead of padding-free rows
             plan.padding_free = False
-        settings.update(bf16=plan.bf16, gradient_checkpointing=plan.activation_checkpointing, max_length=256,
-                        assistant_only_loss=True, pad_to_multiple_of=plan.pad_to_multiple_of)
-        model = AutoModelForCausalLM.from_pretrained(source, **model_load_settings(plan))
-        context = while_training(plan)
-        collator = plan_collator(plan, tok)
-    trainer = SFTTrainer(model=model, args=SFTConfig(**settings), train_dataset=train, processing_class=tok, peft_config=lora,
-                         data_collator=collator)
-    from transformers.trainer_callback import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)  # no per-step dicts in the output
-    if mode != "default":
-        adapt_model(trainer.model, plan)  # no-op on a GPU today; keeps "same" the same if the GPU plan grows
+            plan.measures = [m for m in plan.measures if m != "attention_by_example"]
+        trainer = recipe.sft_trainer(cfg, plan, folder, examples, None)
+        context = applied(plan.measures, trainer.model)
     _sync(device)
     start = time.perf_counter()
     if context is None:
@@ -183,7 +178,7 @@ def run_plain_trl(folder: str, steps: int, device: str, mode: str) -> dict[str, 
 def stop_and_resume(folder: str, device: str, stop_at: int = 4, steps: int = 10) -> dict[str, Any]:
     """Stop a run after ``stop_at`` steps (as the widget's Stop button does), then ``resume`` it to ``steps``."""
     from lessonlib.train import RunConfig, run
-    from lessonlib.train.runner import StopFlag, last_checkpoint
+    from lessonlib.train import StopFlag, last_checkpoint
 
     _reset(device)
     flag = StopFlag()

@@ -40,7 +40,7 @@ def main() -> None:
     import torch
     from transformers import TrainerCallback
 
-    from lessonlib.train import RunConfig, plan_for, runner
+    from lessonlib.train import RunConfig, run
 
     sys.path.insert(0, str(Path(__file__).parent))
     from train_settings import peak_gflops
@@ -50,17 +50,21 @@ def main() -> None:
     with TemporaryDirectory() as tmp:
         cfg = RunConfig(output_dir=f"{tmp}/run", max_steps=wait + warmup + args.steps, valid_file=None, save_every=0,
                         overwrite=True, memory_budget_gb=args.budget)
-        train, _ = runner._check_data(cfg)
-        plan = plan_for(cfg, parameters=runner.model_parameters(cfg.model))
-        torch.set_num_threads(plan.threads)
-        if plan.return_memory:
-            runner.return_freed_memory()
         profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], with_flops=True, record_shapes=True,
                                           schedule=torch.profiler.schedule(wait=wait, warmup=warmup, active=args.steps, repeat=1))
 
         timed: dict[str, list[tuple[float, int]]] = {"plain": [], "profiled": []}  # (seconds, tokens) of each step in each window
 
+        weight_shapes: set[str] = set()
+
         class Step(TrainerCallback):
+            def on_train_begin(self, args: object, state: object, control: object, model: object = None, **_: object) -> None:
+                weight_shapes.update(repr(list(m.weight.shape)) for m in model.modules() if isinstance(m, torch.nn.Linear))
+                profiler.start()
+
+            def on_train_end(self, *_: object, **__: object) -> None:
+                profiler.stop()
+
             def on_step_begin(self, args: object, state: object, *_: object, **__: object) -> None:
                 self.started, self.tokens = time.perf_counter(), state.num_input_tokens_seen
 
@@ -70,12 +74,7 @@ def main() -> None:
                     timed[window].append((time.perf_counter() - self.started, state.num_input_tokens_seen - self.tokens))
                 profiler.step()
 
-        trainer = runner.build_trainer(cfg, plan, Path(cfg.output_dir), train, None, [Step()])
-        weight_shapes = {repr(list(m.weight.shape)) for m in trainer.model.modules() if isinstance(m, torch.nn.Linear)}
-        with runner.while_training(plan):
-            profiler.start()
-            trainer.train()
-            profiler.stop()
+        plan = run(cfg, callbacks=[Step()], owns_process=True).plan  # the runner itself: its plan and measures
     events = profiler.key_averages(group_by_input_shape=True)
     total = sum(e.cpu_time_total for e in events if e.key.startswith("ProfilerStep"))
     parts = {"matrix products": 0.0, "attention (SDPA)": 0.0, "bf16 weight widening": 0.0, "other tensor ops": 0.0}
@@ -88,7 +87,7 @@ def main() -> None:
             flops += e.flops or 0
         elif "scaled_dot_product" in e.key or "flash_attention" in e.key:
             parts["attention (SDPA)"] += e.self_cpu_time_total
-        elif plan.lean_fp32 and e.key == "aten::copy_" and e.input_shapes and repr(list(e.input_shapes[0])) in weight_shapes:
+        elif plan.uses("lean_fp32") and e.key == "aten::copy_" and e.input_shapes and repr(list(e.input_shapes[0])) in weight_shapes:
             parts["bf16 weight widening"] += e.self_cpu_time_total  # a weight-shaped copy: widening a frozen bf16 weight
         else:
             parts["other tensor ops"] += e.self_cpu_time_total

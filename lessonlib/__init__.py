@@ -14,7 +14,8 @@ module        owns                                                              
 ============  ===================================================================  ============
 ``settings``  cache and run folders, environment variables, offline switches        ready
 ``errors``    :class:`LessonError`: one line of problem, one line of fix            ready
-``system``    machine facts (CPU features, memory, GPU) and ``lessonlib doctor``    ready
+``system``    machine facts: packages, CPU features, memory, the C library, GPU     ready
+``doctor``    ``lessonlib doctor``: can the offline course run here, what is open   ready
 ``models``    prepare, load and chat with the local model (GGUF -> cached folder)   ready
 ``widgets``   ipywidgets views: chat, data doctor, break-even, training, before/after ready
 ``cli``       ``lessonlib ...`` subcommands                                         ready
@@ -24,7 +25,8 @@ module        owns                                                              
 ``costs``     price table, training/inference cost, break-even                      ready
 ``prompting`` zero-shot and few-shot chat prompts                                  ready
 ``plots``     the figures notebooks and widgets show                                ready
-``train``     run config <-> YAML, machine plan, TRL/PEFT runner, progress events   ready
+``train``     run config, SFT recipe (public TRL/PEFT), machine plan, guarded       ready
+              measures, runner, progress events
 ``evaluate``  zero-shot / few-shot / BM25 retrieval / tuned strategies and metrics  ready
 ``decide``    the lesson's checklist -> recommendation with reasons                 ready
 ``cloud``     OpenAI / Azure jobs and deployment, AutoTrain config, keys, budget     ready

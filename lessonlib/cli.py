@@ -35,7 +35,7 @@ def _log(message: str) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .system import doctor
+    from .doctor import doctor
 
     report = doctor(probe_network=not args.no_network)
     if args.json:
@@ -189,19 +189,12 @@ def cmd_train_local(args: argparse.Namespace) -> int:
     import signal
 
     from .train import RunConfig, StopFlag, run
+    from .train.config import overrides
 
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
-    overrides = {
-        "train_file": args.data, "valid_file": args.valid, "output_dir": args.out, "max_steps": args.steps,
-        "method": args.method, "model": args.model, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-        "eval_every": args.eval_every, "early_stopping_patience": args.early_stopping, "memory_budget_gb": args.memory,
-    }
-    values = cfg.to_dict()
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values = {**cfg.to_dict(), **overrides(args)}
     if args.no_valid:
         values["valid_file"] = None
-    if args.overwrite:
-        values["overwrite"] = True
     cfg = RunConfig.from_dict(values)
 
     stop = StopFlag()
@@ -231,7 +224,7 @@ def cmd_train_local(args: argparse.Namespace) -> int:
             elif event.kind == "eval":
                 (bar.write if bar is not None else _log)(f"step {event.step}: validation loss {event.eval_loss:.3f}")
 
-        result = run(cfg, on_event=on_event, stop=stop, resume=args.resume)
+        result = run(cfg, on_event=on_event, stop=stop, resume=args.resume, owns_process=True)
     finally:
         signal.signal(signal.SIGINT, previous)
         if bar is not None:
@@ -572,30 +565,24 @@ def _add_autotrain_commands(sub: Any) -> None:
     p.set_defaults(handler=cmd_autotrain_config)
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training flags, one for each ``RunConfig`` field (imported here: the parser is built for every command)."""
+    from .train.config import add_arguments
+
+    add_arguments(parser)
+
+
 def _add_train_commands(sub: Any) -> None:
     train = sub.add_parser("train", help="fine-tune the local model (LoRA or full) with TRL")
     train_sub = train.add_subparsers(dest="train_command", metavar="WHERE")
     train_sub.required = True
     p = train_sub.add_parser("local", help="train on this machine; prints progress, ends with the run folder")
-    p.add_argument("--data", default=None, help="training chat JSONL (default data/recipes/train.jsonl)")
-    p.add_argument("--valid", default=None, help="validation chat JSONL (default data/recipes/valid.jsonl)")
-    p.add_argument("--no-valid", action="store_true", help="no validation file")
-    p.add_argument("--out", default=None, help="run folder (default runs/recipes-lora)")
     p.add_argument("--config", default=None, help="RUN.yaml with any RunConfig settings (a run folder's config.yaml repeats it)")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps")
-    p.add_argument("--method", choices=["lora", "full"], default=None)
-    p.add_argument("--model", default=None, help="base model (default smollm2)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--learning-rate", type=float, default=None)
-    p.add_argument("--eval-every", type=int, default=None, help="validation loss every N steps")
-    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
-                   help="stop after PATIENCE evaluations without a better validation loss; keep the best adapter")
-    p.add_argument("--memory", type=float, default=None, metavar="GB",
-                   help="memory budget: the fastest settings estimated to fit (default 1.5; ~1.1 is the least, with checkpointing)")
+    p.add_argument("--no-valid", action="store_true", help="no validation file")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_run_arguments(p)
     p.set_defaults(handler=cmd_train_local)
     p = train_sub.add_parser("export", help="print the same run as a `trl sft` command for a GPU machine")
     p.add_argument("--config", default=None)

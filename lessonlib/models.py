@@ -397,9 +397,13 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
             fix=f"connect to the network (and unset HF_HUB_OFFLINE), or use '{DEFAULT_MODEL}', which works offline",
         ) from None
     if adapter_dir:
+        import warnings
+
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter_dir)
+        with warnings.catch_warnings():  # PEFT asks transformers a renamed question (a FutureWarning, not the learner's)
+            warnings.simplefilter("ignore", FutureWarning)
+            model = PeftModel.from_pretrained(model, adapter_dir)
     model.to(device)
     model.eval()
     if tokenizer.pad_token is None:

