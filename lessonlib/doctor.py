@@ -99,6 +99,18 @@ def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
     features = [name for name in ("avx2", "avx512", "avx512_bf16", "amx") if cpu[name]]
     add(Check("cpu", "ok", f"{cpu['cores']} usable cores, {cpu['model']}; features: {', '.join(features) or 'none of avx2/avx512/bf16/amx'}"))
 
+    limits = system.cgroup_limits()
+    if limits.version is None:
+        add(Check("container", "note", "no cgroup limits readable: the machine's cores and memory are the limits"))
+    else:
+        quota = (f"CPU quota {limits.cpu_quota:g} CPU(s), so {system.usable_cores(limits)} torch thread(s)" if limits.cpu_quota
+                 else "no CPU quota")
+        memory = (f"memory limit {limits.memory_limit_gb:.1f} GB, {limits.memory_used_gb:.1f} GB in use "
+                  f"({limits.memory_free_gb:.1f} GB free, for JupyterLab and every kernel together)"
+                  if limits.memory_limit_gb is not None else "no memory limit"
+                  + (f" ({limits.memory_used_gb:.1f} GB in use)" if limits.memory_used_gb is not None else ""))
+        add(Check("container", "note", f"cgroup v{limits.version}: {quota}; {memory}"))
+
     mem = system.memory_gb()
     mem_text = f"{mem['total']:.1f} GB total, {mem['available']:.1f} GB available"
     if mem["available"] and mem["available"] < 1.5:
@@ -126,6 +138,7 @@ def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
         "model_cache": asdict(state),
         "cpu": cpu,
         "memory_gb": mem,
+        "cgroup": asdict(limits),
         "gpu": gpu,
         "keys_set": keys,
         "network": net,

@@ -376,6 +376,14 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
     if key in _LOADED:
         return _LOADED[key]
 
+    if not device.startswith("cuda"):  # a killed kernel loses more than a clear refusal: check the room first
+        from .system import memory_shortfall
+
+        short = memory_shortfall((parameter_count(name) or 135e6) * 4 / 1e9 + 0.1)
+        if short:
+            raise LessonError(f"loading the model {short}",
+                              fix="shut down the kernels of notebooks you have finished (Kernel > Shut Down All Kernels, "
+                                  "or the Running panel), then run this cell again")
     started = time.perf_counter()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

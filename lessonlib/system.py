@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import platform
 import socket
+from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from . import settings
@@ -48,16 +50,108 @@ def glibc() -> Any | None:
     return libc
 
 
+@dataclass
+class Limits:
+    """What the container (cgroup) allows this process, as read from its files; ``None`` where it sets no limit."""
+
+    version: int | None  # cgroup version found (1 or 2), None when no cgroup files were readable
+    cpu_quota: float | None  # CPUs' worth of time per period (Binder: often 0.5-1), None: no quota
+    memory_limit_gb: float | None  # the most memory the container may use
+    memory_used_gb: float | None  # what it uses now (all its processes: JupyterLab, every kernel), less reclaimable file cache
+
+    @property
+    def memory_free_gb(self) -> float | None:
+        """What is left under the limit (None without a limit)."""
+        if self.memory_limit_gb is None or self.memory_used_gb is None:
+            return None
+        return max(0.0, self.memory_limit_gb - self.memory_used_gb)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def _number(text: str | None) -> int | None:
+    return int(text) if text is not None and text.lstrip("-").isdigit() else None
+
+
+def _inactive_file(path: Path, key: str) -> int:
+    """Bytes of file cache the kernel can drop at once (``memory.stat``), as ``docker stats`` leaves them out."""
+    for line in (_read(path) or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name == key and value.isdigit():
+            return int(value)
+    return 0
+
+
+#: A v1 memory limit this large means "no limit" (the kernel writes the page-rounded maximum).
+_NO_LIMIT_BYTES = 1 << 60
+
+
+def cgroup_limits(root: str | Path = "/sys/fs/cgroup") -> Limits:
+    """The CPU quota and the memory limit and use of this container, from cgroup v2 or v1 files under ``root``.
+
+    ``os.cpu_count()``, ``sched_getaffinity`` and ``psutil.virtual_memory()`` report the *host*; on
+    Binder the container gets a fraction of it. v2: ``cpu.max`` ("QUOTA PERIOD" or "max PERIOD"),
+    ``memory.max``, ``memory.current``; v1: ``cpu/cpu.cfs_quota_us`` (-1: none) and
+    ``cpu/cpu.cfs_period_us``, ``memory/memory.limit_in_bytes`` and ``memory/memory.usage_in_bytes``.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "cpu.max").write_text("50000 100000"); _ = (folder / "memory.max").write_text("2147483648")
+    >>> _ = (folder / "memory.current").write_text("1073741824")
+    >>> limits = cgroup_limits(folder)
+    >>> limits.version, limits.cpu_quota, limits.memory_limit_gb, round(limits.memory_free_gb, 2)
+    (2, 0.5, 2.15, 1.08)
+    """
+    root = Path(root)
+    gb = lambda n: None if n is None or n >= _NO_LIMIT_BYTES else round(n / 1e9, 2)  # noqa: E731
+    if (root / "cpu.max").exists() or (root / "memory.max").exists():
+        quota = None
+        fields = (_read(root / "cpu.max") or "max").split()
+        if fields and fields[0] != "max" and len(fields) == 2 and _number(fields[1]):
+            quota = int(fields[0]) / int(fields[1])
+        limit = _read(root / "memory.max")
+        used = _number(_read(root / "memory.current"))
+        used = None if used is None else used - _inactive_file(root / "memory.stat", "inactive_file")
+        return Limits(2, quota, gb(_number(limit)) if limit != "max" else None, gb(used))
+    quota_us = _number(_read(root / "cpu" / "cpu.cfs_quota_us") or _read(root / "cpu,cpuacct" / "cpu.cfs_quota_us"))
+    period_us = _number(_read(root / "cpu" / "cpu.cfs_period_us") or _read(root / "cpu,cpuacct" / "cpu.cfs_period_us"))
+    limit = _number(_read(root / "memory" / "memory.limit_in_bytes"))
+    used = _number(_read(root / "memory" / "memory.usage_in_bytes"))
+    used = None if used is None else used - _inactive_file(root / "memory" / "memory.stat", "total_inactive_file")
+    if quota_us is None and limit is None and used is None:
+        return Limits(None, None, None, None)
+    quota = quota_us / period_us if quota_us is not None and quota_us > 0 and period_us else None
+    return Limits(1, quota, gb(limit), gb(used) if used is not None else None)
+
+
+def usable_cores(limits: Limits | None = None) -> int:
+    """CPU cores this process can really use: the affinity mask, lowered to the cgroup CPU quota (at least 1).
+
+    A 0.5-CPU quota on a 16-core host is 1 core, not 16: more torch threads than that only wait for
+    their turn and slow every step.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    quota = (limits or cgroup_limits()).cpu_quota
+    if quota is not None:
+        cores = min(cores, max(1, int(quota)))
+    return max(1, cores)
+
+
 def cpu_info() -> dict[str, Any]:
-    """Cores usable by this process and the CPU features that matter for training speed.
+    """Cores usable by this process (affinity and cgroup quota) and the CPU features that matter for training speed.
 
     >>> sorted(cpu_info())
     ['amx', 'avx2', 'avx512', 'avx512_bf16', 'cores', 'logical_cpus', 'model']
     """
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count() or 1
+    usable = usable_cores()
     flags: set[str] = set()
     model = platform.processor() or platform.machine()
     try:
@@ -89,21 +183,11 @@ def memory_gb() -> dict[str, float]:
         vm = psutil.virtual_memory()
         total, available = vm.total / 1e9, vm.available / 1e9
     except ImportError:  # pragma: no cover - psutil is a requirement
-        try:
-            with open("/proc/meminfo") as handle:
-                info = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in handle)}
-            total, available = info["MemTotal"] / 1e6, info.get("MemAvailable", 0) / 1e6
-        except (OSError, KeyError, ValueError):
-            pass
-    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            raw = open(limit_file).read().strip()
-        except OSError:
-            continue
-        if raw.isdigit() and int(raw) < total * 1e9:
-            total = int(raw) / 1e9
-            available = min(available, total)
-        break
+        pass
+    limits = cgroup_limits()
+    if limits.memory_limit_gb is not None and limits.memory_limit_gb < total:
+        total = limits.memory_limit_gb
+        available = min(available, limits.memory_free_gb if limits.memory_free_gb is not None else total)
     return {"total": round(total, 1), "available": round(available, 1)}
 
 
@@ -127,3 +211,28 @@ def network_reachable(host: str = "huggingface.co", port: int = 443, timeout: fl
             return True
     except OSError:
         return False
+
+
+def memory_shortfall(need_gb: float, limits: Limits | None = None) -> str | None:
+    """``None`` when ``need_gb`` more memory fits now, else one line with the numbers.
+
+    Inside a container with a memory limit (Binder: 2 GB for JupyterLab and every kernel), the room
+    is the limit less what the container uses; elsewhere, what the system has available.
+
+    >>> memory_shortfall(1.0, Limits(2, None, 2.0, 0.5)) is None
+    True
+    >>> print(memory_shortfall(1.2, Limits(2, None, 2.0, 1.3)))
+    needs about 1.2 GB more memory, and 0.7 GB is free: this container may use 2.0 GB and 1.3 GB is in use
+    """
+    limits = limits or cgroup_limits()
+    if limits.memory_limit_gb is not None and limits.memory_free_gb is not None:
+        free = limits.memory_free_gb
+        where = f"this container may use {limits.memory_limit_gb:.1f} GB and {limits.memory_used_gb:.1f} GB is in use"
+    else:
+        import psutil
+
+        free = psutil.virtual_memory().available / 1e9
+        where = "that is what this machine has available"
+    if need_gb <= free:
+        return None
+    return f"needs about {need_gb:.1f} GB more memory, and {free:.1f} GB is free: {where}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lessonlib import doctor, system
 from lessonlib.widgets import ChatBox
 
@@ -60,3 +62,79 @@ def test_chat_box_empty_prompt():
     box.send.click()
     assert "Type a question" in box.status.value
 
+
+def _cgroup_v2(root, cpu="max 100000", limit="max", current="500000000", inactive=0):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "cpu.max").write_text(cpu + "\n")
+    (root / "memory.max").write_text(limit + "\n")
+    (root / "memory.current").write_text(current + "\n")
+    (root / "memory.stat").write_text(f"anon 1\ninactive_file {inactive}\nactive_file 2\n")
+    return root
+
+
+def _cgroup_v1(root, quota="-1", period="100000", limit=str((1 << 63) - 4096), usage="500000000", inactive=0):
+    (root / "cpu").mkdir(parents=True, exist_ok=True)
+    (root / "memory").mkdir(parents=True, exist_ok=True)
+    (root / "cpu" / "cpu.cfs_quota_us").write_text(quota + "\n")
+    (root / "cpu" / "cpu.cfs_period_us").write_text(period + "\n")
+    (root / "memory" / "memory.limit_in_bytes").write_text(limit + "\n")
+    (root / "memory" / "memory.usage_in_bytes").write_text(usage + "\n")
+    (root / "memory" / "memory.stat").write_text(f"cache 5\ntotal_inactive_file {inactive}\n")
+    return root
+
+
+def test_cgroup_limits_v2_and_v1(tmp_path):
+    binder = system.cgroup_limits(_cgroup_v2(tmp_path / "v2", cpu="50000 100000", limit="2000000000",
+                                             current="1500000000", inactive=300_000_000))
+    assert (binder.version, binder.cpu_quota, binder.memory_limit_gb) == (2, 0.5, 2.0)
+    assert binder.memory_used_gb == 1.2 and binder.memory_free_gb == pytest.approx(0.8)  # reclaimable cache left out
+    free = system.cgroup_limits(_cgroup_v2(tmp_path / "v2free"))
+    assert free.cpu_quota is None and free.memory_limit_gb is None and free.memory_free_gb is None
+    old = system.cgroup_limits(_cgroup_v1(tmp_path / "v1", quota="150000", limit="1000000000", usage="400000000"))
+    assert (old.version, old.cpu_quota, old.memory_limit_gb, old.memory_used_gb) == (1, 1.5, 1.0, 0.4)
+    unlimited = system.cgroup_limits(_cgroup_v1(tmp_path / "v1free"))
+    assert unlimited.version == 1 and unlimited.cpu_quota is None and unlimited.memory_limit_gb is None
+    assert system.cgroup_limits(tmp_path / "nothing").version is None
+
+
+def test_threads_follow_the_cpu_quota_not_the_host(tmp_path, monkeypatch):
+    monkeypatch.setattr(system.os, "sched_getaffinity", lambda pid: set(range(16)))  # a 16-core host
+    assert system.usable_cores(system.cgroup_limits(_cgroup_v2(tmp_path / "a", cpu="50000 100000"))) == 1
+    assert system.usable_cores(system.cgroup_limits(_cgroup_v1(tmp_path / "b", quota="200000"))) == 2
+    assert system.usable_cores(system.cgroup_limits(_cgroup_v2(tmp_path / "c"))) == 16
+    tight = system.cgroup_limits(_cgroup_v2(tmp_path / "d", cpu="100000 100000"))
+    monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": tight)
+    assert system.cpu_info()["cores"] == 1  # what the training plan's thread count reads
+
+
+def test_a_run_that_would_not_fit_is_refused_with_the_numbers(tmp_path, monkeypatch):
+    """Binder's 2 GB with 1.6 GB in use: the run says so before any model loads, and how to make room."""
+    import lessonlib.train.runner as runner
+    from lessonlib.errors import LessonError
+    from lessonlib.train import RunConfig, run
+
+    binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1600000000"))
+    monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)
+    monkeypatch.setattr(runner, "sft_trainer", lambda *a, **k: pytest.fail("the model was loaded"))
+    with pytest.raises(LessonError) as info:
+        run(RunConfig(output_dir=str(tmp_path / "run"), valid_file=None))
+    message = str(info.value)
+    assert "0.4 GB is free" in message and "may use 2.0 GB" in message and "Shut Down All Kernels" in message
+
+
+def test_doctor_shows_the_container_limits(tmp_path, monkeypatch, model_dir):
+    binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", cpu="100000 100000", limit="2000000000", current="900000000"))
+    monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)
+    line = next(c for c in doctor.doctor(probe_network=False, probe_gpu=False).checks if c.name == "container")
+    assert "CPU quota 1 CPU(s), so 1 torch thread(s)" in line.detail and "memory limit 2.0 GB, 0.9 GB in use" in line.detail
+
+
+def test_loading_a_model_that_would_not_fit_is_refused(tmp_path, monkeypatch, model_dir):
+    from lessonlib import models
+    from lessonlib.errors import LessonError
+
+    full = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1700000000"))
+    monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": full)
+    monkeypatch.setattr(models, "_LOADED", {})
+    with pytest.raises(LessonError, match=r"loading the model needs about 0\.6 GB more memory, and 0\.3 GB is free"):
+        models.load()

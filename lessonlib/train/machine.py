@@ -251,6 +251,10 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         from .measures import MEASURES
 
         reasons.append(f"lean_fp32 (plain fp32 is estimated at {estimate[False, False]:.2f} GB): {MEASURES['lean_fp32'].buys}")
+    if "malloc_settings" in on:
+        from .measures import MEASURES
+
+        reasons.append(f"malloc_settings: {MEASURES['malloc_settings'].buys}")
     peak = estimate[lean, ckpt]
     if peak > budget:
         reasons.append(f"the smallest plan is estimated at {peak:.2f} GB, over the {budget:.2f} GB budget: "
@@ -261,7 +265,7 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     if pad:
         reasons.append("batches padded to a multiple of 32 tokens: fewer distinct shapes")
     return MachinePlan("cpu", threads, bf16, ckpt, peak, reasons, weights_dtype=weights, pad_to_multiple_of=pad,
-                       padding_free=padding_free, measures=[m for m in on], skipped=skipped)
+                       padding_free=padding_free, measures=on, skipped=skipped)
 
 
 def _padding_free(cfg: RunConfig, longest_example: int | None, reasons: list[str]) -> bool:
@@ -294,7 +298,7 @@ def _measures(cfg: RunConfig, wanted: list[str], reasons: list[str], *, owns_pro
             problem = "changes malloc for the whole process and cannot be undone: only where the run owns its process"
         if problem is None:
             on.append(name)
-            if name != "lean_fp32":  # the lean line comes with the memory decision
+            if name not in {"lean_fp32", "malloc_settings"}:  # these lines come with the memory decision
                 reasons.append(f"{name}: {MEASURES[name].buys}")
         else:
             skipped[name] = problem

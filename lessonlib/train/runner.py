@@ -37,7 +37,7 @@ from ..errors import LessonError
 from .recipe import sft_trainer
 from .config import RunConfig
 from .events import EventHandler, ProgressEvent, StopFlag, progress_callback
-from .machine import SMOLLM2_PARAMS, MachinePlan, plan_for
+from .machine import BASE_GB, SMOLLM2_PARAMS, MachinePlan, plan_for
 
 
 def _sha256(path: str | Path) -> str:
@@ -169,6 +169,23 @@ def model_parameters(name: str) -> float:
     return models.parameter_count(name) or SMOLLM2_PARAMS
 
 
+def _check_memory(plan: MachinePlan) -> None:
+    """Refuse a CPU run that the memory left cannot hold, before any model loads (a killed kernel loses more)."""
+    from .. import system
+    from .events import rss_gb
+
+    if plan.device != "cpu":
+        return
+    # the estimate counts the libraries' imports (BASE_GB); this process may hold them, and more, already
+    short = system.memory_shortfall(plan.estimated_peak_gb - min(rss_gb(), BASE_GB))
+    if short:
+        raise LessonError(
+            f"this training run {short}",
+            fix="shut down the kernels of notebooks you have finished (Kernel > Shut Down All Kernels, or the Running "
+                "panel), or lower memory_budget_gb, batch_size or max_length",
+        )
+
+
 def plan_run(cfg: RunConfig, *, owns_process: bool = False) -> tuple[MachinePlan, list[dict[str, Any]], list[dict[str, Any]] | None]:
     """The machine plan :func:`run` would use for ``cfg``, with the checked training and validation examples.
 
@@ -194,6 +211,7 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
             cfg = RunConfig.load(saved)
     out = _prepare_folder(cfg, resume)
     plan, train, valid = plan_run(cfg, owns_process=owns_process)
+    _check_memory(plan)
     emit = on_event or (lambda event: None)
     emit(ProgressEvent(kind="plan", message="; ".join(plan.reasons)))
     history: list[dict[str, Any]] = []
