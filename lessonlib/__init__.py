@@ -30,6 +30,7 @@ module        owns                                                              
 ``evaluate``  zero-shot / few-shot / BM25 retrieval / tuned strategies and metrics  ready
 ``decide``    the lesson's checklist -> recommendation with reasons                 ready
 ``cloud``     OpenAI / Azure jobs and deployment, AutoTrain config, keys, budget     ready
+``service``   the OpenAI fine-tuning and chat API on loopback, trained locally      started
 ============  ===================================================================  ============
 
 Views (widgets, cli, notebooks) import steps; steps never import views. ``import lessonlib``

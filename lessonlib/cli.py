@@ -466,6 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(sub)
     _add_cost_commands(sub)
     _add_train_commands(sub)
+    p = sub.add_parser("serve", help="the local fine-tuning service: the OpenAI API's files, fine_tuning/jobs, models, chat")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback only for now)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--state", default=None, help="folder for everything the service keeps (default: under the lessonlib cache)")
+    p.set_defaults(handler=cmd_serve)
     for provider in ("openai", "azure"):
         _add_cloud_commands(sub, provider)
     _add_autotrain_commands(sub)
@@ -563,6 +568,13 @@ def _add_autotrain_commands(sub: Any) -> None:
     p.add_argument("--run-config", default=None, help="RUN.yaml of the local launcher, for the same settings")
     p.add_argument("--project", default="recipes-autotrain", help="AutoTrain project name")
     p.set_defaults(handler=cmd_autotrain_config)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .service.app import serve
+
+    serve(host=args.host, port=args.port, state=args.state)
+    return 0
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

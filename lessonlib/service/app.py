@@ -1,0 +1,297 @@
+"""The local fine-tuning service: the parts of the OpenAI API that the fine-tuning tutorials call, on this machine.
+
+A FastAPI application over :class:`~lessonlib.service.store.Store` (SQLite). Files, fine-tuning jobs
+(create, list, retrieve, cancel, events, checkpoints), models and chat completions answer with the
+objects ``openai`` (the SDK) parses; errors come as ``{"error": {"message", "type", "param",
+"code"}}`` with the right HTTP status. Jobs run one at a time, first in first out, each in a worker
+process (:mod:`lessonlib.service.worker`) that exits when its job ends; a job that a restart
+interrupted resumes from its last checkpoint. Chat loads the local model once, in this process.
+
+Not yet here (see the issue): the Azure paths and deployments, per-key isolation (``--keys``),
+streamed chat replies, a bound on the queue.
+
+>>> app = create_app("/tmp/lessonlib-service-doctest")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from .store import Store, new_id, page
+from .worker import LOCAL_MODEL
+
+#: OpenAI base models the tutorials use; each is played by the local model.
+BASE_MODELS = ("gpt-4o-mini-2024-07-18", "gpt-4o-mini", "gpt-3.5-turbo", "gpt-3.5-turbo-0125", "gpt-4o-2024-08-06",
+               "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14", "babbage-002", "davinci-002")
+#: The largest upload accepted (bytes).
+MAX_UPLOAD = 50 << 20
+PRIVATE = "lessonlib_"
+
+
+class ApiError(Exception):
+    """An error the API returns as OpenAI does."""
+
+    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}},
+                            status_code=self.status)
+
+
+def public(body: dict[str, Any]) -> dict[str, Any]:
+    """An object as the API shows it: the service's own bookkeeping left out."""
+    return {k: v for k, v in body.items() if not k.startswith(PRIVATE)}
+
+
+class Scheduler:
+    """Runs queued jobs one at a time, each in a worker process; cancels by ending that process."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.current: tuple[str, subprocess.Popen[bytes]] | None = None
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="lessonlib-jobs", daemon=True)
+
+    def start(self) -> None:
+        for job in self.store.jobs(status=("running",)):  # interrupted by a restart: resume from the last checkpoint
+            self.store.add_event(job["id"], "The service restarted during this job: it will resume from its last checkpoint")
+            self.store.update_job(job["id"], status="queued")
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self.lock:
+            if self.current:
+                self.current[1].terminate()
+
+    def cancel(self, job_id: str) -> None:
+        with self.lock:
+            if self.current and self.current[0] == job_id:
+                self.current[1].terminate()
+                self.current[1].wait()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            waiting = self.store.jobs(status=("validating_files", "queued"))
+            if not waiting:
+                self.stopping.wait(0.5)
+                continue
+            job = waiting[-1]  # the oldest first
+            with self.lock:
+                process = subprocess.Popen([sys.executable, "-m", "lessonlib.service.worker", str(self.store.state), job["id"]],
+                                           stdout=subprocess.DEVNULL, stderr=open(self.store.state / "worker.log", "ab"))
+                self.current = (job["id"], process)
+            code = process.wait()
+            with self.lock:
+                self.current = None
+            after = self.store.job(job["id"])
+            if after and after["status"] in ("validating_files", "queued", "running") and not self.stopping.is_set():
+                self.store.add_event(job["id"], f"The training process ended unexpectedly (exit code {code})", level="error")
+                self.store.update_job(job["id"], status="failed", finished_at=int(time.time()),
+                                      error={"code": "server_error", "message": "the training process ended unexpectedly", "param": None})
+
+
+def create_app(state: str | Path) -> FastAPI:
+    """The service's application, keeping everything under ``state``."""
+    store = Store(state)
+    scheduler = Scheduler(store)
+    app = FastAPI(title="lessonlib local fine-tuning service", docs_url=None, redoc_url=None,
+                  on_startup=[scheduler.start], on_shutdown=[scheduler.stop])
+    app.state.store, app.state.scheduler = store, scheduler
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+        return ApiError(400, f"invalid request: {first.get('msg', 'bad value')}" + (f" ({param})" if param else ""), param=param).response()
+
+    def job_or_404(job_id: str) -> dict[str, Any]:
+        job = store.job(job_id)
+        if job is None:
+            raise ApiError(404, f"No fine-tuning job found with id {job_id}", param="fine_tuning_job_id", code="fine_tune_not_found")
+        return job
+
+    # files -------------------------------------------------------------------------------------
+    @app.post("/v1/files")
+    async def upload(file: UploadFile = File(...), purpose: str = Form(...)) -> dict[str, Any]:
+        if purpose != "fine-tune":
+            raise ApiError(400, f"'{purpose}' is not a purpose this service accepts: use 'fine-tune'", param="purpose")
+        content = await file.read(MAX_UPLOAD + 1)
+        if len(content) > MAX_UPLOAD:
+            raise ApiError(413, f"the file is over {MAX_UPLOAD >> 20} MB", param="file", code="file_too_large")
+        try:
+            lines = [json.loads(line) for line in content.decode("utf-8").splitlines() if line.strip()]
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(400, f"{file.filename} is not valid JSONL: {exc}", param="file", code="invalid_file_format") from None
+        if not lines:
+            raise ApiError(400, f"{file.filename} holds no examples", param="file", code="invalid_file_format")
+        body = {"id": new_id("file"), "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                "filename": file.filename, "purpose": purpose, "status": "processed", "status_details": None}
+        store.file_path(body["id"]).write_bytes(content)
+        return store.add_file(body)
+
+    @app.get("/v1/files")
+    def list_files() -> dict[str, Any]:
+        return {"object": "list", "data": store.files(), "has_more": False}
+
+    def file_or_404(file_id: str) -> dict[str, Any]:
+        found = store.file(file_id)
+        if found is None:
+            raise ApiError(404, f"No such File object: {file_id}", param="id", code="file_not_found")
+        return found
+
+    @app.get("/v1/files/{file_id}")
+    def retrieve_file(file_id: str) -> dict[str, Any]:
+        return file_or_404(file_id)
+
+    @app.get("/v1/files/{file_id}/content")
+    def file_content(file_id: str) -> PlainTextResponse:
+        file_or_404(file_id)
+        return PlainTextResponse(store.file_path(file_id).read_text(encoding="utf-8"))
+
+    @app.delete("/v1/files/{file_id}")
+    def delete_file(file_id: str) -> dict[str, Any]:
+        file_or_404(file_id)
+        store.delete_file(file_id)
+        store.file_path(file_id).unlink(missing_ok=True)
+        return {"id": file_id, "object": "file", "deleted": True}
+
+    # fine-tuning jobs --------------------------------------------------------------------------
+    @app.post("/v1/fine_tuning/jobs")
+    def create_job(body: dict[str, Any]) -> dict[str, Any]:
+        model = body.get("model")
+        if model not in BASE_MODELS:
+            raise ApiError(400, f"Model {model} is not available for fine-tuning here; use one of: {', '.join(BASE_MODELS)}",
+                           param="model", code="model_not_available")
+        for param in ("training_file", "validation_file"):
+            if body.get(param) is not None and store.file(body[param]) is None:
+                raise ApiError(400, f"invalid {param}: no such file {body[param]}", param=param, code="invalid_file")
+        if not body.get("training_file"):
+            raise ApiError(400, "training_file is required", param="training_file")
+        method = body.get("method") or {}
+        hyper = body.get("hyperparameters") or (method.get("supervised") or {}).get("hyperparameters") or {}
+        hyper = {k: hyper.get(k, "auto") for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
+        job = store.add_job({"model": model, "training_file": body["training_file"], "validation_file": body.get("validation_file"),
+                             "status": "validating_files", "fine_tuned_model": None, "finished_at": None, "error": None,
+                             "hyperparameters": hyper, "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
+                             "organization_id": "org-lessonlib", "result_files": [], "seed": body.get("seed"),
+                             "trained_tokens": None, "estimated_finish": None, "integrations": [], "metadata": body.get("metadata"),
+                             "suffix": body.get("suffix"), "user_provided_suffix": body.get("suffix")})
+        store.add_event(job["id"], f"Created fine-tuning job: {job['id']}")
+        return public(job)
+
+    @app.get("/v1/fine_tuning/jobs")
+    def list_jobs(after: str | None = None, limit: int = 20) -> dict[str, Any]:
+        return page([public(j) for j in store.jobs()], after, limit)
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}")
+    def retrieve_job(job_id: str) -> dict[str, Any]:
+        return public(job_or_404(job_id))
+
+    @app.post("/v1/fine_tuning/jobs/{job_id}/cancel")
+    def cancel_job(job_id: str) -> dict[str, Any]:
+        job = job_or_404(job_id)
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            raise ApiError(400, f"Job {job_id} has already ended ({job['status']})", param="fine_tuning_job_id")
+        job = store.update_job(job_id, status="cancelled", finished_at=int(time.time()))
+        scheduler.cancel(job_id)
+        store.add_event(job_id, "Fine-tuning job cancelled")
+        return public(job)
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}/events")
+    def list_events(job_id: str, after: str | None = None, limit: int = 20) -> dict[str, Any]:
+        job_or_404(job_id)
+        return page(store.events(job_id), after, limit)
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}/checkpoints")
+    def list_checkpoints(job_id: str, after: str | None = None, limit: int = 10) -> dict[str, Any]:
+        job_or_404(job_id)
+        return page([public(c) for c in store.checkpoints(job_id) if Path(c["lessonlib_path"]).is_dir()], after, limit)
+
+    # models and chat -----------------------------------------------------------------------------
+    def adapter_for(name: str) -> str | None:
+        """The adapter folder of a tuned or checkpoint model (None for a base model); 404 when unknown."""
+        if name in BASE_MODELS:
+            return None
+        for job in store.jobs(status=("succeeded", "running", "cancelled", "failed")):
+            if job.get("fine_tuned_model") == name:
+                return str(store.state / "runs" / job["id"])
+            for checkpoint in store.checkpoints(job["id"]):
+                if checkpoint["fine_tuned_model_checkpoint"] == name and Path(checkpoint["lessonlib_path"]).is_dir():
+                    return checkpoint["lessonlib_path"]
+        raise ApiError(404, f"The model `{name}` does not exist or you do not have access to it.", param="model", code="model_not_found")
+
+    @app.get("/v1/models")
+    def list_models() -> dict[str, Any]:
+        base = [{"id": m, "object": "model", "created": 0, "owned_by": f"lessonlib ({LOCAL_MODEL})"} for m in BASE_MODELS]
+        tuned = [{"id": j["fine_tuned_model"], "object": "model", "created": j["finished_at"], "owned_by": "lessonlib"}
+                 for j in store.jobs(status=("succeeded",))]
+        return {"object": "list", "data": base + tuned}
+
+    generate_lock = threading.Lock()  # one generation at a time: the model is shared
+
+    @app.post("/v1/chat/completions")
+    def chat(body: dict[str, Any]) -> dict[str, Any]:
+        from .. import models
+
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ApiError(400, "messages must be a non-empty list", param="messages")
+        if body.get("stream"):
+            raise ApiError(400, "stream=true is not supported by this service yet", param="stream")
+        name = body.get("model") or ""
+        adapter = adapter_for(name)
+        limit = int(body.get("max_completion_tokens") or body.get("max_tokens") or 256)
+        clean = [{"role": m.get("role"), "content": m.get("content") or ""} for m in messages]
+        with generate_lock:
+            reply = models.generate(clean, adapter=adapter, max_new_tokens=limit, temperature=float(body.get("temperature") or 0.0),
+                                    seed=int(body.get("seed") or 0))
+            tokenizer = models.load(adapter=adapter).tokenizer
+            prompt = len(tokenizer.apply_chat_template(clean, add_generation_prompt=True, return_dict=True)["input_ids"])
+            completion = len(tokenizer(reply)["input_ids"]) + 1  # + the end-of-turn token
+        stops = body.get("stop") or []
+        for stop in [stops] if isinstance(stops, str) else stops:
+            reply = reply.split(stop)[0]
+        return {"id": new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()), "model": name,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply, "refusal": None},
+                             "finish_reason": "length" if completion > limit else "stop", "logprobs": None}],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+                "system_fingerprint": f"lessonlib-{LOCAL_MODEL}"}
+
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, state: str | Path | None = None) -> None:
+    """Run the service in the foreground until Ctrl-C or SIGTERM (``lessonlib serve``)."""
+    import uvicorn
+
+    from .. import settings
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        from ..errors import LessonError
+
+        raise LessonError(f"the service would be reachable from other machines on {host}, with no keys to check",
+                          fix="bind to 127.0.0.1 (the default); sharing a service with a class needs --keys, not done yet")
+    state = Path(state) if state else settings.cache_dir() / "service"
+    app = create_app(state)
+    print(f"lessonlib service: http://{host}:{port}/v1 (state in {state}); Ctrl-C stops it", flush=True)
+    app.router.on_startup.append(lambda: print("ready", flush=True))
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,202 @@
+"""The local fine-tuning service, for real: a uvicorn server on loopback, the real ``openai`` SDK, real training jobs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lessonlib import corpora, service
+from lessonlib.corpora import recipes
+
+pytestmark = pytest.mark.usefixtures("model_dir")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Service:
+    """``lessonlib serve`` in its own process group (so a test can kill it and its worker at once)."""
+
+    def __init__(self, state: Path):
+        self.state, self.port, self.process = state, _free_port(), None
+
+    def start(self) -> "Service":
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "LESSONLIB_OFFLINE": "1"}
+        self.process = subprocess.Popen([sys.executable, "-m", "lessonlib", "serve", "--port", str(self.port), "--state", str(self.state)],
+                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not service.running(self.port):
+            assert self.process.poll() is None and time.monotonic() < deadline, self.process.stderr.read().decode()
+            time.sleep(0.2)
+        return self
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)  # the service and its training worker, at once
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(30)
+
+    def client(self):
+        from openai import OpenAI
+
+        return OpenAI(base_url=service.base_url(self.port), api_key="local", max_retries=0)
+
+
+def _wait(client, job_id: str, until=lambda job: job.status in ("succeeded", "failed", "cancelled"), timeout: float = 300):
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        if until(job):
+            return job
+        assert time.monotonic() < deadline, f"job still {job.status}"
+        time.sleep(0.5)
+
+
+def _data(folder: Path, train: int, valid: int = 0) -> tuple[Path, Path]:
+    lines = corpora.split_path("recipes", "train").read_text(encoding="utf-8").splitlines()
+    (folder / "train.jsonl").write_text("\n".join(lines[:train]) + "\n", encoding="utf-8")
+    (folder / "valid.jsonl").write_text("\n".join(lines[train:train + valid]) + "\n", encoding="utf-8")
+    return folder / "train.jsonl", folder / "valid.jsonl"
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    svc = Service(tmp_path_factory.mktemp("service")).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+def finished(running, tmp_path_factory):
+    """The cookbook's steps, unchanged SDK code: upload, create, follow to succeeded."""
+    train, valid = _data(tmp_path_factory.mktemp("data"), 16, 4)
+    client = running.client()
+    training = client.files.create(file=open(train, "rb"), purpose="fine-tune")
+    validation = client.files.create(file=open(valid, "rb"), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(training_file=training.id, validation_file=validation.id, model="gpt-4o-mini-2024-07-18",
+                                         suffix="recipes", hyperparameters={"n_epochs": 1})
+    assert job.status == "validating_files" and job.id.startswith("ftjob-")
+    return client, _wait(client, job.id), training
+
+
+def test_a_job_runs_to_a_tuned_model_that_answers(finished):
+    client, job, training = finished
+    assert job.status == "succeeded", job.error
+    assert job.fine_tuned_model == f"ft:gpt-4o-mini-2024-07-18:lessonlib:recipes:{job.id[-8:]}"
+    assert job.trained_tokens > 0 and job.finished_at >= job.created_at and job.hyperparameters.n_epochs == 1
+    assert job.hyperparameters.batch_size == 2  # "auto", sized for the machine
+    assert client.files.retrieve(training.id).filename == "train.jsonl"
+    assert any(m.id == job.fine_tuned_model for m in client.models.list().data)
+    metrics = client.files.content(job.result_files[0]).text.splitlines()
+    assert metrics[0] == "step,train_loss,valid_loss" and len(metrics) == 1 + 8
+    reply = client.chat.completions.create(model=job.fine_tuned_model, temperature=0, max_tokens=30, messages=[
+        {"role": "system", "content": recipes.SYSTEM_PROMPT},
+        {"role": "user", "content": "Recipe: Toast\n\n- 2 slices bread\n- 1 tbsp butter"}])
+    assert reply.choices[0].message.content.startswith("[") and reply.usage.prompt_tokens > 10
+    base = client.chat.completions.create(model="gpt-3.5-turbo", messages=[{"role": "user", "content": "Hi"}], max_tokens=5)
+    assert base.choices[0].message.content and base.usage.completion_tokens <= 6
+
+
+def test_events_read_like_openais_and_page_newest_first(finished):
+    client, job, _ = finished
+    events = client.fine_tuning.jobs.list_events(fine_tuning_job_id=job.id, limit=100).data
+    messages = [e.message for e in reversed(events)]
+    assert messages[0] == f"Created fine-tuning job: {job.id}" and messages[1].startswith("Validating training file: file-")
+    assert any("played by the local model" in m for m in messages[:6])
+    assert "Step 8/8: training loss=" in " ".join(messages) and messages[-1] == "The job has successfully completed"
+    assert messages[-2] == f"New fine-tuned model created: {job.fine_tuned_model}"
+    assert any(e.type == "metrics" and e.data["step"] == 3 for e in events)
+    first, second = (client.fine_tuning.jobs.list_events(fine_tuning_job_id=job.id, limit=2, after=after).data
+                     for after in (None, events[1].id))
+    assert [e.id for e in first] == [e.id for e in events[:2]] and [e.id for e in second] == [e.id for e in events[2:4]]
+
+
+def test_checkpoints_are_models_too(finished):
+    client, job, _ = finished
+    checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
+    assert [c.step_number for c in checkpoints] == [8]
+    assert checkpoints[0].fine_tuned_model_checkpoint == f"{job.fine_tuned_model}:ckpt-step-8"
+    assert checkpoints[0].metrics.valid_loss is not None
+    reply = client.chat.completions.create(model=checkpoints[0].fine_tuned_model_checkpoint, max_tokens=5,
+                                           messages=[{"role": "user", "content": "Recipe: Tea\n\n- 1 tea bag"}])
+    assert reply.choices[0].message.content
+
+
+def test_bad_input_gets_openai_shaped_errors(running, tmp_path):
+    import openai
+
+    client = running.client()
+    with pytest.raises(openai.BadRequestError, match="not valid JSONL"):
+        client.files.create(file=("notes.jsonl", b"this is not json\n"), purpose="fine-tune")
+    with pytest.raises(openai.BadRequestError, match="purpose"):
+        client.files.create(file=("a.jsonl", b'{"messages": []}\n'), purpose="assistants")
+    with pytest.raises(openai.NotFoundError):
+        client.fine_tuning.jobs.retrieve("ftjob-nothere")
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="ft:gpt-4o-mini:nobody::x", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.BadRequestError, match="not available for fine-tuning"):
+        client.fine_tuning.jobs.create(training_file="file-x", model="gpt-9")
+    # a file whose examples have errors: the job fails at validating_files, naming the line
+    broken = client.files.create(file=("broken.jsonl", b'{"messages": [{"role": "user", "content": "hi"}]}\n'), purpose="fine-tune")
+    job = _wait(client, client.fine_tuning.jobs.create(training_file=broken.id, model="gpt-3.5-turbo").id)
+    assert job.status == "failed" and job.error.param == "training_file" and "line 1" in job.error.message
+    assert "Traceback" not in job.error.message
+
+
+def test_cancel_stops_the_job(running, tmp_path):
+    client = running.client()
+    train, _ = _data(tmp_path, 40)
+    uploaded = client.files.create(file=open(train, "rb"), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini", hyperparameters={"n_epochs": 3})
+    _wait(client, job.id, until=lambda j: any(e.message.startswith("Step 1/") for e in
+                                              client.fine_tuning.jobs.list_events(fine_tuning_job_id=j.id, limit=5).data))
+    cancelled = client.fine_tuning.jobs.cancel(job.id)
+    assert cancelled.status == "cancelled"
+    time.sleep(1)
+    after = client.fine_tuning.jobs.retrieve(job.id)
+    assert after.status == "cancelled" and after.fine_tuned_model is None
+    steps = [e for e in client.fine_tuning.jobs.list_events(fine_tuning_job_id=job.id, limit=100).data if e.type == "metrics"]
+    assert len(steps) < 60  # stopped long before its 60 steps
+
+
+def test_a_killed_service_resumes_the_job_after_a_restart(tmp_path):
+    """kill -9 of the service and its worker mid-job (a container restart); the same --state resumes it."""
+    svc = Service(tmp_path / "state").start()
+    try:
+        client = svc.client()
+        train, _ = _data(tmp_path, 8)
+        uploaded = client.files.create(file=open(train, "rb"), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini", hyperparameters={"n_epochs": 2})
+        _wait(client, job.id, until=lambda j: bool(client.fine_tuning.jobs.checkpoints.list(j.id).data))  # step 4 of 8 saved
+        svc.kill()
+        svc.start()
+        client = svc.client()
+        assert client.files.retrieve(uploaded.id).id == uploaded.id
+        done = _wait(client, job.id)
+        assert done.status == "succeeded", done.error
+        messages = [e.message for e in client.fine_tuning.jobs.list_events(fine_tuning_job_id=job.id, limit=200).data]
+        assert any("Resuming from checkpoint-4" in m for m in messages)
+        assert [c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id).data] == [8, 4]
+    finally:
+        svc.stop()
+
+
+def test_the_service_refuses_to_listen_beyond_loopback_without_keys():
+    from lessonlib.errors import LessonError
+    from lessonlib.service.app import serve
+
+    with pytest.raises(LessonError, match="reachable from other machines"):
+        serve(host="0.0.0.0", port=_free_port())
