@@ -27,11 +27,11 @@ def _free_port() -> int:
 class Service:
     """``lessonlib serve`` in its own process group (so a test can kill it and its worker at once)."""
 
-    def __init__(self, state: Path):
-        self.state, self.port, self.process = state, _free_port(), None
+    def __init__(self, state: Path, **env: str):
+        self.state, self.port, self.process, self.env = state, _free_port(), None, env
 
     def start(self) -> "Service":
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "LESSONLIB_OFFLINE": "1"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "LESSONLIB_OFFLINE": "1", **self.env}
         self.process = subprocess.Popen([sys.executable, "-m", "lessonlib", "serve", "--port", str(self.port), "--state", str(self.state)],
                                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 60
@@ -200,3 +200,42 @@ def test_the_service_refuses_to_listen_beyond_loopback_without_keys():
 
     with pytest.raises(LessonError, match="reachable from other machines"):
         serve(host="0.0.0.0", port=_free_port())
+
+
+def test_streamed_replies_match_and_adapters_share_one_base_model(finished, running):
+    import psutil
+
+    client, job, _ = finished
+    messages = [{"role": "system", "content": recipes.SYSTEM_PROMPT},
+                {"role": "user", "content": "Recipe: Soup\n\n- 2 carrots\n- 1 onion\n- 1 l water"}]
+    whole = client.chat.completions.create(model=job.fine_tuned_model, messages=messages, max_tokens=30)
+    chunks = list(client.chat.completions.create(model=job.fine_tuned_model, messages=messages, max_tokens=30, stream=True,
+                                                 stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip() == whole.choices[0].message.content and len(chunks) > 3
+    assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens
+    stopped = client.chat.completions.create(model=job.fine_tuned_model, messages=messages, max_tokens=30, stop=[","])
+    assert "," not in stopped.choices[0].message.content
+    # tuned, checkpoint and base models: one base model in memory, adapters switched (a few MB each, not a model each)
+    rss = lambda: psutil.Process(running.process.pid).memory_info().rss / 1e9  # noqa: E731
+    before = rss()
+    checkpoint = client.fine_tuning.jobs.checkpoints.list(job.id).data[0].fine_tuned_model_checkpoint
+    for model in (checkpoint, "gpt-4o-mini", job.fine_tuned_model):
+        assert client.chat.completions.create(model=model, messages=messages, max_tokens=8).choices[0].message.content
+    assert rss() - before < 0.15, f"{before:.2f} -> {rss():.2f} GB"
+
+
+def test_a_full_queue_answers_429_with_retry_after(tmp_path):
+    import openai
+
+    svc = Service(tmp_path / "state", LESSONLIB_SERVICE_MAX_JOBS="1").start()
+    try:
+        client = svc.client()
+        train, _ = _data(tmp_path, 8)
+        uploaded = client.files.create(file=open(train, "rb"), purpose="fine-tune")
+        client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini")
+        with pytest.raises(openai.RateLimitError) as info:
+            client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini")
+        assert info.value.response.headers["retry-after"] == "30" and info.value.body["code"] == "rate_limit_exceeded"
+    finally:
+        svc.kill()

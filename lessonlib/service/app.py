@@ -7,8 +7,7 @@ objects ``openai`` (the SDK) parses; errors come as ``{"error": {"message", "typ
 process (:mod:`lessonlib.service.worker`) that exits when its job ends; a job that a restart
 interrupted resumes from its last checkpoint. Chat loads the local model once, in this process.
 
-Not yet here (see the issue): the Azure paths and deployments, per-key isolation (``--keys``),
-streamed chat replies, a bound on the queue.
+Not yet here (see the issue): the Azure paths and deployments, per-key isolation (``--keys``).
 
 >>> app = create_app("/tmp/lessonlib-service-doctest")   # doctest: +SKIP
 """
@@ -16,23 +15,27 @@ streamed chat replies, a bound on the queue.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
+from .chat import Chatter
 from .store import Store, new_id, page
 from .worker import LOCAL_MODEL
 
 #: OpenAI base models the tutorials use; each is played by the local model.
 BASE_MODELS = ("gpt-4o-mini-2024-07-18", "gpt-4o-mini", "gpt-3.5-turbo", "gpt-3.5-turbo-0125", "gpt-4o-2024-08-06",
                "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14", "babbage-002", "davinci-002")
+#: Jobs that may wait or run at once (``LESSONLIB_SERVICE_MAX_JOBS``); one more gets 429 with Retry-After.
+MAX_JOBS = 8
 #: The largest upload accepted (bytes).
 MAX_UPLOAD = 50 << 20
 PRIVATE = "lessonlib_"
@@ -113,9 +116,14 @@ def create_app(state: str | Path) -> FastAPI:
                   on_startup=[scheduler.start], on_shutdown=[scheduler.stop])
     app.state.store, app.state.scheduler = store, scheduler
 
+    max_jobs = int(os.environ.get("LESSONLIB_SERVICE_MAX_JOBS", MAX_JOBS))
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return exc.response()
+        response = exc.response()
+        if exc.status == 429:
+            response.headers["Retry-After"] = "30"  # the SDK waits this long before it retries
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -186,6 +194,9 @@ def create_app(state: str | Path) -> FastAPI:
                 raise ApiError(400, f"invalid {param}: no such file {body[param]}", param=param, code="invalid_file")
         if not body.get("training_file"):
             raise ApiError(400, "training_file is required", param="training_file")
+        if len(store.jobs(status=("validating_files", "queued", "running"))) >= max_jobs:
+            raise ApiError(429, f"{max_jobs} jobs are already waiting or running here; try again when one has ended",
+                           kind="rate_limit_exceeded", code="rate_limit_exceeded")
         method = body.get("method") or {}
         hyper = body.get("hyperparameters") or (method.get("supervised") or {}).get("hyperparameters") or {}
         hyper = {k: hyper.get(k, "auto") for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
@@ -246,37 +257,61 @@ def create_app(state: str | Path) -> FastAPI:
                  for j in store.jobs(status=("succeeded",))]
         return {"object": "list", "data": base + tuned}
 
-    generate_lock = threading.Lock()  # one generation at a time: the model is shared
+    chatter = Chatter()
 
-    @app.post("/v1/chat/completions")
-    def chat(body: dict[str, Any]) -> dict[str, Any]:
-        from .. import models
-
+    @app.post("/v1/chat/completions", response_model=None)
+    def chat(body: dict[str, Any]) -> dict[str, Any] | StreamingResponse:
         messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise ApiError(400, "messages must be a non-empty list", param="messages")
-        if body.get("stream"):
-            raise ApiError(400, "stream=true is not supported by this service yet", param="stream")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            raise ApiError(400, "messages must be a non-empty list of {role, content} objects", param="messages")
         name = body.get("model") or ""
         adapter = adapter_for(name)
         limit = int(body.get("max_completion_tokens") or body.get("max_tokens") or 256)
-        clean = [{"role": m.get("role"), "content": m.get("content") or ""} for m in messages]
-        with generate_lock:
-            reply = models.generate(clean, adapter=adapter, max_new_tokens=limit, temperature=float(body.get("temperature") or 0.0),
-                                    seed=int(body.get("seed") or 0))
-            tokenizer = models.load(adapter=adapter).tokenizer
-            prompt = len(tokenizer.apply_chat_template(clean, add_generation_prompt=True, return_dict=True)["input_ids"])
-            completion = len(tokenizer(reply)["input_ids"]) + 1  # + the end-of-turn token
+        clean = [{"role": str(m.get("role")), "content": m.get("content") or ""} for m in messages]
+        options = {"adapter": adapter, "max_tokens": limit, "temperature": float(body.get("temperature") or 0.0),
+                   "seed": int(body.get("seed") or 0)}
         stops = body.get("stop") or []
-        for stop in [stops] if isinstance(stops, str) else stops:
+        stops = [stops] if isinstance(stops, str) else list(stops)
+        made = {"id": new_id("chatcmpl"), "created": int(time.time()), "model": name, "system_fingerprint": f"lessonlib-{LOCAL_MODEL}"}
+        if body.get("stream"):
+            usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            count = (lambda reply: chatter.tokens(clean, reply)) if usage else None
+            return StreamingResponse(_sse(chatter.stream(clean, **options), made, stops, count), media_type="text/event-stream")
+        reply, prompt, completion = chatter.reply(clean, **options)
+        for stop in stops:
             reply = reply.split(stop)[0]
-        return {"id": new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()), "model": name,
+        return {**made, "object": "chat.completion",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": reply, "refusal": None},
-                             "finish_reason": "length" if completion > limit else "stop", "logprobs": None}],
-                "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-                "system_fingerprint": f"lessonlib-{LOCAL_MODEL}"}
+                             "finish_reason": "length" if completion >= limit else "stop", "logprobs": None}],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}
 
     return app
+
+
+def _sse(pieces: Iterator[str], made: dict[str, Any], stops: list[str], count: Any = None) -> Iterator[str]:
+    """A streamed reply as server-sent events of ``chat.completion.chunk`` objects, as the SDK reads them."""
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        body = {**made, "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+        return f"data: {json.dumps(body)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    text = ""
+    for piece in pieces:
+        before, text = len(text), text + piece
+        cut = min((text.find(s) for s in stops if s in text), default=-1)
+        if cut >= 0:
+            if cut > before:
+                yield chunk({"content": text[before:cut]})
+            text = text[:cut]
+            break
+        yield chunk({"content": piece})
+    yield chunk({}, "stop")
+    if count is not None:  # stream_options.include_usage: a last chunk with the counts and no choices
+        prompt, completion = count(text)
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        yield f"data: {json.dumps({**made, 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, state: str | Path | None = None) -> None:
