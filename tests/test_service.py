@@ -27,16 +27,19 @@ def _free_port() -> int:
 class Service:
     """``lessonlib serve`` in its own process group (so a test can kill it and its worker at once)."""
 
-    def __init__(self, state: Path, **env: str):
-        self.state, self.port, self.process, self.env = state, _free_port(), None, env
+    def __init__(self, state: Path, *extra: str, **env: str):
+        self.state, self.port, self.process, self.extra, self.env = state, _free_port(), None, extra, env
 
     def start(self) -> "Service":
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "LESSONLIB_OFFLINE": "1", **self.env}
-        self.process = subprocess.Popen([sys.executable, "-m", "lessonlib", "serve", "--port", str(self.port), "--state", str(self.state)],
+        self.process = subprocess.Popen([sys.executable, "-m", "lessonlib", "serve", "--port", str(self.port), "--state", str(self.state),
+                                         *self.extra],
                                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 60
         while not service.running(self.port):
-            assert self.process.poll() is None and time.monotonic() < deadline, self.process.stderr.read().decode()
+            if self.process.poll() is not None:
+                pytest.fail(self.process.stderr.read().decode())
+            assert time.monotonic() < deadline, "the service did not answer within 60 s"
             time.sleep(0.2)
         return self
 
@@ -49,10 +52,10 @@ class Service:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(30)
 
-    def client(self):
+    def client(self, key: str = "local"):
         from openai import OpenAI
 
-        return OpenAI(base_url=service.base_url(self.port), api_key="local", max_retries=0)
+        return OpenAI(base_url=service.base_url(self.port), api_key=key, max_retries=0)
 
 
 def _wait(client, job_id: str, until=lambda job: job.status in ("succeeded", "failed", "cancelled"), timeout: float = 300):
@@ -239,3 +242,44 @@ def test_a_full_queue_answers_429_with_retry_after(tmp_path):
         assert info.value.response.headers["retry-after"] == "30" and info.value.body["code"] == "rate_limit_exceeded"
     finally:
         svc.kill()
+
+
+def test_keys_let_only_their_owners_in_and_keep_each_ones_work_apart(tmp_path):
+    """An instructor's service for a class: --keys FILE; a wrong key gets 401, another's file or job is not found."""
+    import httpx
+    import openai
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("# the class\nada:ada-key-0123456789\nbob:bob-key-0123456789\n", encoding="utf-8")
+    svc = Service(tmp_path / "state", "--keys", str(keys)).start()
+    try:
+        ada, bob = svc.client("ada-key-0123456789"), svc.client("bob-key-0123456789")
+        with pytest.raises(openai.AuthenticationError) as info:
+            svc.client("wrong-key-0123456789").files.list()
+        assert "wrong-key" not in str(info.value)  # a key is never repeated back
+        mine = ada.files.create(file=("a.jsonl", b'{"messages": [{"role": "user", "content": "hi"}]}\n'), purpose="fine-tune")
+        assert [f.id for f in ada.files.list().data] == [mine.id] and bob.files.list().data == []
+        with pytest.raises(openai.NotFoundError):
+            bob.files.retrieve(mine.id)
+        with pytest.raises(openai.BadRequestError, match="no such file"):
+            bob.fine_tuning.jobs.create(training_file=mine.id, model="gpt-4o-mini")
+        job = ada.fine_tuning.jobs.create(training_file=mine.id, model="gpt-4o-mini")
+        with pytest.raises(openai.NotFoundError):
+            bob.fine_tuning.jobs.retrieve(job.id)
+        assert bob.fine_tuning.jobs.list().data == [] and ada.fine_tuning.jobs.list().data[0].id == job.id
+        azure_style = httpx.get(service.base_url(svc.port) + "/files", headers={"api-key": "bob-key-0123456789"})
+        assert azure_style.status_code == 200 and azure_style.json()["data"] == []
+    finally:
+        svc.kill()
+    log = (tmp_path / "state" / "worker.log")
+    assert "0123456789" not in (log.read_text() if log.exists() else "")
+
+
+def test_a_bad_keys_file_is_named_with_its_line(tmp_path):
+    from lessonlib.errors import LessonError
+    from lessonlib.service.app import read_keys
+
+    bad = tmp_path / "keys.txt"
+    bad.write_text("ada:ada-key-0123456789\nbob short\n", encoding="utf-8")
+    with pytest.raises(LessonError, match=r"keys.txt, line 2: expected NAME:KEY"):
+        read_keys(bad)

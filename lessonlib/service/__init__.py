@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ def running(port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> bool:
     try:
         with urllib.request.urlopen(base_url(port, host) + "/models", timeout=2) as response:
             return response.status == 200
+    except urllib.error.HTTPError as exc:  # it answered: 401 from a service with keys
+        return exc.code == 401
     except OSError:
         return False
 

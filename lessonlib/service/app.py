@@ -7,7 +7,7 @@ objects ``openai`` (the SDK) parses; errors come as ``{"error": {"message", "typ
 process (:mod:`lessonlib.service.worker`) that exits when its job ends; a job that a restart
 interrupted resumes from its last checkpoint. Chat loads the local model once, in this process.
 
-Not yet here (see the issue): the Azure paths and deployments, per-key isolation (``--keys``).
+Not yet here (see the issue): the Azure paths and deployments.
 
 >>> app = create_app("/tmp/lessonlib-service-doctest")   # doctest: +SKIP
 """
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
@@ -108,9 +108,47 @@ class Scheduler:
                                       error={"code": "server_error", "message": "the training process ended unexpectedly", "param": None})
 
 
-def create_app(state: str | Path) -> FastAPI:
-    """The service's application, keeping everything under ``state``."""
+def read_keys(path: str | Path) -> dict[str, str]:
+    """``name:key`` lines (blank lines and ``#`` comments skipped) -> ``{key: name}``; a bad line names file and line."""
+    from ..errors import LessonError
+
+    keys: dict[str, str] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise LessonError(f"cannot read the keys file {path}: {exc.strerror or exc}", exit_code=2) from None
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, key = line.partition(":")
+        if not name.strip() or len(key.strip()) < 8:
+            raise LessonError(f"{path}, line {number}: expected NAME:KEY with a key of 8 characters or more",
+                              fix="one learner a line, e.g. ada:a-long-random-key", exit_code=2)
+        keys[key.strip()] = name.strip()
+    if not keys:
+        raise LessonError(f"{path} holds no NAME:KEY line", fix="one learner a line, e.g. ada:a-long-random-key", exit_code=2)
+    return keys
+
+
+def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI:
+    """The service's application, keeping everything under ``state``.
+
+    ``keys`` (``{key: name}``): only these keys get in (401 otherwise), and each name sees only its own
+    files, jobs and models. ``None``: one learner on loopback, any key accepted.
+    """
     store = Store(state)
+
+    def caller(request: Request) -> str:
+        """The owner of a request: "" without keys; else the name of its key (``Authorization: Bearer`` or ``api-key``)."""
+        if keys is None:
+            return ""
+        given = request.headers.get("api-key") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        name = keys.get(given)
+        if name is None:  # the key itself is never repeated
+            raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
+        return name
+
     scheduler = Scheduler(store)
     app = FastAPI(title="lessonlib local fine-tuning service", docs_url=None, redoc_url=None,
                   on_startup=[scheduler.start], on_shutdown=[scheduler.stop])
@@ -131,15 +169,15 @@ def create_app(state: str | Path) -> FastAPI:
         param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
         return ApiError(400, f"invalid request: {first.get('msg', 'bad value')}" + (f" ({param})" if param else ""), param=param).response()
 
-    def job_or_404(job_id: str) -> dict[str, Any]:
-        job = store.job(job_id)
+    def job_or_404(job_id: str, owner: str) -> dict[str, Any]:
+        job = store.job(job_id, owner)
         if job is None:
             raise ApiError(404, f"No fine-tuning job found with id {job_id}", param="fine_tuning_job_id", code="fine_tune_not_found")
         return job
 
     # files -------------------------------------------------------------------------------------
     @app.post("/v1/files")
-    async def upload(file: UploadFile = File(...), purpose: str = Form(...)) -> dict[str, Any]:
+    async def upload(file: UploadFile = File(...), purpose: str = Form(...), owner: str = Depends(caller)) -> dict[str, Any]:
         if purpose != "fine-tune":
             raise ApiError(400, f"'{purpose}' is not a purpose this service accepts: use 'fine-tune'", param="purpose")
         content = await file.read(MAX_UPLOAD + 1)
@@ -154,43 +192,43 @@ def create_app(state: str | Path) -> FastAPI:
         body = {"id": new_id("file"), "object": "file", "bytes": len(content), "created_at": int(time.time()),
                 "filename": file.filename, "purpose": purpose, "status": "processed", "status_details": None}
         store.file_path(body["id"]).write_bytes(content)
-        return store.add_file(body)
+        return store.add_file(body, owner)
 
     @app.get("/v1/files")
-    def list_files() -> dict[str, Any]:
-        return {"object": "list", "data": store.files(), "has_more": False}
+    def list_files(owner: str = Depends(caller)) -> dict[str, Any]:
+        return {"object": "list", "data": store.files(owner), "has_more": False}
 
-    def file_or_404(file_id: str) -> dict[str, Any]:
-        found = store.file(file_id)
+    def file_or_404(file_id: str, owner: str) -> dict[str, Any]:
+        found = store.file(file_id, owner)
         if found is None:
             raise ApiError(404, f"No such File object: {file_id}", param="id", code="file_not_found")
         return found
 
     @app.get("/v1/files/{file_id}")
-    def retrieve_file(file_id: str) -> dict[str, Any]:
-        return file_or_404(file_id)
+    def retrieve_file(file_id: str, owner: str = Depends(caller)) -> dict[str, Any]:
+        return file_or_404(file_id, owner)
 
     @app.get("/v1/files/{file_id}/content")
-    def file_content(file_id: str) -> PlainTextResponse:
-        file_or_404(file_id)
+    def file_content(file_id: str, owner: str = Depends(caller)) -> PlainTextResponse:
+        file_or_404(file_id, owner)
         return PlainTextResponse(store.file_path(file_id).read_text(encoding="utf-8"))
 
     @app.delete("/v1/files/{file_id}")
-    def delete_file(file_id: str) -> dict[str, Any]:
-        file_or_404(file_id)
-        store.delete_file(file_id)
+    def delete_file(file_id: str, owner: str = Depends(caller)) -> dict[str, Any]:
+        file_or_404(file_id, owner)
+        store.delete_file(file_id, owner)
         store.file_path(file_id).unlink(missing_ok=True)
         return {"id": file_id, "object": "file", "deleted": True}
 
     # fine-tuning jobs --------------------------------------------------------------------------
     @app.post("/v1/fine_tuning/jobs")
-    def create_job(body: dict[str, Any]) -> dict[str, Any]:
+    def create_job(body: dict[str, Any], owner: str = Depends(caller)) -> dict[str, Any]:
         model = body.get("model")
         if model not in BASE_MODELS:
             raise ApiError(400, f"Model {model} is not available for fine-tuning here; use one of: {', '.join(BASE_MODELS)}",
                            param="model", code="model_not_available")
         for param in ("training_file", "validation_file"):
-            if body.get(param) is not None and store.file(body[param]) is None:
+            if body.get(param) is not None and store.file(body[param], owner) is None:
                 raise ApiError(400, f"invalid {param}: no such file {body[param]}", param=param, code="invalid_file")
         if not body.get("training_file"):
             raise ApiError(400, "training_file is required", param="training_file")
@@ -205,21 +243,22 @@ def create_app(state: str | Path) -> FastAPI:
                              "hyperparameters": hyper, "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
                              "organization_id": "org-lessonlib", "result_files": [], "seed": body.get("seed"),
                              "trained_tokens": None, "estimated_finish": None, "integrations": [], "metadata": body.get("metadata"),
-                             "suffix": body.get("suffix"), "user_provided_suffix": body.get("suffix")})
+                             "suffix": body.get("suffix"), "user_provided_suffix": body.get("suffix"),
+                             "lessonlib_owner": owner}, owner)
         store.add_event(job["id"], f"Created fine-tuning job: {job['id']}")
         return public(job)
 
     @app.get("/v1/fine_tuning/jobs")
-    def list_jobs(after: str | None = None, limit: int = 20) -> dict[str, Any]:
-        return page([public(j) for j in store.jobs()], after, limit)
+    def list_jobs(after: str | None = None, limit: int = 20, owner: str = Depends(caller)) -> dict[str, Any]:
+        return page([public(j) for j in store.jobs(owner)], after, limit)
 
     @app.get("/v1/fine_tuning/jobs/{job_id}")
-    def retrieve_job(job_id: str) -> dict[str, Any]:
-        return public(job_or_404(job_id))
+    def retrieve_job(job_id: str, owner: str = Depends(caller)) -> dict[str, Any]:
+        return public(job_or_404(job_id, owner))
 
     @app.post("/v1/fine_tuning/jobs/{job_id}/cancel")
-    def cancel_job(job_id: str) -> dict[str, Any]:
-        job = job_or_404(job_id)
+    def cancel_job(job_id: str, owner: str = Depends(caller)) -> dict[str, Any]:
+        job = job_or_404(job_id, owner)
         if job["status"] in ("succeeded", "failed", "cancelled"):
             raise ApiError(400, f"Job {job_id} has already ended ({job['status']})", param="fine_tuning_job_id")
         job = store.update_job(job_id, status="cancelled", finished_at=int(time.time()))
@@ -228,21 +267,21 @@ def create_app(state: str | Path) -> FastAPI:
         return public(job)
 
     @app.get("/v1/fine_tuning/jobs/{job_id}/events")
-    def list_events(job_id: str, after: str | None = None, limit: int = 20) -> dict[str, Any]:
-        job_or_404(job_id)
+    def list_events(job_id: str, after: str | None = None, limit: int = 20, owner: str = Depends(caller)) -> dict[str, Any]:
+        job_or_404(job_id, owner)
         return page(store.events(job_id), after, limit)
 
     @app.get("/v1/fine_tuning/jobs/{job_id}/checkpoints")
-    def list_checkpoints(job_id: str, after: str | None = None, limit: int = 10) -> dict[str, Any]:
-        job_or_404(job_id)
+    def list_checkpoints(job_id: str, after: str | None = None, limit: int = 10, owner: str = Depends(caller)) -> dict[str, Any]:
+        job_or_404(job_id, owner)
         return page([public(c) for c in store.checkpoints(job_id) if Path(c["lessonlib_path"]).is_dir()], after, limit)
 
     # models and chat -----------------------------------------------------------------------------
-    def adapter_for(name: str) -> str | None:
-        """The adapter folder of a tuned or checkpoint model (None for a base model); 404 when unknown."""
+    def adapter_for(name: str, owner: str) -> str | None:
+        """The adapter folder of a tuned or checkpoint model (None for a base model); 404 when unknown (or another's)."""
         if name in BASE_MODELS:
             return None
-        for job in store.jobs(status=("succeeded", "running", "cancelled", "failed")):
+        for job in store.jobs(owner, status=("succeeded", "running", "cancelled", "failed")):
             if job.get("fine_tuned_model") == name:
                 return str(store.state / "runs" / job["id"])
             for checkpoint in store.checkpoints(job["id"]):
@@ -251,21 +290,21 @@ def create_app(state: str | Path) -> FastAPI:
         raise ApiError(404, f"The model `{name}` does not exist or you do not have access to it.", param="model", code="model_not_found")
 
     @app.get("/v1/models")
-    def list_models() -> dict[str, Any]:
+    def list_models(owner: str = Depends(caller)) -> dict[str, Any]:
         base = [{"id": m, "object": "model", "created": 0, "owned_by": f"lessonlib ({LOCAL_MODEL})"} for m in BASE_MODELS]
         tuned = [{"id": j["fine_tuned_model"], "object": "model", "created": j["finished_at"], "owned_by": "lessonlib"}
-                 for j in store.jobs(status=("succeeded",))]
+                 for j in store.jobs(owner, status=("succeeded",))]
         return {"object": "list", "data": base + tuned}
 
     chatter = Chatter()
 
     @app.post("/v1/chat/completions", response_model=None)
-    def chat(body: dict[str, Any]) -> dict[str, Any] | StreamingResponse:
+    def chat(body: dict[str, Any], owner: str = Depends(caller)) -> dict[str, Any] | StreamingResponse:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
             raise ApiError(400, "messages must be a non-empty list of {role, content} objects", param="messages")
         name = body.get("model") or ""
-        adapter = adapter_for(name)
+        adapter = adapter_for(name, owner)
         limit = int(body.get("max_completion_tokens") or body.get("max_tokens") or 256)
         clean = [{"role": str(m.get("role")), "content": m.get("content") or ""} for m in messages]
         options = {"adapter": adapter, "max_tokens": limit, "temperature": float(body.get("temperature") or 0.0),
@@ -314,19 +353,23 @@ def _sse(pieces: Iterator[str], made: dict[str, Any], stops: list[str], count: A
     yield "data: [DONE]\n\n"
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, state: str | Path | None = None) -> None:
-    """Run the service in the foreground until Ctrl-C or SIGTERM (``lessonlib serve``)."""
+def serve(host: str = "127.0.0.1", port: int = 8765, state: str | Path | None = None, keys: str | Path | None = None) -> None:
+    """Run the service in the foreground until Ctrl-C or SIGTERM (``lessonlib serve``).
+
+    ``keys``: a file of ``name:key`` lines; then only those keys get in and each sees only its own
+    files, jobs and models (one service for a class). Without it the service only listens on loopback.
+    """
     import uvicorn
 
     from .. import settings
 
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in ("127.0.0.1", "localhost", "::1") and keys is None:
         from ..errors import LessonError
 
         raise LessonError(f"the service would be reachable from other machines on {host}, with no keys to check",
-                          fix="bind to 127.0.0.1 (the default); sharing a service with a class needs --keys, not done yet")
+                          fix="bind to 127.0.0.1 (the default), or give each learner a key: --keys FILE with NAME:KEY lines")
     state = Path(state) if state else settings.cache_dir() / "service"
-    app = create_app(state)
+    app = create_app(state, read_keys(keys) if keys else None)
     print(f"lessonlib service: http://{host}:{port}/v1 (state in {state}); Ctrl-C stops it", flush=True)
     app.router.on_startup.append(lambda: print("ready", flush=True))
     uvicorn.run(app, host=host, port=port, log_level="warning")
