@@ -142,8 +142,8 @@ def test_bad_input_gets_openai_shaped_errors(running, tmp_path):
     import openai
 
     client = running.client()
-    with pytest.raises(openai.BadRequestError, match="not valid JSONL"):
-        client.files.create(file=("notes.jsonl", b"this is not json\n"), purpose="fine-tune")
+    with pytest.raises(openai.BadRequestError, match="notes.jsonl is not valid JSONL: line 2: Expecting value"):
+        client.files.create(file=("notes.jsonl", b'{"messages": []}\nthis is not json\n'), purpose="fine-tune")
     with pytest.raises(openai.BadRequestError, match="purpose"):
         client.files.create(file=("a.jsonl", b'{"messages": []}\n'), purpose="assistants")
     with pytest.raises(openai.NotFoundError):

@@ -184,9 +184,16 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
         if len(content) > MAX_UPLOAD:
             raise ApiError(413, f"the file is over {MAX_UPLOAD >> 20} MB", param="file", code="file_too_large")
         try:
-            lines = [json.loads(line) for line in content.decode("utf-8").splitlines() if line.strip()]
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ApiError(400, f"{file.filename} is not valid JSONL: {exc}", param="file", code="invalid_file_format") from None
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, f"{file.filename} is not UTF-8 text", param="file", code="invalid_file_format") from None
+        lines = []
+        for number, line in enumerate(text.splitlines(), 1):
+            try:
+                lines += [json.loads(line)] if line.strip() else []
+            except json.JSONDecodeError as exc:
+                raise ApiError(400, f"{file.filename} is not valid JSONL: line {number}: {exc.msg} (column {exc.colno})",
+                               param="file", code="invalid_file_format") from None
         if not lines:
             raise ApiError(400, f"{file.filename} holds no examples", param="file", code="invalid_file_format")
         body = {"id": new_id("file"), "object": "file", "bytes": len(content), "created_at": int(time.time()),
