@@ -247,13 +247,11 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         reasons.append(f"activation checkpointing {'on' if ckpt else 'off'}: estimated peak {estimate[lean, False]:.2f} GB without it"
                        + (" (lean fp32)" if lean else "") + f", budget {budget:.2f} GB"
                        + (f" (~15-30% slower steps; memory_budget_gb: {estimate[lean, False] + 0.05:.2f} avoids it)" if ckpt else ""))
-    if lean:
-        from .measures import MEASURES
+    from .measures import MEASURES
 
+    if lean:
         reasons.append(f"lean_fp32 (plain fp32 is estimated at {estimate[False, False]:.2f} GB): {MEASURES['lean_fp32'].buys}")
     if "malloc_settings" in on:
-        from .measures import MEASURES
-
         reasons.append(f"malloc_settings: {MEASURES['malloc_settings'].buys}")
     peak = estimate[lean, ckpt]
     if peak > budget:

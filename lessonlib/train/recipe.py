@@ -180,11 +180,12 @@ def sft_trainer(cfg: RunConfig, plan: MachinePlan, output_dir: str | Path, train
 
 
 def load_adapter(model: str, adapter: str | Path) -> Any:
-    """The base model with a saved LoRA adapter attached (``PeftModel``), ready to generate."""
+    """The base model in fp32 with a saved LoRA adapter attached (``PeftModel``): to generate, or to merge."""
+    import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     from .. import models
 
-    base = AutoModelForCausalLM.from_pretrained(models.resolve(model))
+    base = AutoModelForCausalLM.from_pretrained(models.resolve(model), dtype=torch.float32)
     return PeftModel.from_pretrained(base, str(adapter))

@@ -275,16 +275,12 @@ def merge_adapter(model: str, adapter: str | Path, target: str | Path, *, tokeni
     """
     import gc
 
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from .. import models
+    from .recipe import load_adapter
 
     gc.collect()
-    source = models.resolve(model)
-    base = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
-    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    merged = load_adapter(model, adapter).merge_and_unload()
     target = Path(target)
     merged.save_pretrained(str(target))
     (tokenizer or AutoTokenizer.from_pretrained(str(adapter))).save_pretrained(str(target))
