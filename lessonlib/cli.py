@@ -468,8 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_commands(sub)
     p = sub.add_parser("serve", help="the local fine-tuning service: the OpenAI API's files, fine_tuning/jobs, models, chat")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (another than loopback needs --keys)")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--state", default=None, help="folder for everything the service keeps (default: under the lessonlib cache)")
+    p.add_argument("--port", type=int, default=None, help="port to listen on (default: $LESSONLIB_SERVICE_PORT or 8765)")
+    p.add_argument("--state", default=None,
+                   help="folder for everything the service keeps (default: $LESSONLIB_SERVICE_STATE or under the lessonlib cache)")
     p.add_argument("--keys", default=None, metavar="FILE", help="NAME:KEY lines: only these keys get in, each sees only its own work")
     p.set_defaults(handler=cmd_serve)
     for provider in ("openai", "azure"):

@@ -105,6 +105,45 @@ def ingredient_scores(answer: str, gold: str) -> dict[str, float]:
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "valid_json": 1.0 if strict else 0.0}
 
 
+def bootstrap_interval(values: Sequence[float], *, confidence: float = 0.95, rounds: int = 2000,
+                       seed: int = 18) -> tuple[float, float]:
+    """A percentile bootstrap interval for the mean of ``values`` (resampled ``rounds`` times, seeded).
+
+    With few examples the interval is wide: that is the honest answer, not a defect.
+
+    >>> bootstrap_interval([0.0, 1.0] * 10)
+    (0.3, 0.7)
+    >>> bootstrap_interval([0.5, 0.5, 0.5])
+    (0.5, 0.5)
+    """
+    import random
+
+    if not values:
+        raise LessonError("no values to bootstrap")
+    rng, n = random.Random(seed), len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(rounds))
+    tail = (1 - confidence) / 2
+    return round(means[int(tail * rounds)], 4), round(means[min(rounds - 1, int((1 - tail) * rounds))], 4)
+
+
+def compare(before: Sequence[float], after: Sequence[float], *, metric: str = "F1", confidence: float = 0.95) -> str:
+    """One line on a paired before/after score: the mean gain, its bootstrap interval, and whether it is more than noise.
+
+    >>> compare([0.0, 0.2, 0.1, 0.0], [0.8, 0.9, 0.7, 1.0])
+    'F1 0.08 -> 0.85: gain +0.78 (95% interval +0.65 to +0.93, 4 examples): a real gain'
+    >>> compare([0.5, 0.6, 0.4], [0.6, 0.4, 0.5])
+    'F1 0.50 -> 0.50: gain +0.00 (95% interval -0.20 to +0.10, 3 examples): noise (the interval includes 0)'
+    """
+    if len(before) != len(after) or not before:
+        raise LessonError("compare needs the same examples scored before and after")
+    gains = [b - a for a, b in zip(before, after)]
+    low, high = bootstrap_interval(gains, confidence=confidence)
+    mean = sum(gains) / len(gains)
+    verdict = "a real gain" if low > 0 else "a real loss" if high < 0 else "noise (the interval includes 0)"
+    return (f"{metric} {sum(before) / len(before):.2f} -> {sum(after) / len(after):.2f}: gain {mean:+.2f} "
+            f"({confidence:.0%} interval {low:+.2f} to {high:+.2f}, {len(gains)} examples): {verdict}")
+
+
 def extract_sql(answer: str) -> str:
     """The first SQL statement of an answer (code fences and trailing text removed)."""
     text = re.sub(r"```(?:sql)?", "", answer, flags=re.IGNORECASE).strip()

@@ -1,6 +1,7 @@
 """Execute notebooks in place and leave them clean and deterministic (``make notebooks``).
 
-Runs each notebook top to bottom in a fresh kernel from the notebook's folder, then removes
+Runs each notebook top to bottom in a fresh kernel from the notebook's folder (with a local service
+of its own, on a free port with a fresh state folder, stopped at the end), then removes
 what changes from run to run without meaning anything: execution timing metadata, kernel
 metadata other than the kernelspec and language, and widget state. Outputs are kept, so that
 strict ``pytest --nbval`` compares them.
@@ -10,7 +11,10 @@ strict ``pytest --nbval`` compares them.
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -42,5 +46,14 @@ def execute(path: Path, timeout: int = 900) -> None:
 
 
 if __name__ == "__main__":
-    for name in sys.argv[1:]:
-        execute(Path(name))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        os.environ["LESSONLIB_SERVICE_PORT"] = str(sock.getsockname()[1])
+    os.environ["LESSONLIB_SERVICE_STATE"] = tempfile.mkdtemp(prefix="lessonlib-service-")
+    try:
+        for name in sys.argv[1:]:
+            execute(Path(name))
+    finally:
+        from lessonlib import service
+
+        service.stop()

@@ -283,3 +283,46 @@ def test_a_bad_keys_file_is_named_with_its_line(tmp_path):
     bad.write_text("ada:ada-key-0123456789\nbob short\n", encoding="utf-8")
     with pytest.raises(LessonError, match=r"keys.txt, line 2: expected NAME:KEY"):
         read_keys(bad)
+
+
+def test_the_azure_tutorial_runs_on_the_service_and_a_tuned_model_answers_only_while_deployed(running, tmp_path, monkeypatch):
+    """AzureOpenAI (api-version, api-key) for files, jobs and chat; Resource Manager's PUT/DELETE for the deployment."""
+    import httpx
+    import openai
+
+    from lessonlib.cloud import azure, jobs
+
+    endpoint = service.endpoint(running.port)
+    for name, value in {"AZURE_OPENAI_ENDPOINT": endpoint, "AZURE_OPENAI_API_KEY": "local-azure-key",
+                        "AZURE_MANAGEMENT_ENDPOINT": endpoint, "AZURE_MANAGEMENT_TOKEN": "local-arm-token",
+                        "AZURE_SUBSCRIPTION_ID": "sub", "AZURE_RESOURCE_GROUP": "class", "AZURE_OPENAI_RESOURCE": "recipes"}.items():
+        monkeypatch.setenv(name, value)
+    client = openai.AzureOpenAI(azure_endpoint=endpoint, api_key="local-azure-key", api_version="2024-10-21", max_retries=0)
+    train, _ = _data(tmp_path, 2)
+    uploaded = client.files.create(file=open(train, "rb"), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-35-turbo-0125", suffix="recipes",
+                                         hyperparameters={"n_epochs": 1})
+    job = _wait(client, job.id)
+    assert job.status == "succeeded", job.error
+    assert job.fine_tuned_model == f"gpt-35-turbo-0125.ft-{job.id.removeprefix('ftjob-')}-recipes"
+    messages = [{"role": "user", "content": "Recipe: Tea\n\n- 1 tea bag"}]
+    with pytest.raises(openai.NotFoundError, match="deploy it first"):  # not deployed yet: it does not answer
+        client.chat.completions.create(model="recipes-ft", messages=messages, max_tokens=5)
+
+    result = azure.deploy(job.fine_tuned_model, "recipes-ft", confirm=True)  # the management plane, as on Azure
+    assert result["state"] == "Succeeded" and not result["dry_run"]
+    arm = f"{endpoint}/subscriptions/sub/resourceGroups/class/providers/Microsoft.CognitiveServices/accounts/recipes/deployments"
+    listed = httpx.get(arm, params={"api-version": azure.ARM_API_VERSION}, headers={"Authorization": "Bearer t"}).json()["value"]
+    assert [d["properties"]["model"]["name"] for d in listed] == [job.fine_tuned_model]
+    assert jobs.chat("recipes-ft", "Recipe: Tea\n\n- 1 tea bag", provider="azure", max_tokens=5)
+    assert client.chat.completions.create(model="recipes-ft", messages=messages, max_tokens=5).usage.completion_tokens <= 5
+
+    assert azure.delete("recipes-ft")["deleted"] == "recipes-ft"
+    with pytest.raises(openai.NotFoundError, match="DeploymentNotFound|deploy it first"):
+        client.chat.completions.create(model="recipes-ft", messages=messages, max_tokens=5)
+    # Azure's rules: an api-version on the data plane, a bearer token on the management plane, a real model to deploy
+    assert httpx.get(f"{endpoint}/openai/files").json()["error"]["param"] == "api-version"
+    assert httpx.put(f"{arm}/x", params={"api-version": "2024-10-01"}, json={}).status_code == 401
+    unknown = httpx.put(f"{arm}/x", params={"api-version": "2024-10-01"}, headers={"Authorization": "Bearer t"},
+                        json={"properties": {"model": {"name": "ft:gpt-4o-mini:nobody::x"}}})
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "DeploymentModelNotSupported"

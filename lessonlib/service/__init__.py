@@ -9,14 +9,23 @@ pointed at it. The learner's code is the cookbook's code; only the base URL diff
     file = client.files.create(file=open("data/recipes/train.jsonl", "rb"), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(training_file=file.id, model="gpt-4o-mini-2024-07-18")
 
+The ``AzureOpenAI`` client works against the same service (``azure_endpoint=service.endpoint()``),
+and so do Azure's deployments (``AZURE_MANAGEMENT_ENDPOINT=service.endpoint()``).
+
+The port and the state folder default to ``LESSONLIB_SERVICE_PORT`` (8765) and
+``LESSONLIB_SERVICE_STATE`` (under the lessonlib cache); :func:`stop` ends a service this machine
+started (its process id is in ``STATE/service.pid`` while it runs).
+
 Modules: :mod:`~lessonlib.service.store` (SQLite records), :mod:`~lessonlib.service.app` (the HTTP
-API, FastAPI), :mod:`~lessonlib.service.worker` (one job in its own process, with lessonlib's runner).
+API, FastAPI), :mod:`~lessonlib.service.azure` (deployments), :mod:`~lessonlib.service.chat` (the
+model), :mod:`~lessonlib.service.worker` (one job in its own process, with lessonlib's runner).
 Importing this package imports none of them.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,11 +37,29 @@ from typing import Any
 DEFAULT_PORT = 8765
 
 
-def base_url(port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> str:
-    return f"http://{host}:{port}/v1"
+def default_port() -> int:
+    """``LESSONLIB_SERVICE_PORT``, else 8765."""
+    return int(os.environ.get("LESSONLIB_SERVICE_PORT") or DEFAULT_PORT)
 
 
-def running(port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> bool:
+def default_state() -> Path:
+    """``LESSONLIB_SERVICE_STATE``, else ``service/`` in the lessonlib cache."""
+    from .. import settings
+
+    return Path(os.environ.get("LESSONLIB_SERVICE_STATE") or settings.cache_dir() / "service")
+
+
+def endpoint(port: int | None = None, host: str = "127.0.0.1") -> str:
+    """The service's root URL: ``azure_endpoint`` for ``AzureOpenAI`` and ``AZURE_MANAGEMENT_ENDPOINT``."""
+    return f"http://{host}:{port or default_port()}"
+
+
+def base_url(port: int | None = None, host: str = "127.0.0.1") -> str:
+    """The OpenAI API's base URL on the service (``…/v1``)."""
+    return endpoint(port, host) + "/v1"
+
+
+def running(port: int | None = None, host: str = "127.0.0.1") -> bool:
     """Whether a service answers on ``host:port``."""
     try:
         with urllib.request.urlopen(base_url(port, host) + "/models", timeout=2) as response:
@@ -43,29 +70,52 @@ def running(port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def start(port: int = DEFAULT_PORT, state: str | Path | None = None, *, timeout: float = 60.0) -> subprocess.Popen[bytes] | None:
-    """Start the service in the background unless one already answers on ``port``; returns its process (or None)."""
+def start(port: int | None = None, state: str | Path | None = None, *, timeout: float = 60.0) -> subprocess.Popen[bytes] | None:
+    """Start the service in the background unless one already answers on ``port``; returns its process (or None).
+
+    Its messages go to ``STATE/service.log`` (a pipe nobody reads would block it once full).
+    """
+    from ..errors import LessonError
+
+    port = port or default_port()
     if running(port):
         return None
-    command = [sys.executable, "-m", "lessonlib", "serve", "--port", str(port)] + (["--state", str(state)] if state else [])
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    state = Path(state or default_state())
+    state.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "lessonlib", "serve", "--port", str(port), "--state", str(state)]
+    with open(state / "service.log", "ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if running(port):
             return process
         if process.poll() is not None:
-            from ..errors import LessonError
-
-            raise LessonError(f"the local service did not start: {process.stderr.read().decode(errors='replace')[-500:]}",
-                              fix=f"run `lessonlib serve --port {port}` in a terminal to see why")
+            tail = (state / "service.log").read_text(encoding="utf-8", errors="replace")[-500:]
+            raise LessonError(f"the local service did not start: {tail}", fix=f"run `lessonlib serve --port {port}` in a terminal to see why")
         time.sleep(0.2)
     process.terminate()
-    from ..errors import LessonError
-
     raise LessonError(f"the local service did not answer within {timeout:.0f} s", fix=f"run `lessonlib serve --port {port}` in a terminal")
 
 
-def client(port: int = DEFAULT_PORT, **options: Any) -> Any:
+def stop(state: str | Path | None = None, *, timeout: float = 30.0) -> bool:
+    """End the service whose state folder is ``state`` (default: :func:`default_state`); False when none runs."""
+    pid_file = Path(state or default_state()) / "service.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def client(port: int | None = None, **options: Any) -> Any:
     """An ``openai.OpenAI`` client for the local service, started if needed (any key is accepted on loopback)."""
     from openai import OpenAI
 

@@ -7,7 +7,9 @@ objects ``openai`` (the SDK) parses; errors come as ``{"error": {"message", "typ
 process (:mod:`lessonlib.service.worker`) that exits when its job ends; a job that a restart
 interrupted resumes from its last checkpoint. Chat loads the local model once, in this process.
 
-Not yet here (see the issue): the Azure paths and deployments.
+The same routes answer under ``/v1`` (the ``OpenAI`` client) and under ``/openai`` with an
+``api-version`` query (the ``AzureOpenAI`` client); :mod:`lessonlib.service.azure` adds Azure's
+deployments (management plane) and the deployment-scoped chat path.
 
 >>> app = create_app("/tmp/lessonlib-service-doctest")   # doctest: +SKIP
 """
@@ -23,35 +25,25 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
+from . import azure
 from .chat import Chatter
+from .errors import ApiError
 from .store import Store, new_id, page
 from .worker import LOCAL_MODEL
 
 #: OpenAI base models the tutorials use; each is played by the local model.
 BASE_MODELS = ("gpt-4o-mini-2024-07-18", "gpt-4o-mini", "gpt-3.5-turbo", "gpt-3.5-turbo-0125", "gpt-4o-2024-08-06",
-               "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14", "babbage-002", "davinci-002")
+               "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14", "babbage-002", "davinci-002",
+               "gpt-35-turbo-0125", "gpt-35-turbo-0613", "gpt-35-turbo-1106")  # the last three: Azure's names
 #: Jobs that may wait or run at once (``LESSONLIB_SERVICE_MAX_JOBS``); one more gets 429 with Retry-After.
 MAX_JOBS = 8
 #: The largest upload accepted (bytes).
 MAX_UPLOAD = 50 << 20
 PRIVATE = "lessonlib_"
-
-
-class ApiError(Exception):
-    """An error the API returns as OpenAI does."""
-
-    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
-
-    def response(self) -> JSONResponse:
-        return JSONResponse({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}},
-                            status_code=self.status)
 
 
 def public(body: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +145,7 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
     app = FastAPI(title="lessonlib local fine-tuning service", docs_url=None, redoc_url=None,
                   on_startup=[scheduler.start], on_shutdown=[scheduler.stop])
     app.state.store, app.state.scheduler = store, scheduler
+    api = APIRouter()  # mounted at /v1 (OpenAI) and /openai (Azure OpenAI), below
 
     max_jobs = int(os.environ.get("LESSONLIB_SERVICE_MAX_JOBS", MAX_JOBS))
 
@@ -176,7 +169,7 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
         return job
 
     # files -------------------------------------------------------------------------------------
-    @app.post("/v1/files")
+    @api.post("/files")
     async def upload(file: UploadFile = File(...), purpose: str = Form(...), owner: str = Depends(caller)) -> dict[str, Any]:
         if purpose != "fine-tune":
             raise ApiError(400, f"'{purpose}' is not a purpose this service accepts: use 'fine-tune'", param="purpose")
@@ -201,7 +194,7 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
         store.file_path(body["id"]).write_bytes(content)
         return store.add_file(body, owner)
 
-    @app.get("/v1/files")
+    @api.get("/files")
     def list_files(owner: str = Depends(caller)) -> dict[str, Any]:
         return {"object": "list", "data": store.files(owner), "has_more": False}
 
@@ -211,16 +204,16 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
             raise ApiError(404, f"No such File object: {file_id}", param="id", code="file_not_found")
         return found
 
-    @app.get("/v1/files/{file_id}")
+    @api.get("/files/{file_id}")
     def retrieve_file(file_id: str, owner: str = Depends(caller)) -> dict[str, Any]:
         return file_or_404(file_id, owner)
 
-    @app.get("/v1/files/{file_id}/content")
+    @api.get("/files/{file_id}/content")
     def file_content(file_id: str, owner: str = Depends(caller)) -> PlainTextResponse:
         file_or_404(file_id, owner)
         return PlainTextResponse(store.file_path(file_id).read_text(encoding="utf-8"))
 
-    @app.delete("/v1/files/{file_id}")
+    @api.delete("/files/{file_id}")
     def delete_file(file_id: str, owner: str = Depends(caller)) -> dict[str, Any]:
         file_or_404(file_id, owner)
         store.delete_file(file_id, owner)
@@ -228,8 +221,8 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
         return {"id": file_id, "object": "file", "deleted": True}
 
     # fine-tuning jobs --------------------------------------------------------------------------
-    @app.post("/v1/fine_tuning/jobs")
-    def create_job(body: dict[str, Any], owner: str = Depends(caller)) -> dict[str, Any]:
+    @api.post("/fine_tuning/jobs")
+    def create_job(body: dict[str, Any], request: Request, owner: str = Depends(caller)) -> dict[str, Any]:
         model = body.get("model")
         if model not in BASE_MODELS:
             raise ApiError(400, f"Model {model} is not available for fine-tuning here; use one of: {', '.join(BASE_MODELS)}",
@@ -251,19 +244,19 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
                              "organization_id": "org-lessonlib", "result_files": [], "seed": body.get("seed"),
                              "trained_tokens": None, "estimated_finish": None, "integrations": [], "metadata": body.get("metadata"),
                              "suffix": body.get("suffix"), "user_provided_suffix": body.get("suffix"),
-                             "lessonlib_owner": owner}, owner)
+                             "lessonlib_owner": owner, "lessonlib_surface": surface(request)}, owner)
         store.add_event(job["id"], f"Created fine-tuning job: {job['id']}")
         return public(job)
 
-    @app.get("/v1/fine_tuning/jobs")
+    @api.get("/fine_tuning/jobs")
     def list_jobs(after: str | None = None, limit: int = 20, owner: str = Depends(caller)) -> dict[str, Any]:
         return page([public(j) for j in store.jobs(owner)], after, limit)
 
-    @app.get("/v1/fine_tuning/jobs/{job_id}")
+    @api.get("/fine_tuning/jobs/{job_id}")
     def retrieve_job(job_id: str, owner: str = Depends(caller)) -> dict[str, Any]:
         return public(job_or_404(job_id, owner))
 
-    @app.post("/v1/fine_tuning/jobs/{job_id}/cancel")
+    @api.post("/fine_tuning/jobs/{job_id}/cancel")
     def cancel_job(job_id: str, owner: str = Depends(caller)) -> dict[str, Any]:
         job = job_or_404(job_id, owner)
         if job["status"] in ("succeeded", "failed", "cancelled"):
@@ -273,12 +266,12 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
         store.add_event(job_id, "Fine-tuning job cancelled")
         return public(job)
 
-    @app.get("/v1/fine_tuning/jobs/{job_id}/events")
+    @api.get("/fine_tuning/jobs/{job_id}/events")
     def list_events(job_id: str, after: str | None = None, limit: int = 20, owner: str = Depends(caller)) -> dict[str, Any]:
         job_or_404(job_id, owner)
         return page(store.events(job_id), after, limit)
 
-    @app.get("/v1/fine_tuning/jobs/{job_id}/checkpoints")
+    @api.get("/fine_tuning/jobs/{job_id}/checkpoints")
     def list_checkpoints(job_id: str, after: str | None = None, limit: int = 10, owner: str = Depends(caller)) -> dict[str, Any]:
         job_or_404(job_id, owner)
         return page([public(c) for c in store.checkpoints(job_id) if Path(c["lessonlib_path"]).is_dir()], after, limit)
@@ -296,7 +289,7 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
                     return checkpoint["lessonlib_path"]
         raise ApiError(404, f"The model `{name}` does not exist or you do not have access to it.", param="model", code="model_not_found")
 
-    @app.get("/v1/models")
+    @api.get("/models")
     def list_models(owner: str = Depends(caller)) -> dict[str, Any]:
         base = [{"id": m, "object": "model", "created": 0, "owned_by": f"lessonlib ({LOCAL_MODEL})"} for m in BASE_MODELS]
         tuned = [{"id": j["fine_tuned_model"], "object": "model", "created": j["finished_at"], "owned_by": "lessonlib"}
@@ -305,12 +298,11 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
 
     chatter = Chatter()
 
-    @app.post("/v1/chat/completions", response_model=None)
-    def chat(body: dict[str, Any], owner: str = Depends(caller)) -> dict[str, Any] | StreamingResponse:
+    def complete(body: dict[str, Any], name: str, owner: str) -> dict[str, Any] | StreamingResponse:
+        """A chat completion by the model ``name`` (base, tuned or checkpoint), streamed when asked."""
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
             raise ApiError(400, "messages must be a non-empty list of {role, content} objects", param="messages")
-        name = body.get("model") or ""
         adapter = adapter_for(name, owner)
         limit = int(body.get("max_completion_tokens") or body.get("max_tokens") or 256)
         clean = [{"role": str(m.get("role")), "content": m.get("content") or ""} for m in messages]
@@ -331,7 +323,19 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
                              "finish_reason": "length" if completion >= limit else "stop", "logprobs": None}],
                 "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}
 
+    @api.post("/chat/completions", response_model=None)
+    def chat(body: dict[str, Any], owner: str = Depends(caller)) -> dict[str, Any] | StreamingResponse:
+        return complete(body, body.get("model") or "", owner)
+
+    app.include_router(api, prefix="/v1")
+    app.include_router(api, prefix="/openai", dependencies=[Depends(azure.api_version)])
+    app.include_router(azure.router(store, caller, complete, adapter_for))
     return app
+
+
+def surface(request: Request) -> str:
+    """Which client called: "azure" (paths under ``/openai``) or "openai" (``/v1``)."""
+    return "azure" if request.url.path.startswith("/openai/") else "openai"
 
 
 def _sse(pieces: Iterator[str], made: dict[str, Any], stops: list[str], count: Any = None) -> Iterator[str]:
@@ -360,7 +364,7 @@ def _sse(pieces: Iterator[str], made: dict[str, Any], stops: list[str], count: A
     yield "data: [DONE]\n\n"
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, state: str | Path | None = None, keys: str | Path | None = None) -> None:
+def serve(host: str = "127.0.0.1", port: int | None = None, state: str | Path | None = None, keys: str | Path | None = None) -> None:
     """Run the service in the foreground until Ctrl-C or SIGTERM (``lessonlib serve``).
 
     ``keys``: a file of ``name:key`` lines; then only those keys get in and each sees only its own
@@ -368,15 +372,22 @@ def serve(host: str = "127.0.0.1", port: int = 8765, state: str | Path | None = 
     """
     import uvicorn
 
-    from .. import settings
-
     if host not in ("127.0.0.1", "localhost", "::1") and keys is None:
         from ..errors import LessonError
 
         raise LessonError(f"the service would be reachable from other machines on {host}, with no keys to check",
                           fix="bind to 127.0.0.1 (the default), or give each learner a key: --keys FILE with NAME:KEY lines")
-    state = Path(state) if state else settings.cache_dir() / "service"
+    from . import default_port, default_state
+
+    port = port or default_port()
+    state = Path(state) if state else default_state()
     app = create_app(state, read_keys(keys) if keys else None)
     print(f"lessonlib service: http://{host}:{port}/v1 (state in {state}); Ctrl-C stops it", flush=True)
     app.router.on_startup.append(lambda: print("ready", flush=True))
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    pid_file = state / "service.pid"
+    pid_file.write_text(str(os.getpid()))
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):
+            pid_file.unlink()

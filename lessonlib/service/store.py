@@ -1,4 +1,4 @@
-"""The service's records in SQLite: files, fine-tuning jobs, their events and checkpoints.
+"""The service's records in SQLite: files, fine-tuning jobs, their events and checkpoints, Azure deployments.
 
 One database file in the state folder (``service.sqlite3``), opened afresh by each call (WAL mode,
 so the web server and the training worker, two processes, read and write it at once). Rows are
@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, owner TEXT, created_at INT
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, job TEXT, body TEXT);
 CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, job TEXT, step INTEGER, body TEXT);
 CREATE INDEX IF NOT EXISTS events_job ON events (job, seq);
+CREATE TABLE IF NOT EXISTS deployments (owner TEXT, name TEXT, body TEXT, PRIMARY KEY (owner, name));
 """
 
 
@@ -130,6 +131,24 @@ class Store:
     def checkpoints(self, job_id: str) -> list[dict[str, Any]]:
         """The job's checkpoints, newest first."""
         return self._rows("SELECT body FROM checkpoints WHERE job = ? ORDER BY step DESC", job_id)
+
+    # deployments (Azure) ------------------------------------------------------------------------
+    def put_deployment(self, name: str, body: dict[str, Any], owner: str = "") -> dict[str, Any]:
+        """Create or replace the deployment ``name`` (as Azure's PUT does)."""
+        with self._db() as db:
+            db.execute("INSERT OR REPLACE INTO deployments VALUES (?, ?, ?)", (owner, name, json.dumps(body)))
+        return body
+
+    def deployment(self, name: str, owner: str = "") -> dict[str, Any] | None:
+        rows = self._rows("SELECT body FROM deployments WHERE name = ? AND owner = ?", name, owner)
+        return rows[0] if rows else None
+
+    def deployments(self, owner: str = "") -> list[dict[str, Any]]:
+        return self._rows("SELECT body FROM deployments WHERE owner = ? ORDER BY name", owner)
+
+    def delete_deployment(self, name: str, owner: str = "") -> bool:
+        with self._db() as db:
+            return db.execute("DELETE FROM deployments WHERE name = ? AND owner = ?", (name, owner)).rowcount > 0
 
 
 def page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[str, Any]:

@@ -45,7 +45,18 @@ def auto_hyperparameters(examples: int, given: dict[str, Any]) -> dict[str, Any]
 
 
 def model_name(job: dict[str, Any], owner: str) -> str:
-    """``ft:<base>:<owner>:<suffix>:<id>``, as OpenAI names tuned models."""
+    """The tuned model's name as the provider would give it.
+
+    OpenAI: ``ft:<base>:<owner>:<suffix>:<id>``; Azure OpenAI (a job created under ``/openai``):
+    ``<base>.ft-<id>[-<suffix>]``.
+
+    >>> model_name({"model": "gpt-4o-mini-2024-07-18", "suffix": "recipes", "id": "ftjob-0123456789abcdef"}, "")
+    'ft:gpt-4o-mini-2024-07-18:lessonlib:recipes:89abcdef'
+    >>> model_name({"model": "gpt-35-turbo-0125", "suffix": None, "id": "ftjob-0123456789abcdef", "lessonlib_surface": "azure"}, "")
+    'gpt-35-turbo-0125.ft-0123456789abcdef'
+    """
+    if job.get("lessonlib_surface") == "azure":
+        return f"{job['model']}.ft-{job['id'].removeprefix('ftjob-')}" + (f"-{job['suffix']}" if job.get("suffix") else "")
     return f"ft:{job['model']}:{owner or 'lessonlib'}:{job.get('suffix') or ''}:{job['id'][-8:]}"
 
 
