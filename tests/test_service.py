@@ -326,3 +326,27 @@ def test_the_azure_tutorial_runs_on_the_service_and_a_tuned_model_answers_only_w
     unknown = httpx.put(f"{arm}/x", params={"api-version": "2024-10-01"}, headers={"Authorization": "Bearer t"},
                         json={"properties": {"model": {"name": "ft:gpt-4o-mini:nobody::x"}}})
     assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "DeploymentModelNotSupported"
+
+
+def test_the_lesson_assignment_code_runs_unchanged_with_only_the_sdks_own_settings(running, tmp_path, monkeypatch):
+    """The calls of the lesson's assignment notebook as written there (``OpenAI()`` reads OPENAI_BASE_URL and OPENAI_API_KEY)."""
+    from openai import OpenAI
+
+    monkeypatch.setenv("OPENAI_BASE_URL", service.base_url(running.port))
+    monkeypatch.setenv("OPENAI_API_KEY", "local")
+    path, _ = _data(tmp_path, 4)
+
+    client = OpenAI()
+    ft_file = client.files.create(file=open(path, "rb"), purpose="fine-tune")
+    ft_filejob = client.fine_tuning.jobs.create(training_file=ft_file.id, model="gpt-3.5-turbo")
+    assert ft_filejob.id in [j.id for j in client.fine_tuning.jobs.list(limit=10).data]
+    client.fine_tuning.jobs.list_events(fine_tuning_job_id=ft_filejob.id, limit=10)
+    response = _wait(client, ft_filejob.id)
+    assert response.status == "succeeded" and response.trained_tokens > 0, response.error
+    events = client.fine_tuning.jobs.list_events(ft_filejob.id).data
+    events.reverse()
+    assert events[-1].message == "The job has successfully completed"
+    fine_tuned_model_id = client.fine_tuning.jobs.retrieve(ft_filejob.id).fine_tuned_model
+    completion = client.chat.completions.create(model=fine_tuned_model_id, messages=[
+        {"role": "system", "content": recipes.SYSTEM_PROMPT}, {"role": "user", "content": "Recipe: Tea\n\n- 1 tea bag\n- 200 ml water"}])
+    assert completion.choices[0].message.content
