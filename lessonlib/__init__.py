@@ -16,8 +16,11 @@ module        owns                                                              
 ``errors``    :class:`LessonError`: one line of problem, one line of fix            ready
 ``system``    machine facts: packages, CPU features, memory, the C library, GPU     ready
 ``doctor``    ``lessonlib doctor``: can the offline course run here, what is open   ready
+``jupyter``   the learner's other kernels, through the Jupyter server's REST API    ready
+``binder``    the memory each notebook's kernel may keep within Binder's 2 GB       ready
 ``models``    prepare, load and chat with the local model (GGUF -> cached folder)   ready
-``widgets``   ipywidgets views: chat, data doctor, break-even, training, before/after ready
+``widgets``   ipywidgets views: chat, data doctor, break-even, training, before/after, ready
+              other kernels
 ``cli``       ``lessonlib ...`` subcommands                                         ready
 ``corpora``   the course's data sets (recipes, text-to-SQL), generated from a seed  ready
 ``data``      read, validate, convert and split chat files                          ready
@@ -26,11 +29,12 @@ module        owns                                                              
 ``prompting`` zero-shot and few-shot chat prompts                                  ready
 ``plots``     the figures notebooks and widgets show                                ready
 ``train``     run config, SFT recipe (public TRL/PEFT), machine plan, guarded       ready
-              measures, runner, progress events
+              measures, runner (in-process or in a child process), progress events
 ``evaluate``  zero-shot / few-shot / BM25 retrieval / tuned strategies and metrics  ready
 ``decide``    the lesson's checklist -> recommendation with reasons                 ready
 ``cloud``     OpenAI / Azure jobs and deployment, AutoTrain config, keys, budget     ready
-``service``   the OpenAI fine-tuning and chat API on loopback, trained locally      started
+``service``   the OpenAI and Azure OpenAI fine-tuning and chat APIs on loopback,    ready
+              trained locally
 ============  ===================================================================  ============
 
 Views (widgets, cli, notebooks) import steps; steps never import views. ``import lessonlib``

@@ -31,3 +31,10 @@ class LessonError(Exception):
     def _repr_markdown_(self) -> str:  # pragma: no cover - shown by Jupyter only
         text = f"**Problem:** {self.message}"
         return text + (f"  \n**Fix:** {self.fix}" if self.fix else "")
+
+
+class MemoryShortfall(LessonError):
+    """A step refused because it would not fit in the memory the container has left (the message has the numbers).
+
+    In JupyterLab, ``lessonlib.widgets`` shows it with a button that shuts down the learner's other idle kernels.
+    """

@@ -228,7 +228,7 @@ def data_size_study(sizes: Sequence[int | str | None] = (10, 50, None), *, train
     settings (the notebook's overfitting run), so it is not trained twice. ``f1_limit`` > 0 also
     scores each adapter on that many held-out recipes (costs a few seconds each).
     """
-    from .train import run
+    from .train import run_in_subprocess
 
     folder = Path(folder)
     valid = subset(valid_file, valid_examples, folder / f"valid-{valid_examples}.jsonl")
@@ -241,7 +241,7 @@ def data_size_study(sizes: Sequence[int | str | None] = (10, 50, None), *, train
         previous = (reuse or {}).get(count)
         if previous is None:
             subset(lines, n, cfg.train_file)
-            previous = run(cfg, on_event=on_event)
+            previous = run_in_subprocess(cfg, on_event=on_event)  # its memory goes back when it ends
         batch = cfg.batch_size * cfg.grad_accum
         results.append(SizeResult(
             examples=count, output_dir=previous.output_dir, steps=previous.steps,

@@ -40,8 +40,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import generation_cache, settings
-from .errors import LessonError
+from . import generation_cache, settings, system
+from .errors import LessonError, MemoryShortfall
 
 #: The name learners use for the default model.
 DEFAULT_MODEL = "smollm2"
@@ -381,7 +381,7 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
 
         short = memory_shortfall((parameter_count(name) or 135e6) * 4 / 1e9 + 0.1)
         if short:
-            raise LessonError(f"loading the model {short}",
+            raise MemoryShortfall(f"loading the model {short}",
                               fix="shut down the kernels of notebooks you have finished (Kernel > Shut Down All Kernels, "
                                   "or the Running panel), then run this cell again")
     started = time.perf_counter()
@@ -430,11 +430,9 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
 
 
 def unload() -> None:
-    """Forget every loaded model (frees memory in a long notebook session)."""
+    """Forget every loaded model and give the memory back to the system (a long notebook session, Binder's 2 GB)."""
     _LOADED.clear()
-    import gc
-
-    gc.collect()
+    system.give_back_memory()
 
 
 Message = dict[str, str]

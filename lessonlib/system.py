@@ -50,6 +50,19 @@ def glibc() -> Any | None:
     return libc
 
 
+def give_back_memory() -> None:
+    """Collect garbage, then hand the C heap's free pages back to the system (``malloc_trim``, glibc only).
+
+    Freed tensors often stay in the process's heap, counted against the container, until trimmed.
+    """
+    import gc
+
+    gc.collect()
+    libc = glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 @dataclass
 class Limits:
     """What the container (cgroup) allows this process, as read from its files; ``None`` where it sets no limit."""
@@ -91,13 +104,14 @@ def _inactive_file(path: Path, key: str) -> int:
 _NO_LIMIT_BYTES = 1 << 60
 
 
-def cgroup_limits(root: str | Path = "/sys/fs/cgroup") -> Limits:
+def cgroup_limits(root: str | Path | None = None) -> Limits:
     """The CPU quota and the memory limit and use of this container, from cgroup v2 or v1 files under ``root``.
 
     ``os.cpu_count()``, ``sched_getaffinity`` and ``psutil.virtual_memory()`` report the *host*; on
     Binder the container gets a fraction of it. v2: ``cpu.max`` ("QUOTA PERIOD" or "max PERIOD"),
     ``memory.max``, ``memory.current``; v1: ``cpu/cpu.cfs_quota_us`` (-1: none) and
     ``cpu/cpu.cfs_period_us``, ``memory/memory.limit_in_bytes`` and ``memory/memory.usage_in_bytes``.
+    ``root`` defaults to ``LESSONLIB_CGROUP_ROOT`` (a test's fake tree), else ``/sys/fs/cgroup``.
 
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
@@ -107,7 +121,7 @@ def cgroup_limits(root: str | Path = "/sys/fs/cgroup") -> Limits:
     >>> limits.version, limits.cpu_quota, limits.memory_limit_gb, round(limits.memory_free_gb, 2)
     (2, 0.5, 2.15, 1.08)
     """
-    root = Path(root)
+    root = Path(root or os.environ.get("LESSONLIB_CGROUP_ROOT") or "/sys/fs/cgroup")
     gb = lambda n: None if n is None or n >= _NO_LIMIT_BYTES else round(n / 1e9, 2)  # noqa: E731
     if (root / "cpu.max").exists() or (root / "memory.max").exists():
         quota = None

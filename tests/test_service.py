@@ -350,3 +350,22 @@ def test_the_lesson_assignment_code_runs_unchanged_with_only_the_sdks_own_settin
     completion = client.chat.completions.create(model=fine_tuned_model_id, messages=[
         {"role": "system", "content": recipes.SYSTEM_PROMPT}, {"role": "user", "content": "Recipe: Tea\n\n- 1 tea bag\n- 200 ml water"}])
     assert completion.choices[0].message.content
+
+
+def test_an_idle_service_gives_the_models_memory_back_and_loads_it_again_when_asked(tmp_path):
+    import psutil
+
+    svc = Service(tmp_path / "state", LESSONLIB_SERVICE_IDLE_UNLOAD="1").start()
+    try:
+        client, process = svc.client(), psutil.Process(svc.process.pid)
+        ask = lambda: client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}],  # noqa: E731
+                                                     max_tokens=3).choices[0].message.content
+        assert ask()
+        loaded = process.memory_info().rss
+        deadline = time.monotonic() + 20
+        while process.memory_info().rss > loaded - 0.3e9:  # the fp32 weights alone are 0.5 GB
+            assert time.monotonic() < deadline, f"still {process.memory_info().rss / 1e9:.2f} GB after idling"
+            time.sleep(0.5)
+        assert ask()  # loaded again on demand
+    finally:
+        svc.stop()

@@ -138,3 +138,58 @@ def test_loading_a_model_that_would_not_fit_is_refused(tmp_path, monkeypatch, mo
     monkeypatch.setattr(models, "_LOADED", {})
     with pytest.raises(LessonError, match=r"loading the model needs about 0\.6 GB more memory, and 0\.3 GB is free"):
         models.load()
+
+
+def test_kernel_cleaner_lists_and_shuts_down_only_idle_kernels():
+    from lessonlib.jupyter import Kernel
+    from lessonlib.widgets import KernelCleaner
+
+    kernels = [Kernel("a", "notebooks/01.ipynb", "idle", 0.3), Kernel("b", "notebooks/04.ipynb", "busy", 1.1)]
+    asked = []
+
+    def shut_down(chosen):
+        asked.extend(chosen)
+        kernels[:] = [k for k in kernels if k not in chosen]
+        return [k.name for k in chosen]
+
+    cleaner = KernelCleaner(list_kernels=lambda: list(kernels), shut_down=shut_down)
+    assert "notebooks/01.ipynb (idle, 0.30 GB)" in cleaner.listing.value and "busy" in cleaner.listing.value
+    assert cleaner.button.description == "Shut down 1 idle kernel(s)" and not cleaner.button.disabled
+    cleaner.button.click()
+    assert [k.id for k in asked] == ["a"] and "Shut down: notebooks/01.ipynb" in cleaner.status.value
+    assert cleaner.button.disabled  # only the busy one is left
+
+
+def test_a_memory_refusal_in_jupyter_shows_its_numbers_and_a_button_that_frees_the_idle_kernels(tmp_path, model_dir):
+    """A test's tight container (a fake cgroup tree: 2 GB, 1.9 GB used) and a real Jupyter server with two kernels."""
+    import json
+    import os
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from jupyter_helpers import Server
+
+    fake = tmp_path / "cgroup"
+    fake.mkdir()
+    for name, value in {"memory.max": "2000000000", "memory.current": "1900000000", "cpu.max": "max 100000"}.items():
+        (fake / name).write_text(value)
+    for name in ("finished.ipynb", "current.ipynb"):
+        (tmp_path / name).write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    server = Server({**os.environ, "LESSONLIB_CGROUP_ROOT": str(fake), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")},
+                    root=tmp_path)
+    try:
+        finished = server.open("finished.ipynb")
+        assert finished.run("x = 1").error is None
+        current = server.open("current.ipynb")
+        refused = current.run("import lessonlib.widgets\nfrom lessonlib import models\nmodels.load()")
+        assert refused.error.startswith("MemoryShortfall: loading the model needs about") and "0.1 GB is free" in refused.error
+        assert any("application/vnd.jupyter.widget-view+json" in shown for shown in refused.displayed())  # the button, not a traceback
+        cleaned = current.run("cleaner = lessonlib.widgets.KernelCleaner()\nprint([k.name for k in cleaner.kernels])\n"
+                              "cleaner.button.click()\nprint(cleaner.status.value)")
+        assert cleaned.error is None and "['finished.ipynb']" in cleaned.text and "Shut down: finished.ipynb" in cleaned.text
+        assert [k["id"] for k in server.api("GET", "/api/kernels")] == [current.id]
+        finished.close()
+        current.close()
+    finally:
+        server.stop()

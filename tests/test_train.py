@@ -386,8 +386,8 @@ def test_training_widget_runs_and_stops(tmp_path, small_data, model_dir):
     monitor.on_event = click_stop_after_first_step
     monitor.launch.click()
     result = monitor.join(timeout=600)
-    assert result is not None and result.stopped and result.steps == 1
-    assert monitor.progress.value == 1 and "Stopped" in monitor.status.value
+    assert result is not None and result.stopped and result.steps < 3  # the run is in a child process: it stops after its current step
+    assert monitor.progress.value == result.steps and "Stopped" in monitor.status.value
     assert bytes(monitor.chart.value).startswith(b"\x89PNG") and "tokens/s" in monitor.stats.value
     assert monitor.launch.disabled is False
 
@@ -639,3 +639,17 @@ def test_training_monitor_follows_a_trainer_of_the_learners_own():
     state.global_step = 4
     callback.on_log(None, state, control, logs={"loss": 0.4})
     assert "Stopped" in monitor.status.value and "last loss 0.400" in monitor.status.value
+
+
+def test_a_run_in_a_subprocess_relays_its_events_and_its_errors(tmp_path, small_data, model_dir):
+    from lessonlib.errors import LessonError
+    from lessonlib.train import run_in_subprocess
+
+    events = []
+    result = run_in_subprocess(tiny(tmp_path, small_data, max_steps=2, valid_file=None), on_event=events.append)
+    assert result.steps == 2 and result.plan.threads >= 1 and (tmp_path / "run" / "adapter_config.json").is_file()
+    assert [e.step for e in events if e.kind == "step"] == [1, 2] and events[-1].kind == "end"
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n', encoding="utf-8")
+    with pytest.raises(LessonError, match="broken.jsonl"):
+        run_in_subprocess(tiny(tmp_path, (broken, small_data[1]), valid_file=None, output_dir=str(tmp_path / "other")))

@@ -52,13 +52,19 @@ def public(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class Scheduler:
-    """Runs queued jobs one at a time, each in a worker process; cancels by ending that process."""
+    """Runs queued jobs one at a time, each in a worker process; cancels by ending that process.
 
-    def __init__(self, store: Store):
-        self.store = store
+    It also keeps the chat model's memory in check: the model is released before a job starts (the
+    worker needs the room) and after ``idle_unload`` seconds without a request
+    (``LESSONLIB_SERVICE_IDLE_UNLOAD``, default 120; 0 keeps it loaded).
+    """
+
+    def __init__(self, store: Store, chatter: Chatter | None = None, idle_unload: float = 120.0):
+        self.store, self.chatter, self.idle_unload = store, chatter, idle_unload
         self.current: tuple[str, subprocess.Popen[bytes]] | None = None
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.wake = threading.Event()  # set when a job is created: the loop looks at once instead of polling
         self.thread = threading.Thread(target=self._loop, name="lessonlib-jobs", daemon=True)
 
     def start(self) -> None:
@@ -69,6 +75,7 @@ class Scheduler:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.wake.set()
         with self.lock:
             if self.current:
                 self.current[1].terminate()
@@ -83,9 +90,14 @@ class Scheduler:
         while not self.stopping.is_set():
             waiting = self.store.jobs(status=("validating_files", "queued"))
             if not waiting:
-                self.stopping.wait(0.5)
+                if self.chatter and self.idle_unload and self.chatter.loaded() and self.chatter.idle_seconds() > self.idle_unload:
+                    self.chatter.release(wait=False)
+                self.wake.wait(5.0)
+                self.wake.clear()
                 continue
             job = waiting[-1]  # the oldest first
+            if self.chatter:
+                self.chatter.release()  # the worker needs the room; the next chat request loads the model again
             with self.lock:
                 process = subprocess.Popen([sys.executable, "-m", "lessonlib.service.worker", str(self.store.state), job["id"]],
                                            stdout=subprocess.DEVNULL, stderr=open(self.store.state / "worker.log", "ab"))
@@ -141,7 +153,8 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
             raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
         return name
 
-    scheduler = Scheduler(store)
+    chatter = Chatter()
+    scheduler = Scheduler(store, chatter, float(os.environ.get("LESSONLIB_SERVICE_IDLE_UNLOAD", 120)))
     app = FastAPI(title="lessonlib local fine-tuning service", docs_url=None, redoc_url=None,
                   on_startup=[scheduler.start], on_shutdown=[scheduler.stop])
     app.state.store, app.state.scheduler = store, scheduler
@@ -246,6 +259,7 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
                              "suffix": body.get("suffix"), "user_provided_suffix": body.get("suffix"),
                              "lessonlib_owner": owner, "lessonlib_surface": surface(request)}, owner)
         store.add_event(job["id"], f"Created fine-tuning job: {job['id']}")
+        scheduler.wake.set()
         return public(job)
 
     @api.get("/fine_tuning/jobs")
@@ -295,8 +309,6 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
         tuned = [{"id": j["fine_tuned_model"], "object": "model", "created": j["finished_at"], "owned_by": "lessonlib"}
                  for j in store.jobs(owner, status=("succeeded",))]
         return {"object": "list", "data": base + tuned}
-
-    chatter = Chatter()
 
     def complete(body: dict[str, Any], name: str, owner: str) -> dict[str, Any] | StreamingResponse:
         """A chat completion by the model ``name`` (base, tuned or checkpoint), streamed when asked."""

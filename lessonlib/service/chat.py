@@ -4,11 +4,16 @@ The first request for a tuned (or checkpoint) model wraps the base in a ``PeftMo
 adapter is added with ``load_adapter`` and chosen with ``set_adapter``; a base-model request runs
 with the adapters disabled. So any number of tuned models cost a few MB each, not a model each.
 Replies can be streamed token by token (``transformers.TextIteratorStreamer``).
+
+The model is loaded on the first request and :meth:`Chatter.release`\ d when the service has been idle
+for a while or a training job starts (the service shares Binder's 2 GB with JupyterLab, every kernel
+and the training worker); the next request loads it again in a few seconds.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Iterator
 
 
@@ -20,6 +25,32 @@ class Chatter:
         self.model: Any = None
         self.tokenizer: Any = None
         self.adapters: dict[str, str] = {}  # adapter folder -> PEFT adapter name
+        self.last_used = time.monotonic()
+
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def idle_seconds(self) -> float:
+        """Seconds since the last request ended (0 while one is running)."""
+        return 0.0 if self.lock.locked() else time.monotonic() - self.last_used
+
+    def release(self, *, wait: bool = True) -> bool:
+        """Drop the model and its adapters (the tokenizer, a few MB, stays) and give the memory back.
+
+        False when a reply is being made and ``wait`` is False.
+        """
+        from .. import system
+
+        if not self.lock.acquire(blocking=wait):
+            return False
+        try:
+            if self.model is not None:
+                self.model = None
+                self.adapters = {}
+                system.give_back_memory()
+        finally:
+            self.lock.release()
+        return True
 
     def _ready(self, adapter: str | None) -> Any:
         """The model set up for ``adapter`` (``None``: the base), loading what is missing; a context for generation."""
@@ -32,7 +63,7 @@ class Chatter:
 
         if self.model is None:
             source = models.resolve(None)
-            self.tokenizer = AutoTokenizer.from_pretrained(source)
+            self.tokenizer = self.tokenizer or AutoTokenizer.from_pretrained(source)
             self.model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval()
         if adapter is None:
             return self.model.disable_adapter() if self.adapters else contextlib.nullcontext()
@@ -76,6 +107,7 @@ class Chatter:
             inputs = self._inputs(messages)
             with context, torch.inference_mode():
                 output = self.model.generate(**inputs, **self._options(max_tokens, temperature, seed))
+            self.last_used = time.monotonic()
         new = output[0, inputs["input_ids"].shape[1]:]
         return self.tokenizer.decode(new, skip_special_tokens=True).strip(), int(inputs["input_ids"].shape[1]), int(new.shape[0])
 
@@ -100,6 +132,7 @@ class Chatter:
                     with context, torch.inference_mode():
                         self.model.generate(**inputs, **self._options(max_tokens, temperature, seed), streamer=streamer)
                 finally:
+                    self.last_used = time.monotonic()
                     self.lock.release()
 
             threading.Thread(target=work, name="lessonlib-chat", daemon=True).start()

@@ -5,7 +5,8 @@
 * :mod:`~lessonlib.train.machine`: the public settings chosen for this machine, and which measures apply;
 * :mod:`~lessonlib.train.measures`: optional speed and memory measures beyond public APIs, each guarded;
 * :mod:`~lessonlib.train.events`: progress events, the stop flag, the ``TrainerCallback``;
-* :mod:`~lessonlib.train.runner`: ``run(cfg)``, the recipe with the plan, measures, checkpoints and a model card.
+* :mod:`~lessonlib.train.runner`: ``run(cfg)``, the recipe with the plan, measures, checkpoints and a model card;
+* :mod:`~lessonlib.train.isolated`: ``run_in_subprocess(cfg)``, the same run in a child process that gives all its memory back.
 
 >>> from lessonlib.train import RunConfig
 >>> RunConfig().method, RunConfig().max_steps
@@ -15,7 +16,8 @@
 from .config import RunConfig
 from .events import ProgressEvent, StopFlag, progress_callback
 from .machine import MachinePlan, plan_for
+from .isolated import run_in_subprocess
 from .runner import RunResult, export_command, last_checkpoint, plan_run, run
 
 __all__ = ["MachinePlan", "ProgressEvent", "RunConfig", "RunResult", "StopFlag", "export_command", "last_checkpoint",
-           "plan_for", "plan_run", "progress_callback", "run"]
+           "plan_for", "plan_run", "progress_callback", "run", "run_in_subprocess"]

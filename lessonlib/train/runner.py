@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import settings
-from ..errors import LessonError
+from ..errors import LessonError, MemoryShortfall
 from .recipe import sft_trainer
 from .config import RunConfig
 from .events import EventHandler, ProgressEvent, StopFlag, progress_callback
@@ -179,7 +179,7 @@ def _check_memory(plan: MachinePlan) -> None:
     # the estimate counts the libraries' imports (BASE_GB); this process may hold them, and more, already
     short = system.memory_shortfall(plan.estimated_peak_gb - min(rss_gb(), BASE_GB))
     if short:
-        raise LessonError(
+        raise MemoryShortfall(
             f"this training run {short}",
             fix="shut down the kernels of notebooks you have finished (Kernel > Shut Down All Kernels, or the Running "
                 "panel), or lower memory_budget_gb, batch_size or max_length",

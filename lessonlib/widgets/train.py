@@ -9,9 +9,11 @@ from typing import Any
 import ipywidgets as w
 
 from .. import plots
-from ..errors import LessonError
-from ..train import ProgressEvent, RunConfig, RunResult, StopFlag, progress_callback, run
+from .. import jupyter
+from ..errors import LessonError, MemoryShortfall
+from ..train import ProgressEvent, RunConfig, RunResult, StopFlag, progress_callback, run_in_subprocess
 from ..train.compare import before_after, is_json_list
+from .kernels import KernelCleaner
 
 
 def _fmt_seconds(seconds: float | None) -> str:
@@ -30,8 +32,9 @@ class TrainingMonitor(w.VBox):
       the run (the cell is busy until it ends, so Stop waits for the next cell; interrupt the kernel
       to stop at once);
     * with lessonlib's runner: ``TrainingMonitor(config)``; ``start()`` launches ``lessonlib.train.run``
-      in a thread so the **Stop** button stays responsive; ``join()`` waits for it (what a script or
-      a test does).
+      in a child process (``run_in_subprocess``: the kernel keeps none of the training's memory),
+      followed by a thread so the **Stop** button stays responsive; ``join()`` waits for it (what a
+      script or a test does).
 
     ``events`` holds every event received.
     """
@@ -64,7 +67,7 @@ class TrainingMonitor(w.VBox):
 
     # actions ---------------------------------------------------------------------------------
     def start(self) -> None:
-        """Launch ``lessonlib.train.run(config)`` in a thread (needs a config)."""
+        """Launch ``lessonlib.train.run(config)`` in a child process, followed by a thread (needs a config)."""
         if self.config is None:
             raise LessonError("this monitor has no run configuration to launch", fix="TrainingMonitor(RunConfig(...)), or pass monitor.callback() to your trainer")
         if self._thread is not None and self._thread.is_alive():
@@ -90,7 +93,7 @@ class TrainingMonitor(w.VBox):
     # work ------------------------------------------------------------------------------------
     def _work(self) -> None:
         try:
-            self.result = run(self.config, on_event=self.on_event, stop=self.stop_flag, resume=self.resume)
+            self.result = run_in_subprocess(self.config, on_event=self.on_event, stop=self.stop_flag, resume=self.resume)
             self.status.value = self.summary(self.result)
             if self.result.best_step is not None:
                 self.chart.value = plots.png(plots.loss_curves(self.events, best_step=self.result.best_step))
@@ -98,6 +101,8 @@ class TrainingMonitor(w.VBox):
             self.error = str(exc)
             fix = f"<br><b>Fix:</b> {html.escape(exc.fix)}" if exc.fix else ""
             self.status.value = f"<b>Problem:</b> <pre>{html.escape(exc.message)}</pre>{fix}"
+            if isinstance(exc, MemoryShortfall) and jupyter.find_server() is not None:
+                self.children = (*self.children, KernelCleaner())
         finally:
             self.launch.disabled, self.stop.disabled = False, True
 

@@ -1,0 +1,46 @@
+"""The course's memory design for Binder: what each notebook's kernel may keep once it has run.
+
+mybinder.org gives JupyterLab and every kernel **2 GB together**, and closing a notebook's tab does
+not stop its kernel. So the design is a budget: the Jupyter server, the local service (the model
+for chat, released when idle or training) and each notebook's kernel after *Run All*, with what it
+started. ``benchmarks/binder_walk.py`` measures the real walk (every notebook in order in one
+JupyterLab, no kernel shut down); the test suite checks each notebook's kernel against its share
+here when strict nbval has run it (``conftest.py``), so a notebook that starts keeping more memory
+fails in CI before a learner's kernel dies.
+
+Figures are resident memory (RSS, GB) of a kernel and its children just after its last cell, as
+nbval runs it: an upper bound of its proportional share when several kernels share libraries.
+
+>>> share("04-fine-tune-locally.ipynb")
+0.95
+>>> share("99-new.ipynb")
+0.35
+"""
+
+from __future__ import annotations
+
+#: Binder's memory for everything (GB).
+BINDER_GB = 2.0
+#: The Jupyter server with JupyterLab, idle (GB, measured).
+SERVER_GB = 0.15
+#: What a notebook not listed may keep (GB): lessonlib, widgets, plots, no model.
+DEFAULT_SHARE_GB = 0.35
+#: Each notebook's share (GB RSS after Run All, with what it started). The ones that train keep the
+#: libraries they imported (torch, transformers, TRL) after giving the models back; 06 includes the
+#: local service it starts, with its model released.
+KERNEL_SHARE_GB = {
+    "00": 0.35,
+    "01": 0.45,
+    "02": 0.45,
+    "03": 0.7,
+    "04": 0.95,
+    "05": 0.5,
+    "06": 1.4,
+    "07": 0.15,
+    "08": 0.5,
+}
+
+
+def share(notebook: str) -> float:
+    """The memory (GB) the kernel of ``notebook`` (a file name starting with its number) may keep."""
+    return KERNEL_SHARE_GB.get(notebook[:2], DEFAULT_SHARE_GB)

@@ -1,0 +1,99 @@
+"""One training run in a child process, so that the process that asked for it keeps no training memory.
+
+:func:`run_in_subprocess` runs :func:`lessonlib.train.run` in a fresh Python process
+(``multiprocessing``'s *spawn*: nothing of this process is copied) and hands its progress events to
+``on_event`` here as they come; a Stop flag set here ends the run after the child's current step.
+When the run ends the child exits, and everything it held — torch and TRL, the model, the optimiser
+state, the C heap — goes back to the system. A notebook kernel that trains in-process keeps most
+of that until it is shut down (Binder gives JupyterLab and every kernel 2 GB together: see
+:mod:`lessonlib.binder`); notebook 04 trains in-process on purpose, to show the code.
+
+Costs and limits: the child imports torch afresh (a few seconds); ``callbacks`` cannot cross the
+process boundary (use ``on_event``); the child's own messages go to the parent's standard error.
+
+>>> from lessonlib.train import RunConfig
+>>> result = run_in_subprocess(RunConfig(max_steps=2), on_event=print)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import asdict
+from typing import Any
+
+from ..errors import LessonError, MemoryShortfall
+from .config import RunConfig
+from .events import EventHandler, ProgressEvent, StopFlag
+from .machine import MachinePlan
+from .runner import RunResult
+
+
+def _child(config: dict[str, Any], resume: bool, events: Any, stop: Any) -> None:
+    """The child's side: run, sending ("event", dict) messages, then ("result", dict) or ("error", dict).
+
+    ``stop`` is a lock-free shared byte the parent sets to 1: a lock shared with a process that may
+    exit at any moment could stay locked for good.
+    """
+    import time
+
+    from .runner import run
+
+    flag = StopFlag()
+
+    def watch() -> None:
+        while not stop.value:
+            time.sleep(0.1)
+        flag.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        result = run(RunConfig(**config), on_event=lambda event: events.put(("event", event.to_dict())), stop=flag,
+                     resume=resume, owns_process=True)
+        events.put(("result", result.to_dict()))
+    except LessonError as exc:
+        events.put(("error", {"message": exc.message, "fix": exc.fix, "exit_code": exc.exit_code,
+                               "memory": isinstance(exc, MemoryShortfall)}))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it as a LessonError
+        events.put(("error", {"message": f"training failed: {type(exc).__name__}: {exc}", "fix": None, "exit_code": 1}))
+
+
+def _result(body: dict[str, Any]) -> RunResult:
+    return RunResult(**{**body, "plan": MachinePlan(**body["plan"])})
+
+
+def run_in_subprocess(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag | None = None,
+                      resume: bool = False) -> RunResult:
+    """:func:`lessonlib.train.run` in a child process that exits when the run ends; returns its ``RunResult``."""
+    import multiprocessing
+
+    cfg.check()
+    context = multiprocessing.get_context("spawn")
+    events, child_stop = context.Queue(), context.RawValue("b", 0)
+    process = context.Process(target=_child, args=(asdict(cfg), resume, events, child_stop), name="lessonlib-train", daemon=True)
+    process.start()
+    try:
+        while True:
+            if stop is not None and stop.is_set():
+                child_stop.value = 1
+            try:
+                kind, body = events.get(timeout=0.2)
+            except queue.Empty:
+                if not process.is_alive():
+                    raise LessonError(f"the training process ended unexpectedly (exit code {process.exitcode})",
+                                      fix="it may have run out of memory: `lessonlib doctor` shows what the machine allows") from None
+                continue
+            if kind == "event":
+                if on_event is not None:
+                    on_event(ProgressEvent(**body))
+            elif kind == "result":
+                return _result(body)
+            else:
+                kind = MemoryShortfall if body.get("memory") else LessonError
+                raise kind(body["message"], fix=body.get("fix"), exit_code=body.get("exit_code", 1))
+    finally:
+        child_stop.value = 1
+        process.join(timeout=60)
+        if process.is_alive():
+            process.terminate()
+            process.join()

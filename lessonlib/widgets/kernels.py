@@ -1,0 +1,84 @@
+"""The learner's other kernels, and a button that shuts down the idle ones (Binder's 2 GB are shared by all)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Callable
+
+import ipywidgets as w
+
+from .. import jupyter
+from ..errors import LessonError, MemoryShortfall
+
+
+class KernelCleaner(w.VBox):
+    """Lists the other kernels of this JupyterLab (notebook, state, memory); **Shut down idle kernels** frees them.
+
+    ``list_kernels`` and ``shut_down`` default to :mod:`lessonlib.jupyter` on this kernel's server; a
+    test passes its own. Busy kernels and this one are never shut down; notebooks and their outputs
+    are saved files, so nothing is lost but the variables of those kernels.
+    """
+
+    def __init__(self, *, list_kernels: Callable[[], list[jupyter.Kernel]] | None = None,
+                 shut_down: Callable[[list[jupyter.Kernel]], list[str]] | None = None) -> None:
+        server = None if list_kernels and shut_down else jupyter.find_server()
+        self._list = list_kernels or (lambda: jupyter.other_kernels(server) if server else [])
+        self._shut_down = shut_down or (lambda kernels: jupyter.shut_down(server, kernels) if server else [])
+        self.listing = w.HTML()
+        self.button = w.Button(description="Shut down idle kernels", icon="power-off", button_style="warning")
+        self.status = w.HTML()
+        self.button.on_click(lambda _: self.clean())
+        super().__init__([self.listing, self.button, self.status])
+        self.kernels: list[jupyter.Kernel] = []
+        self.refresh()
+
+    def idle(self) -> list[jupyter.Kernel]:
+        return [k for k in self.kernels if k.state == "idle"]
+
+    def refresh(self) -> None:
+        try:
+            self.kernels = self._list()
+        except OSError as exc:
+            self.kernels = []
+            self.status.value = f"<b>Problem:</b> cannot reach the Jupyter server ({html.escape(str(exc))})"
+        if not self.kernels:
+            self.listing.value = "No other kernel is running."
+        else:
+            rows = "".join(f"<li>{html.escape(k.describe())}</li>" for k in self.kernels)
+            self.listing.value = f"Other kernels running now:<ul>{rows}</ul>"
+        self.button.disabled = not self.idle()
+        self.button.description = f"Shut down {len(self.idle())} idle kernel(s)"
+
+    def clean(self) -> list[str]:
+        """Shut down the idle kernels listed; the notebooks whose kernels stopped."""
+        done = self._shut_down(self.idle())
+        self.refresh()
+        self.status.value = ("Shut down: " + html.escape(", ".join(done)) + ". Run this notebook's cell again.") if done else "Nothing to shut down."
+        return done
+
+
+def show_memory_problem(error: LessonError) -> Any:
+    """The problem, its fix and, inside JupyterLab, the :class:`KernelCleaner`: what a memory refusal shows."""
+    fix = f"<br><b>Fix:</b> {html.escape(error.fix)}" if error.fix else ""
+    parts: list[Any] = [w.HTML(f"<b>Not enough memory:</b> {html.escape(error.message)}{fix}")]
+    if jupyter.find_server() is not None:
+        parts.append(KernelCleaner())
+    return w.VBox(parts)
+
+
+def show_memory_problems_in_notebooks() -> None:
+    """In IPython, show a :class:`~lessonlib.errors.MemoryShortfall` with :func:`show_memory_problem`, not a traceback."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return
+
+    def handler(shell: Any, kind: type, error: BaseException, traceback: Any, tb_offset: Any = None) -> list[str]:
+        display(show_memory_problem(error))  # type: ignore[arg-type]
+        return [f"{kind.__name__}: {error}"]
+
+    shell.set_custom_exc((MemoryShortfall,), handler)
