@@ -78,6 +78,7 @@ CODES: dict[str, tuple[str, str]] = {
     # warnings
     "no_trainable_message": ("warning", "every assistant message has weight 0: nothing is learned"),
     "no_system_message": ("warning", "no system message"),
+    "no_user_message": ("warning", "no user message: the model learns answers to no question"),
     "duplicate_example": ("warning", "the same example (the same line) appears earlier in the file"),
     "too_long": ("warning", "longer than the model's training context: it would be truncated"),
     "personal_data": ("warning", "text that looks like an e-mail address or a phone number"),
@@ -533,6 +534,9 @@ def _scan(path: Path, start: int, end: int | None, model: str, context: int | No
         part.fingerprints += hashlib.blake2b(raw.strip(), digest_size=8).digest()  # same line text = duplicate
         if messages[0].get("role") != "system":
             part.add(Finding(line, "no_system_message", "no system message (fine if every request you send will lack one too)"), cap)
+        if not any(m.get("role") == "user" for m in messages):
+            part.add(Finding(line, "no_user_message", "no user message: the assistant answers nothing that was asked "
+                             "(the cookbook's checks count these too)"), cap)
         texts: list[str] = []
         assistant_mask: list[bool] = []
         for m in messages:  # the strings the cookbook encodes, in order (tight loop: this is hot)

@@ -57,6 +57,7 @@ CASES = {
     "example_missing_assistant_message": _lines({"messages": [SYS, USER]}),
     "no_trainable_message": _lines({"messages": [SYS, USER, {**BOT, "weight": 0}]}),
     "no_system_message": _lines({"messages": [USER, BOT]}),
+    "no_user_message": _lines({"messages": [SYS, BOT]}),
     "duplicate_example": _lines(GOOD, GOOD),
     "personal_data": _lines({"messages": [SYS, {"role": "user", "content": "Write to jane.doe@example.org or call 06 12 34 56 78"}, BOT]}),
     "secret": _lines({"messages": [SYS, {"role": "user", "content": f"my key is {FAKE_KEY}"}, BOT]}),
@@ -353,3 +354,14 @@ def test_data_doctor_widget(tmp_path):
     explorer.shots.value = 0
     assert explorer.result.cheaper == "few-shot" and explorer.result.break_even_requests is None
     assert bytes(explorer.chart.value).startswith(b"\x89PNG")
+
+
+def test_an_example_without_a_user_message_gets_a_warning_as_in_the_cookbook(tmp_path):
+    from lessonlib import data
+
+    path = tmp_path / "no-user.jsonl"
+    path.write_text('{"messages": [{"role": "system", "content": "Be brief."}, {"role": "assistant", "content": "Hello."}]}\n'
+                    '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}\n', encoding="utf-8")
+    report = data.validate(path, model="gpt-4o-mini", min_examples=1)
+    assert report.ok  # a warning, not an error
+    assert [(f.line, f.code) for f in report.findings if f.code == "no_user_message"] == [(1, "no_user_message")]
