@@ -206,7 +206,14 @@ def memory_gb() -> dict[str, float]:
 
 
 def gpu_name() -> str | None:
-    """Name of the first CUDA GPU torch can use, or None (imports torch)."""
+    """Name of the first CUDA GPU torch can use, or None.
+
+    torch is imported (~0.2 GB) only where a GPU driver is present (NVIDIA's or ROCm's).
+    """
+    import shutil
+
+    if not (Path("/proc/driver/nvidia/gpus").exists() or Path("/dev/kfd").exists() or shutil.which("nvidia-smi")):
+        return None
     try:
         import torch
     except ImportError:

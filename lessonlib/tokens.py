@@ -227,15 +227,51 @@ class BatchCounter:
 
 
 def count_local(examples: Iterable[Sequence[dict[str, Any]]], model: str | None = None) -> list[int]:
-    """Tokens each example takes for a local model: its chat template applied, then tokenized."""
+    """Tokens each example takes for a local model: its chat template applied, then tokenized.
+
+    For a model folder with ``tokenizer.json`` and a chat template (the default model's cache), the
+    template is rendered with Jinja as ``transformers`` renders it and the text encoded with the
+    ``tokenizers`` library alone: the same counts, without importing torch (a notebook kernel stays
+    light). Other models go through ``transformers.AutoTokenizer``.
+    """
     from . import models
 
+    source = Path(str(models.resolve(model)))
+    light = _light_tokenizer(source) if source.is_dir() else None
+    clean = ([{"role": m.get("role"), "content": value_text(m.get("content")) or ""} for m in messages] for messages in examples)
+    if light is not None:
+        tokenizer, template, specials = light
+        return [len(tokenizer.encode(template.render(messages=c, add_generation_prompt=False, **specials),
+                                     add_special_tokens=False).ids) for c in clean]
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(models.resolve(model))
-    counts = []
-    for messages in examples:
-        clean = [{"role": m.get("role"), "content": value_text(m.get("content")) or ""} for m in messages]
-        ids = tokenizer.apply_chat_template(clean, tokenize=True, return_dict=False)
-        counts.append(len(ids))
-    return counts
+    tokenizer = AutoTokenizer.from_pretrained(str(source) if source.is_dir() else model)
+    return [len(tokenizer.apply_chat_template(c, tokenize=True, return_dict=False)) for c in clean]
+
+
+def _light_tokenizer(folder: Path) -> tuple[Any, Any, dict[str, str]] | None:
+    """``tokenizers.Tokenizer``, the compiled chat template and the special tokens of a model folder, or None."""
+    config_path, file = folder / "tokenizer_config.json", folder / "tokenizer.json"
+    if not file.is_file() or not config_path.is_file():
+        return None
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    jinja = folder / "chat_template.jinja"
+    source = jinja.read_text(encoding="utf-8") if jinja.is_file() else config.get("chat_template")
+    if not isinstance(source, str):
+        return None
+    try:
+        import jinja2.ext
+        import jinja2.sandbox
+        import tokenizers
+    except ImportError:
+        return None
+
+    def raise_exception(message: str) -> None:
+        raise jinja2.exceptions.TemplateError(message)
+
+    # transformers' settings for chat templates (transformers.utils.chat_template_utils)
+    environment = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    environment.filters["tojson"] = lambda value, indent=None, **kwargs: json.dumps(value, ensure_ascii=False, indent=indent)
+    environment.globals["raise_exception"] = raise_exception
+    specials = {name: config[name] for name in ("bos_token", "eos_token", "pad_token", "unk_token") if isinstance(config.get(name), str)}
+    return tokenizers.Tokenizer.from_file(str(file)), environment.from_string(source), specials

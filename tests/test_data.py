@@ -365,3 +365,24 @@ def test_an_example_without_a_user_message_gets_a_warning_as_in_the_cookbook(tmp
     report = data.validate(path, model="gpt-4o-mini", min_examples=1)
     assert report.ok  # a warning, not an error
     assert [(f.line, f.code) for f in report.findings if f.code == "no_user_message"] == [(1, "no_user_message")]
+
+
+def test_local_token_counts_match_transformers_without_importing_torch(model_dir):
+    """The light path (tokenizers + the chat template rendered with Jinja) counts what AutoTokenizer counts."""
+    import subprocess
+    import sys
+
+    from transformers import AutoTokenizer
+
+    from lessonlib import corpora, models, tokens
+
+    examples = [e["messages"] for task in ("recipes", "sql") for e in data.read_examples(corpora.split_path(task, "train"))[:60]]
+    examples.append([{"role": "user", "content": "Crème brûlée, « s'il vous plaît » {{ not a template }}"},
+                     {"role": "assistant", "content": "[\"crème\", \"sucre\"]\n\n  "}])  # no system message: the template adds one
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve(None))
+    expected = [len(tokenizer.apply_chat_template(e, tokenize=True, return_dict=False)) for e in examples]
+    assert tokens.count_local(examples) == expected
+    light = subprocess.run([sys.executable, "-c", "import sys; from lessonlib import tokens; "
+                            "tokens.count_local([[{'role': 'user', 'content': 'hi'}]]); print('torch' in sys.modules)"],
+                           capture_output=True, text=True, check=True)
+    assert light.stdout.strip() == "False"
