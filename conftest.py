@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+_USED = pytest.StashKey[dict]()  # notebook -> GB its kernel held after its last cell
+
 
 def _tree_gb(pid: int) -> float:
     import psutil
@@ -41,9 +43,6 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: Any) -> None:
                     f"of {share:.2f} GB in lessonlib/binder.py (Binder: {binder.BINDER_GB:.0f} GB for JupyterLab and every kernel). "
                     "Give memory back at the end (models.unload()), or run the heavy part in the local service.", pytrace=False)
     item.config.stash.setdefault(_USED, {})[notebook.path.name] = round(used, 2)
-
-
-_USED = pytest.StashKey[dict]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -24,19 +24,17 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from jupyter_helpers import Server, free_port  # noqa: E402 (the tests' helper: a Jupyter server driven by its API)
+from jupyter_helpers import Server, free_port
 
 
 class Sampler(threading.Thread):

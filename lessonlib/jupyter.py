@@ -16,7 +16,6 @@ Outside a Jupyter kernel (a script, the command line) :func:`find_server` return
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -119,7 +118,3 @@ def shut_down(server: Server, kernels: list[Kernel]) -> list[str]:
                 raise
     return done
 
-
-def in_kernel() -> bool:
-    """Whether this process is a Jupyter kernel."""
-    return this_kernel_id() is not None or "JPY_PARENT_PID" in os.environ

@@ -54,7 +54,7 @@ class Server:
             text = response.read()
         return json.loads(text) if text else None
 
-    def open(self, path: str | Path) -> "Kernel":
+    def open(self, path: str | Path) -> Kernel:
         """A session for the notebook at ``path`` (relative to the server's root), as JupyterLab opens one."""
         path = Path(path)
         session = self.api("POST", "/api/sessions", {"path": path.as_posix(), "type": "notebook", "name": path.name,

@@ -154,7 +154,7 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
         return name
 
     chatter = Chatter()
-    scheduler = Scheduler(store, chatter, float(os.environ.get("LESSONLIB_SERVICE_IDLE_UNLOAD", 120)))
+    scheduler = Scheduler(store, chatter, float(os.environ.get("LESSONLIB_SERVICE_IDLE_UNLOAD") or 120))
     app = FastAPI(title="lessonlib local fine-tuning service", docs_url=None, redoc_url=None,
                   on_startup=[scheduler.start], on_shutdown=[scheduler.stop])
     app.state.store, app.state.scheduler = store, scheduler

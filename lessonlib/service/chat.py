@@ -5,7 +5,7 @@ adapter is added with ``load_adapter`` and chosen with ``set_adapter``; a base-m
 with the adapters disabled. So any number of tuned models cost a few MB each, not a model each.
 Replies can be streamed token by token (``transformers.TextIteratorStreamer``).
 
-The model is loaded on the first request and :meth:`Chatter.release`\ d when the service has been idle
+The model is loaded on the first request and released (:meth:`Chatter.release`) when the service has been idle
 for a while or a training job starts (the service shares Binder's 2 GB with JupyterLab, every kernel
 and the training worker); the next request loads it again in a few seconds.
 """
