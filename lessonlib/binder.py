@@ -1,9 +1,9 @@
 """The course's memory design for Binder: what each notebook's kernel may keep once it has run.
 
 mybinder.org gives JupyterLab and every kernel **2 GB together**, and closing a notebook's tab does
-not stop its kernel. So the design is a budget: the Jupyter server, the local service (the model
-for chat, released when idle or training) and each notebook's kernel after *Run All*, with what it
-started. ``benchmarks/binder_walk.py`` measures the real walk (every notebook in order in one
+not stop its kernel. So the design is a budget: the Jupyter server, the local service (the one
+process that holds a model: it makes the kernels' replies, and releases the model when idle or
+training) and each notebook's kernel after *Run All*, with what it started. ``benchmarks/binder_walk.py`` measures the real walk (every notebook in order in one
 JupyterLab, no kernel shut down); the test suite checks each notebook's kernel against its share
 here when strict nbval has run it (``conftest.py``), so a notebook that starts keeping more memory
 fails in CI before a learner's kernel dies.
@@ -14,7 +14,7 @@ nbval runs it: an upper bound of its proportional share when several kernels sha
 >>> share("04-fine-tune-locally.ipynb")
 0.95
 >>> share("99-new.ipynb")
-0.35
+0.3
 """
 
 from __future__ import annotations
@@ -23,21 +23,24 @@ from __future__ import annotations
 BINDER_GB = 2.0
 #: The Jupyter server with JupyterLab, idle (GB, measured).
 SERVER_GB = 0.15
+#: The local service with one model loaded (GB): it makes every notebook kernel's replies
+#: (``lessonlib.models.generates_in_service``), serves the chat API and runs training jobs in a worker.
+SERVICE_GB = 1.3
 #: What a notebook not listed may keep (GB): lessonlib, widgets, plots, no model.
-DEFAULT_SHARE_GB = 0.35
-#: Each notebook's share (GB RSS after Run All, with what it started). The ones that train keep the
-#: libraries they imported (torch, transformers, TRL) after giving the models back; 06 includes the
-#: local service it starts, with its model released.
+DEFAULT_SHARE_GB = 0.3
+#: Each notebook's share (GB RSS after Run All, with what it started but the shared service). Kernels
+#: ask the service for replies and import no torch unless they train; 04 trains in its kernel (to show
+#: TRL's code) and keeps the libraries it imported after giving the model back.
 KERNEL_SHARE_GB = {
-    "00": 0.35,
-    "01": 0.45,
-    "02": 0.45,
+    "00": 0.15,
+    "01": 0.3,
+    "02": 0.3,
     "03": 0.45,
     "04": 0.95,
-    "05": 0.5,
-    "06": 1.4,
+    "05": 0.3,
+    "06": 0.35,
     "07": 0.15,
-    "08": 0.5,
+    "08": 0.3,
 }
 
 

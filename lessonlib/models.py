@@ -435,6 +435,63 @@ def unload() -> None:
     system.give_back_memory()
 
 
+def loaded() -> int:
+    """How many models this process holds (see :func:`unload`)."""
+    return len(_LOADED)
+
+
+# --------------------------------------------------------------------------------------------
+# Generation in the local service (notebook kernels)
+# --------------------------------------------------------------------------------------------
+
+
+def generates_in_service() -> bool:
+    """Whether replies are made by the local service rather than in this process.
+
+    ``LESSONLIB_GENERATE``: ``service`` or ``here``; by default (``auto``) a Jupyter kernel asks the
+    service, so that one process holds the model for every notebook and kernels import no torch
+    (Binder: 2 GB for JupyterLab and every kernel), and anything else (the command line, a script,
+    the service itself) generates here. The replies are the same: the service runs these functions.
+    """
+    import sys
+
+    choice = os.environ.get("LESSONLIB_GENERATE", "auto").strip().lower()
+    if choice in ("service", "here"):
+        return choice == "service"
+    kernel_app = sys.modules.get("ipykernel.kernelapp")  # imported is not enough: this process must be a running kernel
+    return bool(kernel_app is not None and kernel_app.IPKernelApp.initialized())
+
+
+def _in_service(kind: str, conversations: list[list[Message]], **options: Any) -> tuple[list[str], float]:
+    """Ask the local service (started if needed) for :func:`generate` (``kind`` "one") or :func:`generate_many_timed`."""
+    import urllib.error
+    import urllib.request
+
+    from . import service
+
+    def absolute(value: Any) -> Any:  # folders are named as this process sees them; the service has its own working folder
+        if isinstance(value, (str, os.PathLike)) and Path(value).expanduser().exists():
+            return str(Path(value).expanduser().resolve())
+        return value
+
+    service.start()
+    options["adapter"], options["model"] = absolute(options.get("adapter")), absolute(options.get("model"))
+    body = {"kind": kind, "conversations": conversations, **options}
+    request = urllib.request.Request(service.base_url() + "/lessonlib/generate", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {os.environ.get('LESSONLIB_SERVICE_KEY', 'local')}"})
+    try:
+        with urllib.request.urlopen(request, timeout=3600) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        error = json.loads(exc.read() or b"{}").get("error", {})
+        kind_of = MemoryShortfall if error.get("code") == "memory_shortfall" else LessonError
+        raise kind_of(error.get("message") or f"the local service answered {exc.code}", fix=error.get("fix")) from None
+    except OSError as exc:
+        raise LessonError(f"the local service did not answer ({exc})", fix="`lessonlib serve` in a terminal shows why") from None
+    return answer["replies"], answer["seconds"]
+
+
 Message = dict[str, str]
 
 
@@ -471,6 +528,9 @@ def generate(
     """
     if max_new_tokens < 1:
         raise LessonError(f"max_new_tokens must be at least 1 (got {max_new_tokens})")
+    if generates_in_service():
+        return _in_service("one", [messages], model=model, adapter=adapter, max_new_tokens=max_new_tokens,
+                           temperature=temperature, seed=seed)[0][0]
     payload = _cache_payload(model, adapter, max_new_tokens, "one") if temperature <= 0 else None
     key = generation_cache.entry_key({**payload, "batch": [messages]}) if payload else None
     cached = generation_cache.lookup(key) if key else None
@@ -526,6 +586,8 @@ def generate_many_timed(
     """
     if not conversations:
         return [], 0.0
+    if generates_in_service():
+        return _in_service("many", conversations, model=model, adapter=adapter, max_new_tokens=max_new_tokens, batch_size=batch_size)
     payload = _cache_payload(model, adapter, max_new_tokens, f"batch-{batch_size}")
     replies: list[str] = []
     seconds = 0.0

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,24 +16,6 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# The local service a notebook starts (notebook 06) gets its own port and a fresh state folder for
-# this test session, so it neither uses nor disturbs a learner's service; it is stopped at the end.
-os.environ["LESSONLIB_SERVICE_PORT"] = str(_free_port())
-os.environ["LESSONLIB_SERVICE_STATE"] = tempfile.mkdtemp(prefix="lessonlib-service-")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    from lessonlib import service
-
-    service.stop()
 
 
 @pytest.fixture(scope="session")

@@ -115,19 +115,19 @@ class Kernel:
             "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
             "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False,
                         "stop_on_error": True}}))
-        deadline, messages = time.monotonic() + timeout, []
-        while time.monotonic() < deadline:
+        deadline, messages, replied, idle = time.monotonic() + timeout, [], None, False
+        while time.monotonic() < deadline and not (replied and idle):  # the reply (shell) and the outputs (iopub) race
             message = _decode(self.channel.recv())
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             messages.append(message)
-            if message["msg_type"] == "execute_reply":
-                reply = Reply(messages)
-                if reply.error is None and message["content"]["status"] != "ok":
-                    reply.error = f"{message['content'].get('ename', 'error')}: {message['content'].get('evalue', '')}"
-                return reply
+            replied = replied or (message if message["msg_type"] == "execute_reply" else None)
+            idle = idle or (message["msg_type"] == "status" and message["content"]["execution_state"] == "idle")
         reply = Reply(messages)
-        reply.error = f"timed out after {timeout:.0f} s"
+        if replied is None:
+            reply.error = f"timed out after {timeout:.0f} s"
+        elif reply.error is None and replied["content"]["status"] != "ok":
+            reply.error = f"{replied['content'].get('ename', 'error')}: {replied['content'].get('evalue', '')}"
         return reply
 
     def close(self) -> None:

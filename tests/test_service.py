@@ -269,6 +269,9 @@ def test_keys_let_only_their_owners_in_and_keep_each_ones_work_apart(tmp_path):
         assert bob.fine_tuning.jobs.list().data == [] and ada.fine_tuning.jobs.list().data[0].id == job.id
         azure_style = httpx.get(service.base_url(svc.port) + "/files", headers={"api-key": "bob-key-0123456789"})
         assert azure_style.status_code == 200 and azure_style.json()["data"] == []
+        local_only = httpx.post(service.base_url(svc.port) + "/lessonlib/generate", headers={"api-key": "bob-key-0123456789"},
+                                json={"kind": "one", "conversations": [[{"role": "user", "content": "hi"}]]})
+        assert local_only.status_code == 403  # a class's service: adapters are folders on the server, not for everyone
     finally:
         svc.kill()
     log = (tmp_path / "state" / "worker.log")
@@ -369,3 +372,29 @@ def test_an_idle_service_gives_the_models_memory_back_and_loads_it_again_when_as
         assert ask()  # loaded again on demand
     finally:
         svc.stop()
+
+
+def test_a_notebook_kernel_gets_its_replies_from_the_service_the_same_as_made_here(running, monkeypatch):
+    """lessonlib.models in a kernel asks the service (one model for every notebook); the replies are those made in-process."""
+    import sys
+    from types import SimpleNamespace
+
+    from lessonlib import models
+
+    monkeypatch.setenv("LESSONLIB_SERVICE_PORT", str(running.port))
+    monkeypatch.setenv("LESSONLIB_GENERATION_CACHE", "0")
+    conversations = [[{"role": "user", "content": f"Name {n} vegetables."}] for n in (1, 2, 3)]
+    with monkeypatch.context() as kernel:  # as in a running Jupyter kernel
+        kernel.setitem(sys.modules, "ipykernel.kernelapp", SimpleNamespace(IPKernelApp=SimpleNamespace(initialized=lambda: True)))
+        assert models.generates_in_service()
+    assert not models.generates_in_service()  # a script, the command line, this test process
+    monkeypatch.setenv("LESSONLIB_GENERATE", "service")
+    remote, seconds = models.generate_many_timed(conversations, max_new_tokens=12, batch_size=2)
+    one = models.generate(conversations[0], max_new_tokens=6)
+    monkeypatch.setenv("LESSONLIB_GENERATE", "here")
+    assert (remote, one) == (models.generate_many_timed(conversations, max_new_tokens=12, batch_size=2)[0],
+                             models.generate(conversations[0], max_new_tokens=6))
+    assert seconds > 0
+    monkeypatch.setenv("LESSONLIB_GENERATE", "service")
+    with pytest.raises(Exception, match="nowhere does not exist"):
+        models.generate(conversations[0], adapter="/nowhere", max_new_tokens=4)

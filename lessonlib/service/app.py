@@ -339,6 +339,25 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
     def chat(body: dict[str, Any], owner: str = Depends(caller)) -> dict[str, Any] | StreamingResponse:
         return complete(body, body.get("model") or "", owner)
 
+    @app.post("/v1/lessonlib/generate")
+    def generate(body: dict[str, Any], owner: str = Depends(caller)) -> dict[str, Any]:
+        """Not OpenAI's: ``lessonlib.models`` generation for a notebook kernel on this machine (adapters are local folders)."""
+        from ..errors import LessonError, MemoryShortfall
+
+        if keys is not None:
+            raise ApiError(403, "this service serves a class: use the chat completions API", code="not_for_a_class")
+        kind, conversations = body.get("kind"), body.get("conversations")
+        if kind not in ("one", "many") or not isinstance(conversations, list) or not conversations:
+            raise ApiError(400, "kind must be 'one' or 'many', with a non-empty list of conversations", param="conversations")
+        allowed = {"model", "adapter", "max_new_tokens"} | ({"temperature", "seed"} if kind == "one" else {"batch_size"})
+        try:
+            replies, seconds = chatter.generate(kind, conversations, **{k: v for k, v in body.items() if k in allowed})
+        except MemoryShortfall as exc:
+            raise ApiError(507, exc.message, kind="server_error", code="memory_shortfall", fix=exc.fix) from None
+        except LessonError as exc:
+            raise ApiError(400, exc.message, code="lesson_error", fix=exc.fix) from None
+        return {"replies": replies, "seconds": seconds}
+
     app.include_router(api, prefix="/v1")
     app.include_router(api, prefix="/openai", dependencies=[Depends(azure.api_version)])
     app.include_router(azure.router(store, caller, complete, adapter_for))
@@ -393,6 +412,7 @@ def serve(host: str = "127.0.0.1", port: int | None = None, state: str | Path | 
 
     port = port or default_port()
     state = Path(state) if state else default_state()
+    os.environ["LESSONLIB_GENERATE"] = "here"  # the service makes the replies kernels ask it for: never asks itself
     app = create_app(state, read_keys(keys) if keys else None)
     print(f"lessonlib service: http://{host}:{port}/v1 (state in {state}); Ctrl-C stops it", flush=True)
     app.router.on_startup.append(lambda: print("ready", flush=True))

@@ -26,9 +26,12 @@ class Chatter:
         self.tokenizer: Any = None
         self.adapters: dict[str, str] = {}  # adapter folder -> PEFT adapter name
         self.last_used = time.monotonic()
+        self._generating: tuple[Any, Any] | None = None  # (model, adapter) models.generate last used
 
     def loaded(self) -> bool:
-        return self.model is not None
+        from .. import models
+
+        return self.model is not None or models.loaded() > 0
 
     def idle_seconds(self) -> float:
         """Seconds since the last request ended (0 while one is running)."""
@@ -39,14 +42,15 @@ class Chatter:
 
         False when a reply is being made and ``wait`` is False.
         """
-        from .. import system
+        from .. import models, system
 
         if not self.lock.acquire(blocking=wait):
             return False
         try:
-            if self.model is not None:
+            if self.loaded():
                 self.model = None
                 self.adapters = {}
+                models.unload()
                 system.give_back_memory()
         finally:
             self.lock.release()
@@ -61,6 +65,8 @@ class Chatter:
 
         from .. import models
 
+        if models.loaded():  # one model in memory at a time: the one generate() used goes
+            models.unload()
         if self.model is None:
             source = models.resolve(None)
             self.tokenizer = self.tokenizer or AutoTokenizer.from_pretrained(source)
@@ -96,6 +102,26 @@ class Chatter:
         else:
             options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         return options
+
+    def generate(self, kind: str, conversations: list[list[dict[str, str]]], **options: Any) -> tuple[list[str], float | None]:
+        """lessonlib's own generation, for notebook kernels: :func:`lessonlib.models.generate` (``kind`` "one")
+        or :func:`~lessonlib.models.generate_many_timed` run here, so the replies (and the reply cache) are
+        those the kernel would have made itself. The chat model is dropped first: one model in memory."""
+        from .. import models
+
+        with self.lock:
+            if self.model is not None:
+                self.model, self.adapters = None, {}
+            wanted = (options.get("model"), options.get("adapter"))
+            if models.loaded() and self._generating != wanted:
+                models.unload()  # one model at a time: base and tuned are loaded in turn
+            self._generating = wanted
+            try:
+                if kind == "one":
+                    return [models.generate(conversations[0], **options)], None
+                return models.generate_many_timed(conversations, **options)
+            finally:
+                self.last_used = time.monotonic()
 
     def reply(self, messages: list[dict[str, str]], *, adapter: str | None, max_tokens: int, temperature: float = 0.0,
               seed: int = 0) -> tuple[str, int, int]:
