@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -45,25 +46,32 @@ class Sampler(threading.Thread):
         import psutil
 
         self.root, self.peak, self.stopping = psutil.Process(pid), 0, threading.Event()
+        self.at_peak: dict[str, int] = {}  # each process's PSS when the peak was reached, by its command line
 
-    def total(self) -> int:
+    def sizes(self) -> dict[str, int]:
         import psutil
 
-        total = 0
+        out: dict[str, int] = {}
         for process in [self.root, *self.root.children(recursive=True)]:
             try:
-                total += process.memory_full_info().pss
+                out[f"{process.pid} {' '.join(process.cmdline())[-70:]}"] = process.memory_full_info().pss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
-        return total
+        return out
+
+    def total(self) -> int:
+        return sum(self.sizes().values())
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            self.peak = max(self.peak, self.total())
+            sizes = self.sizes()
+            if sum(sizes.values()) > self.peak:
+                self.peak, self.at_peak = sum(sizes.values()), sizes
             self.stopping.wait(0.25)
 
     def reset(self) -> None:
-        self.peak = self.total()
+        self.at_peak = self.sizes()
+        self.peak = sum(self.at_peak.values())
 
 
 def kernel_pss(server: Server, kernels: dict[str, str]) -> dict[str, float]:
@@ -87,6 +95,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds a cell may take")
     parser.add_argument("--cpus", type=int, default=None, help="pin everything to this many cores")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--verbose", action="store_true", help="also print each process's PSS at each notebook's peak")
+    parser.add_argument("--cells", nargs="*", default=None, help="notebook prefixes whose cells get their own peak line")
     args = parser.parse_args()
 
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
@@ -104,15 +114,30 @@ def main() -> int:
         print(f"Jupyter server alone: {idle / 2**30:.2f} GiB PSS")
         for path in paths:
             sampler.reset()
-            kernel, seconds, error = server.run_notebook(path, ROOT, args.timeout)
+            def around_cell(number: int, source: str, run: Any) -> Any:
+                sampler.reset()
+                started = time.monotonic()
+                reply = run()
+                top = max(sampler.at_peak.items(), key=lambda item: item[1])
+                print(f"      cell {number:>2} {time.monotonic() - started:6.1f} s  peak {sampler.peak / 2**30:5.2f} GiB, "
+                      f"largest {top[1] / 2**30:4.2f} GiB ({top[0][-40:]})  {source.strip().splitlines()[0][:50] if source.strip() else ''}",
+                      flush=True)
+                return reply
+
+            per_cell = args.cells and any(path.name.startswith(prefix) for prefix in args.cells)
+            kernel, seconds, error = server.run_notebook(path, ROOT, args.timeout, around_cell if per_cell else None)
             kernels[kernel] = path.name
             time.sleep(1.0)  # what the notebook left behind, settled
             after, peak = sampler.total(), sampler.peak
             walk_peak = max(walk_peak, peak)
             rows.append({"notebook": path.name, "seconds": round(seconds, 1), "pss_after_gib": round(after / 2**30, 2),
-                         "pss_peak_gib": round(peak / 2**30, 2), "error": error})
+                         "pss_peak_gib": round(peak / 2**30, 2), "error": error,
+                         "at_peak_gib": {name: round(pss / 2**30, 3) for name, pss in sampler.at_peak.items()}})
             print(f"{path.name:32s} {seconds:7.1f} s   total PSS after {after / 2**30:5.2f} GiB   peak {peak / 2**30:5.2f} GiB"
                   + (f"   ERROR {error}" if error else ""), flush=True)
+            if args.verbose:
+                for name, pss in sorted(sampler.at_peak.items(), key=lambda item: -item[1]):
+                    print(f"      at the peak {pss / 2**30:5.2f} GiB  {name}")
         shares = kernel_pss(server, kernels)
     finally:
         sampler.stopping.set()

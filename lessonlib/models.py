@@ -435,6 +435,16 @@ def unload() -> None:
     system.give_back_memory()
 
 
+def make_room_for_training() -> None:
+    """Before a training step: drop this process's loaded models, ask the local service (if one runs)
+    to give back the model it holds for replies, and hand the freed memory back to the system.
+    Both reload on their next use; on Binder this is the difference between a run and a dead kernel."""
+    from . import service
+
+    unload()
+    service.release_model()
+
+
 def loaded() -> int:
     """How many models this process holds (see :func:`unload`)."""
     return len(_LOADED)

@@ -61,14 +61,21 @@ class Server:
                                                      "kernel": {"name": "python3"}})
         return Kernel(self, session["kernel"]["id"])
 
-    def run_notebook(self, path: Path, root: Path, timeout: float) -> tuple[str, float, str | None]:
-        """Open a session for ``path``, run its code cells in order, leave the kernel running; (kernel id, seconds, first error)."""
+    def run_notebook(self, path: Path, root: Path, timeout: float,
+                     around_cell: Any = None) -> tuple[str, float, str | None]:
+        """Open a session for ``path``, run its code cells in order, leave the kernel running; (kernel id, seconds, first error).
+
+        ``around_cell(number, source, run)``, when given, is called for each code cell and must call ``run()``."""
         kernel = self.open(path.relative_to(root))
         cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
         started, error = time.monotonic(), None
         try:
-            for cell in cells:
-                error = kernel.run("".join(cell["source"]), timeout).error
+            for number, cell in enumerate(cells, start=1):
+                source = "".join(cell["source"])
+                if around_cell is None:
+                    error = kernel.run(source, timeout).error
+                else:
+                    error = around_cell(number, source, lambda source=source: kernel.run(source, timeout)).error
                 if error:
                     break
         finally:

@@ -374,6 +374,20 @@ def test_an_idle_service_gives_the_models_memory_back_and_loads_it_again_when_as
         svc.stop()
 
 
+def test_a_training_step_gets_the_services_model_memory_first(running, monkeypatch):
+    """models.make_room_for_training (called by the training monitor and run_in_subprocess) empties the service."""
+    from lessonlib import models
+
+    client = running.client()
+    assert client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+    assert service.release_model(running.port, running.state) is True  # it held the model for that reply
+    assert service.release_model(running.port, running.state) is False  # nothing left to give
+    monkeypatch.setenv("LESSONLIB_SERVICE_PORT", str(running.port))
+    models.make_room_for_training()  # the same call, through the default port
+    assert client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+    assert service.release_model(port=1) is False  # nobody there: no error
+
+
 def test_a_notebook_kernel_gets_its_replies_from_the_service_the_same_as_made_here(running, monkeypatch):
     """lessonlib.models in a kernel asks the service (one model for every notebook); the replies are those made in-process."""
     import sys

@@ -24,6 +24,7 @@ Importing this package imports none of them.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -108,11 +109,40 @@ def stop(state: str | Path | None = None, *, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:  # started by this process: reap it, or it lingers as a zombie
+                return True
+        except ChildProcessError:  # someone else's child
+            pass
+        try:
             os.kill(pid, 0)
         except OSError:
             return True
         time.sleep(0.1)
     return False
+
+
+def release_model(port: int | None = None, state: str | Path | None = None, *, timeout: float = 30.0) -> bool:
+    """Ask a running local service to give back the model it holds for notebook replies (it reloads
+    it on the next request); True when it did. Starts nothing, and never raises: a training step
+    calls it to make room, and a service that is not there holds no memory.
+
+    >>> release_model(port=1)  # nothing listens there
+    False
+    """
+    pid_file = Path(state or default_state()) / "service.pid"
+    try:
+        if int(pid_file.read_text().strip()) == os.getpid():  # the service itself: its own jobs already make room
+            return False
+    except (OSError, ValueError):
+        pass
+    request = urllib.request.Request(base_url(port) + "/lessonlib/release", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {os.environ.get('LESSONLIB_SERVICE_KEY', 'local')}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return bool(json.loads(response.read()).get("released"))
+    except (OSError, ValueError):
+        return False
 
 
 def client(port: int | None = None, **options: Any) -> Any:

@@ -358,6 +358,15 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
             raise ApiError(400, exc.message, code="lesson_error", fix=exc.fix) from None
         return {"replies": replies, "seconds": seconds}
 
+    @app.post("/v1/lessonlib/release")
+    def release(owner: str = Depends(caller)) -> dict[str, Any]:
+        """Not OpenAI's: give back the model held for replies, so that a notebook's own training has the room."""
+        if keys is not None:
+            raise ApiError(403, "this service serves a class: its model stays", code="not_for_a_class")
+        held = chatter.loaded()
+        chatter.release()
+        return {"released": held}
+
     app.include_router(api, prefix="/v1")
     app.include_router(api, prefix="/openai", dependencies=[Depends(azure.api_version)])
     app.include_router(azure.router(store, caller, complete, adapter_for))

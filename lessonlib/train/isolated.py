@@ -67,7 +67,10 @@ def run_in_subprocess(cfg: RunConfig, *, on_event: EventHandler | None = None, s
     """:func:`lessonlib.train.run` in a child process that exits when the run ends; returns its ``RunResult``."""
     import multiprocessing
 
+    from .. import models
+
     cfg.check()
+    models.make_room_for_training()  # the child needs the room more than this process's (or the service's) idle model
     context = multiprocessing.get_context("spawn")
     events, child_stop = context.Queue(), context.RawValue("b", 0)
     process = context.Process(target=_child, args=(asdict(cfg), resume, events, child_stop), name="lessonlib-train", daemon=True)

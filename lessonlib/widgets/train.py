@@ -59,7 +59,13 @@ class TrainingMonitor(w.VBox):
         super().__init__([w.HBox([self.launch, self.stop]), self.progress, self.stats, self.chart, self.plan, self.status])
 
     def callback(self) -> object:
-        """A ``TrainerCallback`` that feeds this view: pass it to any trainer (``callbacks=[monitor.callback()]``)."""
+        """A ``TrainerCallback`` that feeds this view: pass it to any trainer (``callbacks=[monitor.callback()]``).
+
+        The training about to run gets the room: the local service, if one runs, gives back the model
+        it holds for replies (it reloads it when next asked)."""
+        from .. import models
+
+        models.make_room_for_training()
         self.stop_flag.clear()
         self.events.clear()
         self.stop.disabled = False
