@@ -186,16 +186,21 @@ def cmd_cost_prices(args: argparse.Namespace) -> int:
 
 
 def cmd_train_local(args: argparse.Namespace) -> int:
-    import signal
-
-    from .train import RunConfig, StopFlag, run
+    from .train import RunConfig
     from .train.config import overrides
 
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
     values = {**cfg.to_dict(), **overrides(args)}
     if args.no_valid:
         values["valid_file"] = None
-    cfg = RunConfig.from_dict(values)
+    return _train_here(RunConfig.from_dict(values), args)
+
+
+def _train_here(cfg: Any, args: argparse.Namespace) -> int:
+    """Train ``cfg`` in this process with a progress bar; Ctrl-C stops after the step and saves."""
+    import signal
+
+    from .train import StopFlag, run
 
     stop = StopFlag()
     interrupted = {"count": 0}
@@ -413,6 +418,21 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_autotrain_run(args: argparse.Namespace) -> int:
+    import shutil
+
+    from .cloud import autotrain
+
+    if shutil.which("autotrain") and not args.local:
+        return autotrain.run(args.config)
+    cfg = autotrain.to_run_config(args.config, output_dir=args.out, max_steps=args.steps)
+    if args.overwrite:
+        cfg.overwrite = True
+    if not shutil.which("autotrain"):
+        _log("AutoTrain is not installed: the configuration runs with the local recipe (TRL + PEFT, as `lessonlib train local`)")
+    return _train_here(cfg, args)
+
+
 def cmd_autotrain_config(args: argparse.Namespace) -> int:
     from .cloud import autotrain
 
@@ -560,7 +580,7 @@ def _add_cloud_commands(sub: Any, provider: str) -> None:
 
 
 def _add_autotrain_commands(sub: Any) -> None:
-    auto = sub.add_parser("autotrain", help="AutoTrain Advanced: write a valid llm-sft configuration")
+    auto = sub.add_parser("autotrain", help="AutoTrain Advanced: write a valid llm-sft configuration, and run it")
     auto_sub = auto.add_subparsers(dest="autotrain_command", metavar="ACTION")
     auto_sub.required = True
     p = auto_sub.add_parser("config", help="write an AutoTrain YAML from the data and a run configuration")
@@ -570,6 +590,16 @@ def _add_autotrain_commands(sub: Any) -> None:
     p.add_argument("--run-config", default=None, help="RUN.yaml of the local launcher, for the same settings")
     p.add_argument("--project", default="recipes-autotrain", help="AutoTrain project name")
     p.set_defaults(handler=cmd_autotrain_config)
+    p = auto_sub.add_parser("run", help="train an AutoTrain YAML: with AutoTrain where installed, else with the local recipe")
+    p.add_argument("config", help="the AutoTrain YAML (lessonlib autotrain config writes one)")
+    p.add_argument("--local", action="store_true", help="use the local recipe (TRL + PEFT) even where AutoTrain is installed")
+    p.add_argument("--steps", type=int, default=None, help="stop after this many steps (a short demo; default: the epochs)")
+    p.add_argument("--out", default=None, help="run folder (default: runs/PROJECT_NAME)")
+    p.add_argument("--overwrite", action="store_true", help="allow writing into an existing run folder")
+    p.add_argument("--resume", action="store_true", help="go on from the run folder's last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=cmd_autotrain_run)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook("03", "prepare-your-data", "Prepare your data: the data doctor", "Question 3: how (data) / OpenAI and Azure tutorials, step 1"),
     Notebook("04", "fine-tune-locally", "Fine-tune locally with TRL + LoRA", "Question 3: how / Hugging Face TRL tutorial"),
     Notebook("05", "evaluate", "Evaluate: prompt, retrieval and tuned model side by side", "Question 2: benefits, measured"),
-    Notebook("06", "openai-and-azure", "OpenAI and Azure OpenAI fine-tuning jobs (dry run without a key)", "OpenAI and Azure OpenAI tutorials"),
+    Notebook("06", "openai-and-azure", "OpenAI and Azure OpenAI: the SDK's fine-tuning calls, run on the local service", "OpenAI and Azure OpenAI tutorials"),
     Notebook("07", "autotrain", "AutoTrain Advanced: the no-code route", "Hugging Face AutoTrain tutorial"),
     Notebook("08", "limits", "The limits: overfitting, forgetting, data size", "Question 4: the limits"),
 )
@@ -54,3 +54,104 @@ def notebook_map(root: Path | None = None) -> str:
         name = f"[{nb.title}]({nb.filename})" if nb.ready(root) else nb.title
         rows.append(f"| {nb.number} | {name} | {nb.lesson_part} | {state} |")
     return "\n".join(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# The lesson's assignment: pick one tutorial and follow it
+# --------------------------------------------------------------------------------------------
+
+LESSON_URL = "https://github.com/microsoft/generative-ai-for-beginners/tree/main/18-fine-tuning"
+TALK_URL = "https://www.youtube.com/watch?v=0Jo-z-MFxJs"  # "To fine-tune or not to fine-tune", linked by the lesson
+
+
+@dataclass(frozen=True)
+class Step:
+    original: str  # the step as the tutorial names it
+    notebook: str  # where the companion does it: a notebook number
+    section: str  # the section heading there (without the "## "), as it appears in the notebook
+
+
+@dataclass(frozen=True)
+class Tutorial:
+    key: str  # short name: openai, azure, trl, autotrain
+    title: str  # the tutorial's own title
+    url: str  # the original, as the lesson links it
+    what: str  # what it teaches, in one line
+    steps: tuple[Step, ...]
+
+
+TUTORIALS: tuple[Tutorial, ...] = (
+    Tutorial("openai", "How to fine-tune chat models (OpenAI cookbook)",
+             "https://github.com/openai/openai-cookbook/blob/main/examples/How_to_finetune_chat_models.ipynb",
+             "fine-tune a GPT model into a recipe assistant with the openai SDK", (
+                 Step("Data preparation", "06", "1 · Prepare the data"),
+                 Step("Format validation", "03", "A broken file, fixed step by step"),
+                 Step("Token counting", "06", "2 · Know the cost before anything is sent"),
+                 Step("Upload files", "06", "4 · Upload the files"),
+                 Step("Fine-tuning", "06", "5 · Create the job"),
+                 Step("Check job status", "06", "6 · Follow the job"),
+                 Step("Inference", "06", "8 · Use the tuned model"),
+             )),
+    Tutorial("azure", "Azure OpenAI fine-tuning tutorial (Microsoft Learn)",
+             "https://learn.microsoft.com/azure/ai-services/openai/tutorials/fine-tune",
+             "the same on Azure, plus deploying the tuned model and deleting the deployment",
+             (
+                 Step("Create training and validation datasets", "06", "1 · Prepare the data"),
+                 Step("Token counting", "06", "2 · Know the cost before anything is sent"),
+                 Step("Upload fine-tuning files", "06", "4 · Upload the files"),
+                 Step("Begin fine-tuning", "06", "5 · Create the job"),
+                 Step("Track training job status, list fine-tuning events", "06", "6 · Follow the job"),
+                 Step("Checkpoints", "06", "7 · Checkpoints: every epoch's model is usable"),
+                 Step("Deploy fine-tuned model, use it, delete the deployment", "06",
+                      "9 · The same on Azure OpenAI: deploy, call, delete"),
+             )),
+    Tutorial("trl", "Fine-tune LLMs in 2024 with Hugging Face (TRL)",
+             "https://www.philschmid.de/fine-tune-llms-in-2024-with-trl",
+             "fine-tune an open model with transformers, TRL and PEFT (LoRA) on your own hardware", (
+                 Step("Define our use case", "02", "-"),
+                 Step("Create and prepare the dataset", "04", "2 · The data, in *messages* format"),
+                 Step("Fine-tune LLM using trl and the SFTTrainer", "04", "4 · The training settings: `SFTConfig`"),
+                 Step("(the training run)", "04", "5 · Train, and watch it learn"),
+                 Step("Test and evaluate the LLM", "05", "How much did fine-tuning buy?"),
+                 Step("Deploy the LLM for production", "06", "8 · Use the tuned model"),
+             )),
+    Tutorial("autotrain", "AutoTrain Advanced (Hugging Face)",
+             "https://github.com/huggingface/autotrain-advanced",
+             "fine-tune without writing training code: a YAML file, a command line or a web UI", (
+                 Step("Prepare the data (a messages column)", "03", "Ready for every tutorial"),
+                 Step("Write the configuration (llm-sft)", "07", "-"),
+                 Step("Run it: autotrain --config", "07", "Run it"),
+                 Step("Compare with the other routes", "07", "Which route?"),
+             )),
+)
+
+
+def assignment_page(root: Path | None = None) -> str:
+    """The lesson's assignment as a Markdown page: choose one tutorial, follow it here step by step."""
+    by_number = {nb.number: nb for nb in NOTEBOOKS}
+    out = [
+        "# Your assignment: follow one tutorial, end to end",
+        "",
+        f"The [lesson]({LESSON_URL}) ends with one exercise: **pick one of the four tutorials and follow it.**",
+        "Choose one below. Open the original beside this course, and do each step in the notebook named in",
+        "the table: the code there is the tutorial's code, on this machine, with no key and no GPU.",
+        "",
+        "You are done when you can show:",
+        "",
+        "1. a training file that the data doctor passes (`lessonlib data validate`);",
+        "2. its cost, before anything was sent;",
+        "3. a tuned model, and its score next to the best baseline's, with the interval of the gain;",
+        "4. one sentence: was it worth it? (notebook 02's checklist, with your numbers).",
+        "",
+        f"Before you choose, the lesson's talk [*To fine-tune or not to fine-tune*]({TALK_URL}) is worth its time.",
+    ]
+    for tutorial in TUTORIALS:
+        out += ["", f"## {tutorial.title}", "", f"[The original]({tutorial.url}): {tutorial.what}.", "",
+                "| the tutorial's step | here |", "| --- | --- |"]
+        for step in tutorial.steps:
+            nb = by_number[step.notebook]
+            where = f"[notebook {nb.number}]({nb.filename})"
+            if step.section != "-":
+                where += f", section *{step.section}*"
+            out.append(f"| {step.original} | {where} |")
+    return "\n".join(out) + "\n"

@@ -223,3 +223,23 @@ def test_job_monitor_widget_follows_a_job(fake, monkeypatch):
     final = monitor.join(timeout=60)
     assert final["status"] == "succeeded" and "ft:gpt-4o-mini" in monitor.status.value
     assert "successfully completed" in monitor.event_log.value and GOOD not in monitor.event_log.value + monitor.status.value
+
+
+def test_an_autotrain_configuration_maps_onto_the_local_recipe_setting_by_setting(tmp_path):
+    from lessonlib.cloud import autotrain
+    from lessonlib.errors import LessonError
+    from lessonlib.train import RunConfig, recipe
+
+    config = autotrain.build_config(tmp_path / "data", run_config=RunConfig(max_steps=0, epochs=2, learning_rate=1e-4, lora_r=16,
+                                                                           lora_alpha=32), valid=True)
+    config["params"]["target_modules"] = "all-linear"
+    local = autotrain.to_run_config(config, output_dir=tmp_path / "run")
+    assert (local.epochs, local.learning_rate, local.lora_r, local.lora_alpha, local.max_steps) == (2, 1e-4, 16, 32, 0)
+    assert local.train_file == str(tmp_path / "data" / "train.jsonl") and local.valid_file == str(tmp_path / "data" / "valid.jsonl")
+    assert local.model == "smollm2" and local.output_dir == str(tmp_path / "run")
+    assert recipe.lora_config(local).target_modules == "all-linear"
+    table = autotrain.settings_table(config)
+    assert "`lr` | `0.0001` | peak learning rate | `SFTConfig.learning_rate`" in table
+    config["params"]["quantization"] = "int4"
+    with pytest.raises(LessonError, match="needs a GPU"):
+        autotrain.to_run_config(config)

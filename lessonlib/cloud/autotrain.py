@@ -139,3 +139,78 @@ def run(config_path: str | Path) -> int:
     if not shutil.which("autotrain"):
         raise LessonError("AutoTrain is not installed", fix="`pip install -e .[autotrain]`, or use an AutoTrain Space (see how_to_run)")
     return subprocess.call(["autotrain", "--config", str(config_path)])
+
+
+# AutoTrain's llm-sft parameters: what each does, and the lessonlib RunConfig field and the TRL / PEFT
+# argument it becomes (None where the local recipe has no counterpart).
+SETTINGS: dict[str, tuple[str | None, str | None, str]] = {
+    "epochs": ("epochs", "SFTConfig.num_train_epochs", "passes over the training data"),
+    "batch_size": ("batch_size", "SFTConfig.per_device_train_batch_size", "examples a step"),
+    "lr": ("learning_rate", "SFTConfig.learning_rate", "peak learning rate"),
+    "scheduler": ("lr_scheduler", "SFTConfig.lr_scheduler_type", "how the learning rate falls from its peak"),
+    "gradient_accumulation": ("grad_accum", "SFTConfig.gradient_accumulation_steps", "steps whose gradients add up before one update"),
+    "block_size": ("max_length", "SFTConfig.max_length", "most tokens of an example (longer ones are cut)"),
+    "model_max_length": ("max_length", "SFTConfig.max_length", "the model's own limit (here the same as block_size)"),
+    "peft": ("method", "SFTTrainer(peft_config=LoraConfig(...))", "true: LoRA adapters on a frozen model; false: every weight"),
+    "lora_r": ("lora_r", "LoraConfig.r", "adapter rank"),
+    "lora_alpha": ("lora_alpha", "LoraConfig.lora_alpha", "adapter scale numerator (scale = alpha / r)"),
+    "lora_dropout": ("lora_dropout", "LoraConfig.lora_dropout", "dropout on the adapter's input"),
+    "target_modules": ("lora_target_modules", "LoraConfig.target_modules", "the layers that get an adapter"),
+    "seed": ("seed", "SFTConfig.seed", "data order and adapter start"),
+    "merge_adapter": ("merge", "PeftModel.merge_and_unload()", "also save a full model with the adapter folded in"),
+    "optimizer": (None, "SFTConfig.optim", "the optimiser (adamw_torch here and in TRL by default)"),
+    "padding": (None, "tokenizer.padding_side", "which side short examples are padded on"),
+    "quantization": (None, "BitsAndBytesConfig", "int4 / int8 base weights (QLoRA): GPU only"),
+    "mixed_precision": (None, "SFTConfig.bf16 / fp16", "half-precision compute: the local plan chooses bf16 itself"),
+}
+
+
+def settings_table(config: dict[str, Any]) -> str:
+    """What each of ``config``'s parameters does, its value, and what it becomes in TRL / PEFT (Markdown)."""
+    rows = ["| AutoTrain | value | what it does | in TRL / PEFT |", "| --- | --- | --- | --- |"]
+    for name, value in config.get("params", {}).items():
+        _field, trl, what = SETTINGS.get(name, (None, None, "(not used by the local recipe)"))
+        rows.append(f"| `{name}` | `{value}` | {what} | {f'`{trl}`' if trl else '-'} |")
+    return "\n".join(rows)
+
+
+def to_run_config(config: dict[str, Any] | str | Path, *, output_dir: str | Path | None = None,
+                  max_steps: int | None = None) -> Any:
+    """The :class:`~lessonlib.train.RunConfig` that trains what an AutoTrain llm-sft configuration describes,
+    with the local recipe (TRL + PEFT, as notebook 04). ``config`` is the dict or the YAML file's path;
+    ``max_steps`` caps the run (a short demo); settings the CPU recipe cannot honour are refused by name.
+
+    >>> cfg = to_run_config(build_config("runs/autotrain/recipes-data"), max_steps=4)
+    >>> cfg.model, cfg.train_file, cfg.max_steps, cfg.method
+    ('smollm2', 'runs/autotrain/recipes-data/train.jsonl', 4, 'lora')
+    """
+    import yaml
+
+    from .. import models
+    from ..train import RunConfig
+
+    if not isinstance(config, dict):
+        config = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
+    problems = validate_config(config)
+    if problems:
+        raise LessonError("the AutoTrain configuration is invalid: " + "; ".join(problems))
+    params, data = config["params"], config["data"]
+    if params.get("quantization") not in (None, "none"):
+        raise LessonError(f"quantization {params['quantization']!r} needs a GPU (bitsandbytes)", fix="set params.quantization to null for the CPU recipe")
+    folder = Path(data["path"])
+    values: dict[str, Any] = {
+        "model": "smollm2" if config["base_model"] == models.DEFAULT_MODEL_ID else config["base_model"],
+        "train_file": str(folder / f"{data['train_split']}.jsonl"),
+        "valid_file": str(folder / f"{data['valid_split']}.jsonl") if data.get("valid_split") else None,
+        "output_dir": str(output_dir or Path("runs") / config["project_name"]),
+        "method": "lora" if params.get("peft", True) else "full",
+        "max_steps": 0 if max_steps is None else max_steps,
+    }
+    for name, value in params.items():
+        field = SETTINGS.get(name, (None,))[0]
+        if field is None or field in values or value is None:
+            continue
+        if field == "lora_target_modules":
+            value = ["all-linear"] if value == "all-linear" else [m.strip() for m in str(value).split(",") if m.strip()]
+        values[field] = value
+    return RunConfig.from_dict(values)

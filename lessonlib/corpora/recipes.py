@@ -273,3 +273,16 @@ def generate(n: int, *, seed: int = 18) -> list[dict[str, Any]]:
 def answer_of(example: dict[str, Any]) -> list[str]:
     """The gold ingredient list of an example."""
     return json.loads(example["messages"][-1]["content"])
+
+
+def language_of(example: dict[str, Any]) -> str:
+    """``"fr"`` or ``"en"``: the language of an example's gold answer (its ingredient names).
+
+    >>> language_of({"messages": [{"role": "assistant", "content": '["œuf", "farine"]'}]})
+    'fr'
+    """
+    meta = example.get("meta") or {}
+    if meta.get("lang") in ("en", "fr"):
+        return meta["lang"]
+    french = {ing.fr for ing in CATALOGUE.values()} - {ing.en for ing in CATALOGUE.values()}
+    return "fr" if any(name in french for name in answer_of(example)) else "en"

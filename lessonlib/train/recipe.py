@@ -97,7 +97,8 @@ def lora_config(cfg: RunConfig) -> Any | None:
         r=cfg.lora_r,  # rank of the two small matrices added beside each target layer: more = more capacity
         lora_alpha=cfg.lora_alpha,  # the update is scaled by alpha / r
         lora_dropout=cfg.lora_dropout,  # dropout on the adapter's input
-        target_modules=list(cfg.lora_target_modules),  # which linear layers get an adapter
+        # which linear layers get an adapter ("all-linear": every one but the output layer)
+        target_modules="all-linear" if list(cfg.lora_target_modules) == ["all-linear"] else list(cfg.lora_target_modules),
         task_type="CAUSAL_LM",
     )
 

@@ -1,0 +1,823 @@
+"""Exercises with self-checks: what each notebook asks the learner to write, and how it is checked.
+
+Every notebook ends with a few exercises in three tiers: ★ *try it*, ★★ *change it*, ★★★ *make it
+your own*. Each one here has its task in one line, a **check** (a pure function of what the learner
+wrote: it says *right*, or gives a hint that names what to change), a worked **solution** the learner
+reveals with :func:`show_solution`, and a wrong answer that the tests show gets a hint.
+
+Scope and limits: checks look at values (a list of messages, a file, a config, a number); none
+trains a model or calls a paid API, so a check answers in a second. Checks recompute the right
+answer with the same ``lessonlib`` functions the notebook used: a number is right when it matches
+what the library measures on this machine, not a constant written here.
+
+In a notebook::
+
+    from lessonlib.exercises import check, show_solution
+
+    per_shot = ...             # your code
+    check("01.1", per_shot)    # -> "Right: ..." or "Not yet: <a hint>"
+    show_solution("01.1")      # when you are stuck
+
+>>> check("04.1", 0.12).passed
+True
+>>> print(check("04.1", 24))
+Not yet: 24 is the number of examples the run sees. An epoch is one pass over all 200 training examples: divide by 200.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import LessonError
+
+
+class Hint(Exception):
+    """Raised by a check: the answer is not right yet, and the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a check says: passed or not, in one message (shown as Markdown in a notebook)."""
+
+    passed: bool
+    message: str
+
+    def __str__(self) -> str:
+        return ("Right: " if self.passed else "Not yet: ") + self.message
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def _repr_markdown_(self) -> str:
+        return ("✅ **Right.** " if self.passed else "💡 **Not yet.** ") + self.message
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: where it is, its tier, its check, and a solution the tests run through the check."""
+
+    id: str  # "NN.k": the notebook's number and the exercise's place in it
+    stars: int  # 1 try it, 2 change it, 3 make it your own
+    title: str  # what a learner sees above the task
+    check: Callable[..., str]  # returns the success message, raises Hint for a wrong answer
+    solution: str  # code that sets the names in ``answer`` (shown by show_solution, run by the tests)
+    answer: tuple[str, ...]  # the names the check reads, in order
+    setup: str = ""  # what the solution needs from the notebook (run before it by the tests)
+    wrong: str = ""  # code for a typical wrong answer (the tests check that it gets a hint)
+    context: dict[str, str] = field(default_factory=dict)  # extra keyword arguments of the check: name -> expression
+
+    @property
+    def tier(self) -> str:
+        return "★" * self.stars
+
+
+EXERCISES: dict[str, Exercise] = {}
+
+
+def exercise(id: str, stars: int, title: str, *, solution: str, answer: tuple[str, ...] | str, setup: str = "",
+             wrong: str = "", context: dict[str, str] | None = None) -> Callable[[Callable[..., str]], Callable[..., str]]:
+    """Register the decorated function as the check of exercise ``id``."""
+    def register(fn: Callable[..., str]) -> Callable[..., str]:
+        names = (answer,) if isinstance(answer, str) else answer
+        EXERCISES[id] = Exercise(id, stars, title, fn, solution.strip("\n"), names, setup.strip("\n"), wrong.strip("\n"),
+                                 context or {})
+        return fn
+    return register
+
+
+def get(exercise_id: str) -> Exercise:
+    try:
+        return EXERCISES[exercise_id]
+    except KeyError:
+        raise LessonError(f"there is no exercise '{exercise_id}'", fix=f"one of: {', '.join(sorted(EXERCISES))}") from None
+
+
+def check(exercise_id: str, *answer: Any, **context: Any) -> Verdict:
+    """Check an answer; never raises for a wrong one (a hint comes back instead of a traceback)."""
+    ex = get(exercise_id)
+    if len(answer) != len(ex.answer):
+        return Verdict(False, f"this check takes {len(ex.answer)} value(s): check({exercise_id!r}, {', '.join(ex.answer)}).")
+    if any(value is Ellipsis or value is None for value in answer):
+        return Verdict(False, f"replace the `...` with your code, run the cell, then run this check again "
+                              f"(stuck? `show_solution({exercise_id!r})`).")
+    try:
+        return Verdict(True, ex.check(*answer, **context))
+    except Hint as hint:
+        return Verdict(False, str(hint))
+    except LessonError as exc:
+        return Verdict(False, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a learner's value can break a check in any way: say how, never a traceback
+        return Verdict(False, f"checking your answer failed with {type(exc).__name__}: {exc}. Is it the kind of value the task asks for?")
+
+
+def show_solution(exercise_id: str) -> Any:
+    """The worked solution as a code block (in a notebook) or text; copy it into the cell above to run it."""
+    ex = get(exercise_id)
+    text = f"Exercise {ex.id} {ex.tier}: {ex.title} — one solution:\n\n```python\n{ex.solution}\n```"
+    try:
+        from IPython.display import Markdown
+
+        return Markdown(text)
+    except ImportError:
+        return text
+
+
+def listing(notebook: str) -> list[Exercise]:
+    """The exercises of notebook ``notebook`` ("03"), in order."""
+    return [ex for key, ex in sorted(EXERCISES.items()) if key.split(".")[0] == notebook]
+
+
+def _close(value: Any, expected: float, tolerance: float) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value - expected) <= tolerance
+
+
+def _train_path() -> Path:
+    from . import corpora
+
+    return corpora.split_path("recipes", "train")
+
+
+# ------------------------------------------------------------------------------------------------
+# 00 · start here
+# ------------------------------------------------------------------------------------------------
+
+
+def _message_problem(messages: Any) -> str | None:
+    if not isinstance(messages, list) or not messages:
+        return "`messages` must be a list of messages, each a dict like {'role': 'user', 'content': '...'}."
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return f"message {i} is a {type(message).__name__}; each message is a dict with 'role' and 'content'."
+        if set(message) - {"role", "content"}:
+            return f"message {i} has the key(s) {sorted(set(message) - {'role', 'content'})}: use only 'role' and 'content'."
+        if "role" not in message or "content" not in message:
+            return f"message {i} needs both 'role' and 'content'."
+        if message["role"] not in ("system", "user", "assistant"):
+            return f"message {i} has the role {message['role']!r}: use 'system', 'user' or 'assistant' (lower case)."
+        if not isinstance(message["content"], str) or not message["content"].strip():
+            return f"message {i}'s content must be some text."
+    return None
+
+
+@exercise("00.1", 1, "Write a conversation", answer="messages", solution='''
+messages = [
+    {"role": "system", "content": "You are a helpful cooking assistant."},
+    {"role": "user", "content": "Which ingredients do I need for pancakes?"},
+]
+''', wrong='messages = [{"role": "user", "text": "Which ingredients do I need for pancakes?"}]')
+def _check_conversation(messages: Any) -> str:
+    problem = _message_problem(messages)
+    if problem:
+        raise Hint(problem)
+    if messages[0]["role"] != "system":
+        raise Hint("start with a 'system' message: it tells the model who it is and how to answer.")
+    if messages[-1]["role"] != "user":
+        raise Hint("end with the 'user' message: the model replies to the last message.")
+    return "this is the format every chat model and every fine-tuning file of the lesson uses."
+
+
+@exercise("00.2", 2, "Turn it into a training example", answer="example", setup='''
+messages = [
+    {"role": "system", "content": "You are a helpful cooking assistant."},
+    {"role": "user", "content": "Which ingredients do I need for pancakes?"},
+]
+''', solution='''
+example = {"messages": messages + [
+    {"role": "assistant", "content": "Flour, eggs, milk, a pinch of salt and butter for the pan."},
+]}
+''', wrong='example = {"messages": messages}')
+def _check_training_example(example: Any) -> str:
+    from . import data
+
+    if not isinstance(example, dict) or "messages" not in example:
+        raise Hint("a training example is a dict with one key, 'messages': {'messages': [...]}.")
+    problem = _message_problem(example["messages"])
+    if problem:
+        raise Hint(problem)
+    findings = data.check_example(example)
+    if findings:
+        raise Hint(f"the data doctor says: {findings[0].message}. Add the reply you want the model to learn.")
+    if example["messages"][-1]["role"] != "assistant":
+        raise Hint("end with the 'assistant' message: it is the answer the model learns to write.")
+    return "one line of a fine-tuning file: the conversation and the reply to learn. Notebook 03 checks whole files of them."
+
+
+# ------------------------------------------------------------------------------------------------
+# 01 · what is fine-tuning
+# ------------------------------------------------------------------------------------------------
+
+_FEW_SHOT_SETUP = '''
+from lessonlib import corpora, data, prompting, tokens
+
+train = data.read_examples(corpora.split_path("recipes", "train"))
+test = data.read_examples(corpora.split_path("recipes", "test"))
+encoding = tokens.encoding_for("gpt-4o-mini")
+query = test[0]
+zero = tokens.count_messages(prompting.few_shot_messages(train, query, k=0), encoding)
+shot_tokens = [tokens.count_messages(prompting.few_shot_messages([e], query, k=1), encoding) - zero for e in train]
+per_shot = sum(shot_tokens) / len(shot_tokens)
+'''
+
+
+def _tokens_per_shot() -> float:
+    """Mean tokens one training example adds to gpt-4o-mini's few-shot prompt (as notebook 01 measures it)."""
+    from . import data, prompting, tokens
+
+    train = data.read_examples(_train_path())
+    query = data.read_examples(_train_path().with_name("test.jsonl"))[0]
+    encoding = tokens.encoding_for("gpt-4o-mini")
+    zero = tokens.count_messages(prompting.few_shot_messages(train, query, k=0), encoding)
+    return sum(tokens.count_messages(prompting.few_shot_messages([e], query, k=1), encoding) - zero for e in train) / len(train)
+
+
+def _local_tokens_per_shot(k: int = 10) -> float:
+    from . import data, prompting, tokens
+
+    train = data.read_examples(_train_path())
+    query = data.read_examples(_train_path().with_name("test.jsonl"))[0]
+    zero, with_k = tokens.count_local([prompting.few_shot_messages(train, query, k=0),
+                                       prompting.few_shot_messages(train, query, k=k)], "smollm2")
+    return (with_k - zero) / k
+
+
+@exercise("01.1", 1, "The same count with another tokenizer", answer="local_per_shot", setup=_FEW_SHOT_SETUP, solution='''
+zero_local, ten_local = tokens.count_local([prompting.few_shot_messages(train, query, k=0),
+                                            prompting.few_shot_messages(train, query, k=10)], "smollm2")
+local_per_shot = (ten_local - zero_local) / 10
+''', wrong='''
+local_per_shot = per_shot
+''')
+def _check_local_per_shot(local_per_shot: Any) -> str:
+    expected = _local_tokens_per_shot()
+    if _close(local_per_shot, expected, 10) and not _close(local_per_shot, _tokens_per_shot(), 1):
+        return (f"about {expected:.0f} tokens per example with SmolLM2's tokenizer, against {_tokens_per_shot():.0f} "
+                "with gpt-4o-mini's: each model has its own tokenizer, so count with the model you will pay for.")
+    if _close(local_per_shot, _tokens_per_shot(), 1):
+        raise Hint("that is gpt-4o-mini's count. Count the same prompts with the local model's tokenizer: "
+                   "`tokens.count_local([messages_0, messages_10], \"smollm2\")` returns one count per conversation.")
+    raise Hint("count the prompt with 10 examples and with none using `tokens.count_local([...], \"smollm2\")`, "
+               "and divide the difference by 10.")
+
+
+def _training_usd(model: str, epochs: int) -> float:
+    from . import costs, data
+
+    price = costs.get_price(model)
+    report = data.validate(_train_path(), model=price.model)
+    return costs.training_cost(costs.billed_tokens(list(report.tokens.per_example), price), epochs, price).usd
+
+
+@exercise("01.2", 2, "Price a training job for another model", answer="usd", setup=_FEW_SHOT_SETUP, solution='''
+from lessonlib import costs
+
+price = costs.get_price("gpt-4.1-mini")
+report = data.validate(corpora.split_path("recipes", "train"), model=price.model)
+usd = report.tokens.total * 3 * price.training_per_1m / 1e6    # tokens x epochs x dollars per token
+''', wrong='''
+from lessonlib import costs
+
+price = costs.get_price("gpt-4.1-mini")
+report = data.validate(corpora.split_path("recipes", "train"), model=price.model)
+usd = report.tokens.total * price.training_per_1m / 1e6
+''')
+def _check_training_usd(usd: Any) -> str:
+    expected = _training_usd("gpt-4.1-mini", 3)
+    if _close(usd, expected, expected * 0.02):
+        return f"${expected:.4f}: training tokens x 3 epochs x the training price. Training is the cheap part here."
+    if _close(usd, expected / 3, expected * 0.01):
+        raise Hint("that is one epoch. The job reads the data 3 times: multiply by the number of epochs.")
+    if _close(usd * 1e6, expected, expected * 0.02):
+        raise Hint("prices are per million tokens: divide by 1,000,000.")
+    raise Hint("count the training file's tokens for gpt-4.1-mini (`data.validate(..., model=...)`), multiply by 3 epochs "
+               "and by `price.training_per_1m / 1e6`.")
+
+
+@exercise("01.3", 3, "When does the tuned model pay for itself?", answer="requests", setup=_FEW_SHOT_SETUP, solution='''
+from lessonlib import costs
+
+price = costs.get_price("gpt-4o-mini")
+prompt = tokens.count_messages(prompting.zero_shot_messages(query), encoding)
+reply = 30                                                                       # per_shot: measured above
+few_shot_cost = costs.request_cost(prompt + 10 * per_shot, reply, price)         # 10 examples, base prices
+tuned_cost = costs.request_cost(prompt, reply, price, fine_tuned=True)            # short prompt, fine-tuned prices
+training = data.validate(corpora.split_path("recipes", "train"), model=price.model).tokens.total * 3 * price.training_per_1m / 1e6
+requests = training / (few_shot_cost - tuned_cost)
+''', wrong='''
+requests = 1000
+''')
+def _check_break_even(requests: Any) -> str:
+    from . import costs, data, prompting, tokens
+
+    price = costs.get_price("gpt-4o-mini")
+    train = data.read_examples(_train_path())
+    query = data.read_examples(_train_path().with_name("test.jsonl"))[0]
+    encoding = tokens.encoding_for("gpt-4o-mini")
+    prompt = tokens.count_messages(prompting.zero_shot_messages(query), encoding)
+    saving = costs.request_cost(prompt + 10 * _tokens_per_shot(), 30, price) - costs.request_cost(prompt, 30, price, fine_tuned=True)
+    expected = _training_usd("gpt-4o-mini", 3) / saving
+    if _close(requests, expected, expected * 0.03):
+        return (f"about {expected:,.0f} requests. Each one saves ${saving * 1000:.4f} per thousand: the tuned model's "
+                "tokens cost more, but it reads about 10 times fewer of them.")
+    raise Hint("cost one request both ways with `costs.request_cost` (10 examples at base prices; the short prompt with "
+               "fine_tuned=True), then divide the training cost by the saving per request.")
+
+
+# ------------------------------------------------------------------------------------------------
+# 02 · when and why
+# ------------------------------------------------------------------------------------------------
+
+
+@exercise("02.1", 1, "Fill the checklist for a scenario", answer="answers", solution='''
+from lessonlib.decide import Answers
+
+answers = Answers(tried_prompting=True, tried_retrieval=True, examples=400, monthly_budget_usd=50,
+                  fine_tune_monthly_usd=20, target=0.8)
+''', wrong='''
+from lessonlib.decide import Answers
+
+answers = Answers(tried_prompting=True, examples=400)
+''')
+def _check_scenario(answers: Any) -> str:
+    from .decide import Answers, decide
+
+    if not isinstance(answers, Answers):
+        raise Hint("build the answers with `Answers(...)`, from lessonlib.decide.")
+    wanted = {"tried_prompting": True, "tried_retrieval": True, "examples": 400, "monthly_budget_usd": 50,
+              "fine_tune_monthly_usd": 20, "target": 0.8}
+    for name, value in wanted.items():
+        if getattr(answers, name) != value:
+            raise Hint(f"read the scenario again for `{name}` (you have {getattr(answers, name)!r}).")
+    decision = decide(answers, {"few-shot": 0.55, "rag": 0.60})
+    return f"with those baselines the checklist says: {decision.recommendation}. Notebook 05 measures them for real."
+
+
+@exercise("02.2", 2, "A threshold that is not noise", answer="min_gain", setup='''
+from lessonlib import evaluate
+
+prompt_scores = [0.8, 0.5, 0.7, 0.9, 0.4, 0.6, 0.7, 0.5, 0.8, 0.6, 0.3, 0.7]
+tuned_scores = [0.9, 0.6, 0.7, 0.9, 0.6, 0.7, 0.8, 0.5, 0.9, 0.6, 0.5, 0.7]
+''', solution='''
+gains = [t - p for t, p in zip(tuned_scores, prompt_scores)]
+low, high = evaluate.bootstrap_interval(gains)
+min_gain = round(high - low, 2)    # a gain must at least clear the width of its own interval
+''', wrong='min_gain = 0.01')
+def _check_min_gain(min_gain: Any, prompt_scores: list[float] | None = None, tuned_scores: list[float] | None = None) -> str:
+    from .evaluate import bootstrap_interval
+
+    prompt_scores = prompt_scores or [0.8, 0.5, 0.7, 0.9, 0.4, 0.6, 0.7, 0.5, 0.8, 0.6, 0.3, 0.7]
+    tuned_scores = tuned_scores or [0.9, 0.6, 0.7, 0.9, 0.6, 0.7, 0.8, 0.5, 0.9, 0.6, 0.5, 0.7]
+    low, high = bootstrap_interval([t - p for t, p in zip(tuned_scores, prompt_scores)])
+    if not isinstance(min_gain, (int, float)) or not 0 < min_gain < 1:
+        raise Hint("`min_gain` is a score difference between 0 and 1.")
+    if min_gain < (high - low) / 2:
+        raise Hint(f"with 12 test examples the gain's 95% interval is {low:+.2f} to {high:+.2f}: a threshold of "
+                   f"{min_gain} would call noise a gain. Use at least half the interval's width, {(high - low) / 2:.2f}.")
+    if min_gain > 0.5:
+        raise Hint("a gain that large is rare: with this threshold nothing would ever be worth fine-tuning.")
+    return (f"{min_gain} is above the noise of 12 examples (interval {low:+.2f} to {high:+.2f}). More test examples "
+            "narrow the interval and let you use a smaller threshold.")
+
+
+# ------------------------------------------------------------------------------------------------
+# 03 · prepare your data
+# ------------------------------------------------------------------------------------------------
+
+
+@exercise("03.1", 1, "Fix the second broken file", answer="path", setup='''
+import json
+from pathlib import Path
+
+from lessonlib import corpora, data
+
+broken2 = corpora.split_path("examples", "broken-recipes-2")
+''', solution='''
+fixed = []
+for text in broken2.read_text(encoding="utf-8").splitlines():
+    row = json.loads(text)
+    row.pop("id", None)                                        # unrecognized_top_level_key
+    for message in row["messages"]:
+        if "text" in message:                                  # message_missing_key / message_unrecognized_key
+            message["content"] = message.pop("text")
+        message["role"] = message["role"].lower()              # unrecognized_role ('User', 'Assistant')
+        if isinstance(message["content"], list):               # content_wrong_type
+            message["content"] = json.dumps(message["content"], ensure_ascii=False)
+    has_reply = any(m["role"] == "assistant" for m in row["messages"])
+    if has_reply and all(m["content"].strip() for m in row["messages"]):
+        fixed.append(row)                                      # nothing to learn from the others: dropped
+path = Path("runs/fixed-recipes-2.jsonl")
+path.parent.mkdir(exist_ok=True)
+path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\\n" for row in fixed), encoding="utf-8")
+''', wrong='''
+path = broken2
+''')
+def _check_fixed_file(path: Any) -> str:
+    from . import data
+
+    report = data.validate(Path(path))
+    if report.error_count:
+        first = report.errors[0]
+        raise Hint(f"the data doctor still finds {report.error_count} error(s); the first: {first}. "
+                   "Fix it in your loop and write the file again.")
+    if report.valid_examples < 8:
+        raise Hint(f"the file is clean but keeps {report.valid_examples} of 10 examples. Only two have nothing to learn "
+                   "from (no reply, an empty question): repair the others instead of dropping them.")
+    if report.valid_examples > 8:
+        raise Hint("two examples cannot be repaired (one has no reply, one an empty question): drop them.")
+    return "8 clean examples out of 10: every fixable line fixed, the two with nothing to learn dropped."
+
+
+@exercise("03.2", 2, "Write your own check", answer="reply_is_json_list", solution='''
+import json
+
+def reply_is_json_list(example):
+    """True when the last message is the assistant's and its content is a JSON list of strings."""
+    last = example["messages"][-1]
+    if last["role"] != "assistant":
+        return False
+    try:
+        value = json.loads(last["content"])
+    except json.JSONDecodeError:
+        return False
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+''', wrong='''
+def reply_is_json_list(example):
+    return example["messages"][-1]["content"].startswith("[")
+''')
+def _check_reply_check(reply_is_json_list: Any) -> str:
+    def ex(*messages: tuple[str, str]) -> dict[str, Any]:
+        return {"messages": [{"role": role, "content": content} for role, content in messages]}
+
+    cases = [
+        (ex(("user", "r"), ("assistant", '["flour", "egg"]')), True, "a JSON list of strings"),
+        (ex(("user", "r"), ("assistant", "flour, egg")), False, "plain text"),
+        (ex(("user", "r"), ("assistant", '["flour", "egg"')), False, "a list cut off before its ']'"),
+        (ex(("user", "r"), ("assistant", '[1, 2]')), False, "a list of numbers"),
+        (ex(("user", "r"), ("assistant", '{"a": 1}')), False, "a JSON object"),
+        (ex(("assistant", '["flour"]'), ("user", "thanks")), False, "a conversation that ends with the user"),
+    ]
+    for example, expected, what in cases:
+        result = reply_is_json_list(example)
+        if not isinstance(result, bool):
+            raise Hint(f"your function returned {result!r}: make it `return True` or `return False`.")
+        if result != expected:
+            raise Hint(f"for {what} it should return {expected}. Parse the reply with `json.loads` (in a try) instead of "
+                       "looking at its first character.")
+    return "it passes six cases, from a good reply to a list cut off mid-way. `lessonlib.train.compare.is_json_list` does the same."
+
+
+# ------------------------------------------------------------------------------------------------
+# 04 · fine-tune locally
+# ------------------------------------------------------------------------------------------------
+
+
+@exercise("04.1", 1, "How much of the data does a run see?", answer="epochs", solution='''
+max_steps, batch_size, examples = 12, 2, 200
+epochs = max_steps * batch_size / examples
+''', wrong='epochs = 12 * 2')
+def _check_epochs(epochs: Any) -> str:
+    if _close(epochs, 0.12, 0.005):
+        return "0.12 of an epoch: 24 of the 200 examples. Enough to learn a format, far from learning the task."
+    if _close(epochs, 24, 0):
+        raise Hint("24 is the number of examples the run sees. An epoch is one pass over all 200 training examples: divide by 200.")
+    raise Hint("steps x examples per step gives the examples seen; divide by the 200 training examples.")
+
+
+@exercise("04.2", 2, "A bigger adapter", answer="bigger_lora", solution='''
+from peft import LoraConfig
+
+bigger_lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+''', wrong='''
+from peft import LoraConfig
+
+bigger_lora = LoraConfig(r=16, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+''')
+def _check_lora(lora: Any) -> str:
+    for name in ("r", "lora_alpha", "target_modules", "task_type"):
+        if not hasattr(lora, name):
+            raise Hint("build it with peft's `LoraConfig(...)`, as in section 3.")
+    if lora.r != 16:
+        raise Hint(f"the rank `r` should be 16 (it is {lora.r}).")
+    if lora.lora_alpha != 2 * lora.r:
+        raise Hint(f"keep `lora_alpha` at twice the rank: {2 * lora.r} (it is {lora.lora_alpha}).")
+    if lora.target_modules != "all-linear" and set(lora.target_modules or ()) != {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                                                "gate_proj", "up_proj", "down_proj"}:
+        raise Hint("put an adapter on every linear layer: `target_modules=\"all-linear\"`.")
+    if str(getattr(lora.task_type, "value", lora.task_type)) != "CAUSAL_LM":
+        raise Hint("this is a causal language model: `task_type=\"CAUSAL_LM\"`.")
+    return "rank 16 on every linear layer: about 8 times the trainable weights of section 3's adapter, and about twice the compute per step."
+
+
+@exercise("04.3", 2, "One whole epoch, with checkpoints", answer="epoch_args", solution='''
+from trl import SFTConfig
+
+epoch_args = SFTConfig(
+    output_dir="runs/04-one-epoch",
+    num_train_epochs=1,                 # one pass over the 200 examples
+    max_steps=-1,                       # let the epochs decide (a positive max_steps would win)
+    per_device_train_batch_size=4,      # 50 steps of 4 examples
+    save_strategy="steps",
+    save_steps=10,                      # a checkpoint every 10 steps
+    save_total_limit=2,                 # keep the last two
+    learning_rate=2e-3,
+    assistant_only_loss=True,
+    use_cpu=True,
+    report_to="none",
+)
+''', wrong='''
+from trl import SFTConfig
+
+epoch_args = SFTConfig(output_dir="runs/04-one-epoch", max_steps=12, per_device_train_batch_size=4, report_to="none", use_cpu=True)
+''')
+def _check_sft_config(args: Any) -> str:
+    if not hasattr(args, "per_device_train_batch_size"):
+        raise Hint("build it with TRL's `SFTConfig(...)`, as in section 4.")
+    if args.per_device_train_batch_size != 4:
+        raise Hint("use 4 examples per step: `per_device_train_batch_size=4`.")
+    if args.max_steps > 0 and args.max_steps * 4 != 200:
+        raise Hint(f"max_steps={args.max_steps} wins over the epochs: leave it at -1 and set `num_train_epochs=1` "
+                   "(or make the steps cover exactly the 200 examples).")
+    if args.max_steps <= 0 and args.num_train_epochs != 1:
+        raise Hint("one pass over the data: `num_train_epochs=1`.")
+    if str(getattr(args.save_strategy, "value", args.save_strategy)) != "steps" or args.save_steps != 10:
+        raise Hint("save every 10 steps: `save_strategy=\"steps\"` and `save_steps=10`.")
+    if args.save_total_limit != 2:
+        raise Hint("keep only the last two checkpoints: `save_total_limit=2`.")
+    if not args.assistant_only_loss:
+        raise Hint("learn the replies only, as in section 4: `assistant_only_loss=True`.")
+    return "50 steps of 4 examples, a checkpoint every 10 and the last two kept. `trainer.train(resume_from_checkpoint=True)` goes on from the latest."
+
+
+# ------------------------------------------------------------------------------------------------
+# 05 · evaluate
+# ------------------------------------------------------------------------------------------------
+
+_SCORES_SETUP = '''
+from lessonlib import evaluate
+
+few_shot_f1 = [0.67, 0.5, 0.8, 0.75, 0.4, 0.86, 0.6, 0.5, 0.67, 0.57, 0.33, 0.8, 0.75, 0.6, 0.5, 0.67]
+tuned_f1 = [0.87, 0.4, 0.9, 0.75, 0.25, 0.96, 0.65, 0.4, 0.82, 0.57, 0.53, 0.6, 0.85, 0.6, 0.45, 0.77]
+'''
+
+
+@exercise("05.1", 1, "A gain, or noise?", answer="verdict", setup=_SCORES_SETUP, solution='''
+print(evaluate.compare(few_shot_f1, tuned_f1))
+low, high = evaluate.bootstrap_interval([t - f for t, f in zip(tuned_f1, few_shot_f1)])
+verdict = "noise" if low <= 0 <= high else "gain"
+''', wrong='verdict = "gain" if sum(tuned_f1) > sum(few_shot_f1) else "noise"')
+def _check_gain_or_noise(verdict: Any) -> str:
+    from .evaluate import bootstrap_interval
+
+    scope: dict[str, Any] = {}
+    exec(_SCORES_SETUP, scope)  # the same 16 pairs as the notebook's cell
+    low, high = bootstrap_interval([t - f for t, f in zip(scope["tuned_f1"], scope["few_shot_f1"])])
+    expected = "noise" if low <= 0 <= high else "gain"
+    if verdict not in ("gain", "noise"):
+        raise Hint("answer with the text \"gain\" or \"noise\".")
+    if verdict != expected:
+        raise Hint(f"the tuned model's mean is higher, but look at the interval of the paired differences: {low:+.3f} to "
+                   f"{high:+.3f}. Does it include 0?")
+    return (f"the interval is {low:+.3f} to {high:+.3f}: it excludes 0, so on these 16 recipes the gain is real, if small."
+            if expected == "gain" else f"the interval {low:+.3f} to {high:+.3f} includes 0: on 16 recipes this is noise.")
+
+
+@exercise("05.2", 2, "Scores per language", answer="per_language", setup='''
+from lessonlib import corpora, data, evaluate
+
+test = data.read_examples(corpora.split_path("recipes", "test"))[:12]
+samples = [{"expected": e["messages"][-1]["content"], "answer": e["messages"][-1]["content"][: 20 + 9 * i]}
+           for i, e in enumerate(test)]     # in the notebook: the tuned model's answers, `tuned.samples`
+''', solution='''
+from lessonlib.corpora import recipes
+
+by_language = {}
+for sample in samples:
+    language = recipes.language_of({"messages": [{"role": "assistant", "content": sample["expected"]}]})
+    by_language.setdefault(language, []).append(evaluate.ingredient_scores(sample["answer"], sample["expected"])["f1"])
+per_language = {language: sum(f1s) / len(f1s) for language, f1s in by_language.items()}
+''', wrong='''
+per_language = {"en": sum(evaluate.ingredient_scores(s["answer"], s["expected"])["f1"] for s in samples) / len(samples)}
+''', context={"samples": "samples"})
+def _check_per_language(per_language: Any, samples: list[dict[str, str]] | None = None) -> str:
+    from .corpora import recipes
+    from .evaluate import ingredient_scores
+
+    if not samples:
+        raise Hint("pass the answers you scored: check('05.2', per_language, samples=tuned.samples).")
+    scores: dict[str, list[float]] = {}
+    for sample in samples:
+        language = recipes.language_of({"messages": [{"role": "assistant", "content": sample["expected"]}]})
+        scores.setdefault(language, []).append(ingredient_scores(sample["answer"], sample["expected"])["f1"])
+    expected = {language: sum(v) / len(v) for language, v in scores.items()}
+    if not isinstance(per_language, dict) or set(per_language) != set(expected):
+        raise Hint(f"a dict with one mean F1 per language: the keys should be {sorted(expected)} "
+                   "(`recipes.language_of(example)` tells an example's language from its answer).")
+    for language, value in expected.items():
+        if not _close(per_language[language], value, 1e-6):
+            raise Hint(f"the mean F1 for {language!r} should be {value:.3f}: average "
+                       "`evaluate.ingredient_scores(answer, expected)['f1']` over that language's answers only.")
+    counts = ", ".join(f"{language}: {len(v)} answers" for language, v in sorted(scores.items()))
+    return f"right ({counts}). With this few answers per language, a difference between languages is mostly noise."
+
+
+# ------------------------------------------------------------------------------------------------
+# 06 · OpenAI and Azure OpenAI
+# ------------------------------------------------------------------------------------------------
+
+
+@exercise("06.1", 2, "Your own job, then cancel it", answer="job_id", setup='''
+from lessonlib import corpora, service
+
+client = service.client()    # the local service speaks the OpenAI API
+''', solution='''
+with open(corpora.split_path("recipes", "valid"), "rb") as f:
+    uploaded = client.files.create(file=f, purpose="fine-tune")
+job = client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini-2024-07-18", suffix="mine",
+                                     method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1}}})
+client.fine_tuning.jobs.cancel(job.id)
+job_id = job.id
+''', wrong='''
+with open(corpora.split_path("recipes", "valid"), "rb") as f:
+    uploaded = client.files.create(file=f, purpose="fine-tune")
+job_id = client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini-2024-07-18").id
+client.fine_tuning.jobs.cancel(job_id)
+''')
+def _check_own_job(job_id: Any) -> str:
+    from . import service
+
+    client = service.client()
+    job = client.fine_tuning.jobs.retrieve(str(job_id))
+    if job.suffix != "mine":
+        raise Hint("name your model: `suffix=\"mine\"` in `fine_tuning.jobs.create`.")
+    method = job.method.model_dump() if job.method is not None else {}
+    epochs = ((method.get("supervised") or {}).get("hyperparameters") or {}).get("n_epochs")
+    if epochs != 1:
+        raise Hint("set one epoch through `method`: {'type': 'supervised', 'supervised': {'hyperparameters': {'n_epochs': 1}}}.")
+    if job.status not in ("cancelled", "succeeded", "failed"):
+        raise Hint(f"the job is still {job.status}: cancel it with `client.fine_tuning.jobs.cancel(job.id)`.")
+    return f"job {job.id}: suffix 'mine', one epoch, {job.status}. On OpenAI the same calls spend money: check the cost first."
+
+
+@exercise("06.2", 1, "Will it fit the budget?", answer="fits", setup='''
+from lessonlib import corpora
+from lessonlib.cloud import jobs
+''', solution='''
+plan = jobs.plan_job(corpora.split_path("recipes", "train"), model="gpt-4.1-mini", epochs=4)
+print(f"${plan.estimated_usd:.2f} for {plan.epochs} epochs of {plan.training_tokens:,} tokens")
+fits = plan.estimated_usd <= 0.25
+''', wrong='fits = True')
+def _check_budget(fits: Any) -> str:
+    from .cloud import jobs
+
+    plan = jobs.plan_job(_train_path(), model="gpt-4.1-mini", epochs=4)
+    expected = plan.estimated_usd <= 0.25
+    if not isinstance(fits, bool):
+        raise Hint("answer True or False: does the job's estimated cost fit a $0.25 budget?")
+    if fits != expected:
+        raise Hint("price it first: `jobs.plan_job(..., model=\"gpt-4.1-mini\", epochs=4).estimated_usd`, and compare with $0.25.")
+    return f"${plan.estimated_usd:.2f} for 4 epochs: {'within' if expected else 'over'} a $0.25 budget. `lessonlib openai submit --budget` refuses a job over it."
+
+
+# ------------------------------------------------------------------------------------------------
+# 07 · AutoTrain
+# ------------------------------------------------------------------------------------------------
+
+
+@exercise("07.1", 1, "Change the AutoTrain configuration", answer="config", setup='''
+from lessonlib import corpora
+from lessonlib.cloud import autotrain
+
+config = autotrain.build_config("runs/autotrain/recipes-data")
+''', solution='''
+config["params"]["epochs"] = 3
+config["params"]["lr"] = 1e-4
+config["params"]["lora_r"] = 16
+config["params"]["lora_alpha"] = 32
+''', wrong='''
+config["params"]["epochs"] = 3
+config["params"]["learning_rate"] = 1e-4
+''')
+def _check_autotrain(config: Any) -> str:
+    from .cloud import autotrain
+
+    problems = autotrain.validate_config(config)
+    if problems:
+        raise Hint(f"AutoTrain would refuse it: {problems[0]}")
+    params = config["params"]
+    unknown = set(params) - set(autotrain.build_config("x")["params"])
+    if unknown:
+        raise Hint(f"AutoTrain does not know {sorted(unknown)}: its names are `lr`, `epochs`, `lora_r`, `lora_alpha`…")
+    for name, value in (("epochs", 3), ("lr", 1e-4), ("lora_r", 16), ("lora_alpha", 32)):
+        if params.get(name) != value:
+            raise Hint(f"set `params['{name}']` to {value} (it is {params.get(name)!r}).")
+    return "3 epochs at 1e-4 with a rank-16 adapter: `autotrain --config` would train it, and notebook 04's RunConfig can say the same."
+
+
+_AUTOTRAIN_TO_TRL = {  # AutoTrain's llm-sft parameter -> the TRL / PEFT argument it becomes
+    "epochs": "num_train_epochs", "lr": "learning_rate", "batch_size": "per_device_train_batch_size",
+    "block_size": "max_length", "lora_r": "r", "lora_alpha": "lora_alpha",
+}
+
+
+@exercise("07.2", 2, "From AutoTrain's names to TRL's", answer="trl_settings", setup='''
+from lessonlib.cloud import autotrain
+
+config = autotrain.build_config("runs/autotrain/recipes-data")
+params = config["params"]
+''', solution='''
+trl_settings = {
+    "num_train_epochs": params["epochs"],                   # SFTConfig
+    "learning_rate": params["lr"],                          # SFTConfig
+    "per_device_train_batch_size": params["batch_size"],    # SFTConfig
+    "max_length": params["block_size"],                     # SFTConfig
+    "r": params["lora_r"],                                  # LoraConfig
+    "lora_alpha": params["lora_alpha"],                     # LoraConfig
+}
+''', wrong='''
+trl_settings = {"epochs": params["epochs"], "lr": params["lr"]}
+''', context={"params": "params"})
+def _check_autotrain_to_trl(trl_settings: Any, params: dict[str, Any] | None = None) -> str:
+    if not params:
+        raise Hint("pass the AutoTrain parameters: check('07.2', trl_settings, params=config['params']).")
+    if not isinstance(trl_settings, dict):
+        raise Hint("a dict: TRL's argument name -> the value from `params`.")
+    for source, target in _AUTOTRAIN_TO_TRL.items():
+        if target not in trl_settings:
+            near = f" (`{source}` is AutoTrain's name)" if source in trl_settings else ""
+            raise Hint(f"which TRL or PEFT argument does AutoTrain's `{source}` become? It is missing{near}; "
+                       "notebook 04's SFTConfig and LoraConfig cells name them all.")
+        if trl_settings[target] != params[source]:
+            raise Hint(f"`{target}` should be `params['{source}']` ({params[source]!r}).")
+    return "the same six settings, under TRL's and PEFT's names: AutoTrain writes the SFTConfig and LoraConfig for you."
+
+
+# ------------------------------------------------------------------------------------------------
+# 08 · the limits
+# ------------------------------------------------------------------------------------------------
+
+
+def _general_as_examples() -> list[dict[str, Any]]:
+    from . import limits
+
+    return [{"messages": [{"role": "user", "content": q.question}, {"role": "assistant", "content": q.answers[0]}]}
+            for q in limits.load_questions()]
+
+
+@exercise("08.2", 2, "Mix general examples in", answer="mix", solution='''
+import random
+
+def mix(task, general, fraction=0.2, seed=18):
+    """The task examples plus enough general ones to make `fraction` of the result, shuffled with `seed`."""
+    wanted = round(fraction * len(task) / (1 - fraction))
+    extra = [general[i % len(general)] for i in range(wanted)]
+    mixed = list(task) + extra
+    random.Random(seed).shuffle(mixed)
+    return mixed
+''', wrong='''
+def mix(task, general, fraction=0.2, seed=18):
+    return task + general
+''')
+def _check_mix(mix: Any) -> str:
+    from . import data
+
+    task = data.read_examples(_train_path())[:80]
+    general = _general_as_examples()
+    mixed = mix(task, general, fraction=0.2, seed=18)
+    if not isinstance(mixed, list):
+        raise Hint("`mix` should return a list of examples.")
+    task_ids = {json.dumps(e, sort_keys=True) for e in task}
+    kept = sum(json.dumps(e, sort_keys=True) in task_ids for e in mixed)
+    if kept != len(task):
+        raise Hint(f"keep every task example once ({kept} of {len(task)} found).")
+    share = (len(mixed) - kept) / len(mixed)
+    if abs(share - 0.2) > 0.02:
+        raise Hint(f"general examples make {share:.0%} of the result; with fraction=0.2 they should make 20% "
+                   f"(for {len(task)} task examples: {round(0.2 * len(task) / 0.8)} general ones, repeating them if needed).")
+    if mixed[:len(task)] == task:
+        raise Hint("shuffle the result (with `random.Random(seed)`), or the general examples all come last in training.")
+    if mix(task, general, fraction=0.2, seed=18) != mixed:
+        raise Hint("the same seed should give the same order: use `random.Random(seed).shuffle`, not `random.shuffle`.")
+    return ("80 recipes and 20 general answers, shuffled the same way every time. Train on it with "
+            "`limits.experiment_config` and measure forgetting with `limits.forgetting`.")
+
+
+@exercise("08.1", 1, "Where did it start to overfit?", answer="best_step", setup='''
+history = [(10, 1.42), (20, 1.18), (30, 1.05), (40, 1.01), (50, 1.04), (60, 1.12)]    # (step, validation loss)
+''', solution='''
+best_step = min(history, key=lambda row: row[1])[0]
+''', wrong='best_step = history[-1][0]', context={"history": "history"})
+def _check_best_step(best_step: Any, history: list[tuple[int, float]] | None = None) -> str:
+    if not history:
+        raise Hint("pass the validation history: check('08.1', best_step, history=history).")
+    step, loss = min(history, key=lambda row: row[1])
+    if best_step != step:
+        raise Hint("look for the lowest validation loss, not the last step: training loss keeps falling, validation loss "
+                   "turns up when the model starts to memorise.")
+    return (f"step {step} (validation loss {loss}). Keep that checkpoint: `load_best_model_at_end=True` with "
+            "`metric_for_best_model=\"eval_loss\"` does it for you.")

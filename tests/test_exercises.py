@@ -1,0 +1,109 @@
+"""Every notebook's exercises: each has a check and a solution, the solution passes, a wrong answer gets a hint."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from lessonlib import exercises
+from lessonlib.exercises import EXERCISES, check, show_solution
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+
+
+def _run(code: str, scope: dict) -> dict:
+    exec(compile(code, "<exercise>", "exec"), scope)
+    return scope
+
+
+def _verdict(ex: exercises.Exercise, scope: dict) -> exercises.Verdict:
+    context = {name: eval(expression, scope) for name, expression in ex.context.items()}
+    return check(ex.id, *(scope[name] for name in ex.answer), **context)
+
+
+@pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
+def test_the_solution_passes_its_check_and_a_wrong_answer_gets_a_hint(exercise_id, tmp_path, monkeypatch):
+    ex = EXERCISES[exercise_id]
+    monkeypatch.chdir(tmp_path)  # as a notebook, which runs in its own folder and writes under runs/
+    own_service = "service" in ex.setup  # its own: the jobs it makes must not show up in notebook 06's job list
+    if own_service:
+        from jupyter_helpers import free_port
+
+        monkeypatch.setenv("LESSONLIB_SERVICE_PORT", str(free_port()))
+        monkeypatch.setenv("LESSONLIB_SERVICE_STATE", str(tmp_path / "service"))
+    try:
+        assert ex.solution and ex.wrong and 1 <= ex.stars <= 3
+        solved = _verdict(ex, _run(ex.solution, _run(ex.setup, {})))
+        assert solved.passed, f"{exercise_id}: {solved.message}"
+        wrong = _verdict(ex, _run(ex.wrong, _run(ex.setup, {})))
+        assert not wrong.passed and len(wrong.message) > 20, f"{exercise_id}: {wrong}"
+        assert "Traceback" not in wrong.message
+        assert ex.solution in str(getattr(show_solution(exercise_id), "data", show_solution(exercise_id)))
+    finally:
+        if own_service:
+            from lessonlib import service
+
+            service.stop(tmp_path / "service")
+
+
+def test_an_unfinished_or_odd_answer_gets_a_hint_not_a_traceback():
+    assert "replace the `...`" in check("04.1", ...).message
+    assert "show_solution('00.1')" in check("00.1", None).message
+    assert "failed with" in check("03.2", lambda example: example["nope"]).message  # the learner's function raises
+    assert "takes 1 value" in check("04.1", 1, 2).message
+    assert not check("07.1", {"task": "llm-sft"}).passed
+    with pytest.raises(Exception, match="no exercise"):
+        check("99.9", 1)
+
+
+def test_every_notebook_ends_with_exercises_that_are_checked_and_solved():
+    for path in NOTEBOOKS:
+        number = path.name[:2]
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        listed = [ex.id for ex in exercises.listing(number)]
+        assert 2 <= len(listed) <= 4, f"{path.name}: {len(listed)} exercises"
+        checked = re.findall(r'check\("(\d\d\.\d)"', code)
+        assert sorted(set(checked)) == listed, f"{path.name}: checks {checked}, exercises {listed}"
+        for exercise_id in listed:
+            assert f'show_solution("{exercise_id}")' in text, f"{path.name}: no way to reveal {exercise_id}'s solution"
+            assert f"Exercise {exercise_id}" in text, f"{path.name}: {exercise_id} has no task"
+
+
+def _headings(number: str) -> set[str]:
+    path = next((ROOT / "notebooks").glob(f"{number}-*.ipynb"))
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return {line[3:].strip() for c in cells if c["cell_type"] == "markdown"
+            for line in "".join(c["source"]).splitlines() if line.startswith("## ")}
+
+
+def test_the_assignment_page_is_current_and_every_step_points_at_a_real_section():
+    from lessonlib import course
+
+    assert (ROOT / "notebooks" / "assignment.md").read_text(encoding="utf-8") == course.assignment_page(), \
+        "regenerate: python -c \"from lessonlib import course; open('notebooks/assignment.md', 'w').write(course.assignment_page())\""
+    assert len(course.TUTORIALS) == 4
+    for tutorial in course.TUTORIALS:
+        for step in tutorial.steps:
+            assert step.section == "-" or step.section in _headings(step.notebook), (tutorial.key, step)
+
+
+def test_every_link_the_lesson_gives_is_in_the_notebook_where_it_belongs():
+    from lessonlib import course
+
+    def text(number: str) -> str:
+        return next((ROOT / "notebooks").glob(f"{number}-*.ipynb")).read_text(encoding="utf-8")
+
+    expected = {"00": [course.LESSON_URL, "assignment.md"], "02": [course.TALK_URL],
+                "04": [t.url for t in course.TUTORIALS if t.key == "trl"] + ["huggingface.co/docs/trl", "huggingface.co/docs/transformers",
+                                                                              "huggingface.co/docs/datasets"],
+                "06": [t.url for t in course.TUTORIALS if t.key in ("openai", "azure")],
+                "07": [t.url for t in course.TUTORIALS if t.key == "autotrain"]}
+    for number, links in expected.items():
+        for link in links:
+            assert link in text(number), f"notebook {number} does not link {link}"
