@@ -169,6 +169,11 @@ class StrategyResult:
     usd_per_1000: float  # cost of 1,000 requests at the price model's prices (fine-tuned prices for fine-tuned)
     skipped: str = ""  # why it was not run (empty when it ran)
     samples: list[dict[str, Any]] = field(default_factory=list)  # a few answers, for display
+    per_example: list[float] = field(default_factory=list)  # the primary metric on each test example, in the test set's order
+
+    def interval(self, confidence: float = 0.95) -> tuple[float, float] | None:
+        """A bootstrap interval for the mean of the primary metric (None without per-example scores)."""
+        return bootstrap_interval(self.per_example, confidence=confidence) if self.per_example else None
 
 
 @dataclass
@@ -198,13 +203,15 @@ class EvalReport:
 
     def table(self) -> str:
         metric = self.primary_metric
-        lines = [f"{'strategy':<11} {metric:>18} {'valid JSON' if self.task == 'recipes' else '':>10} {'prompt tok':>10} {'s/request':>9} {'$/1k req':>9}"]
+        lines = [f"{'strategy':<11} {metric:>18} {'95% interval':>13} {'valid JSON' if self.task == 'recipes' else '':>10} {'prompt tok':>10} {'s/request':>9} {'$/1k req':>9}"]
         for r in self.results:
             if r.skipped:
                 lines.append(f"{r.strategy:<11} skipped: {r.skipped}")
                 continue
             extra = f"{r.metrics.get('valid_json', 0):>10.0%}" if self.task == "recipes" else f"{'':>10}"
-            lines.append(f"{r.strategy:<11} {r.metrics[metric]:>18.3f} {extra} {r.prompt_tokens:>10.0f} {r.latency_s:>9.2f} {r.usd_per_1000:>9.4f}")
+            interval = r.interval()
+            spread = f"{interval[0]:.2f} to {interval[1]:.2f}" if interval else ""
+            lines.append(f"{r.strategy:<11} {r.metrics[metric]:>18.3f} {spread:>13} {extra} {r.prompt_tokens:>10.0f} {r.latency_s:>9.2f} {r.usd_per_1000:>9.4f}")
         lines.append(f"({self.task}, {self.results[0].n if self.results else 0} test examples, k={self.k}, local model {self.model}; "
                      f"costs at {self.price_model} prices of {self.prices_as_of})")
         return "\n".join(lines)
@@ -281,7 +288,7 @@ def evaluate(
         prompts = _prompts(strategy, train, test, k)
         answers, seconds = models.generate_many_timed(prompts, model=model, adapter=adapter if strategy == "fine-tuned" else None, max_new_tokens=max_new)
         latency = seconds / max(1, len(prompts))  # generation only (not loading); as first measured when cached
-        rows = []
+        rows: list[dict[str, float]] = []
         for example, answer in zip(test, answers):
             gold = example["messages"][-1]["content"]
             if task == "recipes":
@@ -296,5 +303,6 @@ def evaluate(
             strategy, len(test), metrics, round(prompt_tokens, 1), round(completion, 1), round(latency, 3), round(1000 * per_request, 4),
             samples=[{"prompt": e["messages"][-2]["content"], "expected": e["messages"][-1]["content"], "answer": a}
                      for e, a in list(zip(test, answers))[:samples]],
+            per_example=[round(r["f1" if task == "recipes" else "execution_accuracy"], 4) for r in rows],
         ))
     return EvalReport(task, model or models.DEFAULT_MODEL, price.model, price.as_of, k, results, "f1" if task == "recipes" else "execution_accuracy")

@@ -316,7 +316,6 @@ def _check_break_even(requests: Any) -> str:
     from . import costs, data, prompting, tokens
 
     price = costs.get_price("gpt-4o-mini")
-    train = data.read_examples(_train_path())
     query = data.read_examples(_train_path().with_name("test.jsonl"))[0]
     encoding = tokens.encoding_for("gpt-4o-mini")
     prompt = tokens.count_messages(prompting.zero_shot_messages(query), encoding)
@@ -558,12 +557,14 @@ def _check_sft_config(args: Any) -> str:
 # 05 · evaluate
 # ------------------------------------------------------------------------------------------------
 
-_SCORES_SETUP = '''
+_FEW_SHOT_F1 = [0.67, 0.5, 0.8, 0.75, 0.4, 0.86, 0.6, 0.5, 0.67, 0.57, 0.33, 0.8, 0.75, 0.6, 0.5, 0.67]
+_TUNED_F1 = [0.87, 0.4, 0.9, 0.75, 0.25, 0.96, 0.65, 0.4, 0.82, 0.57, 0.53, 0.6, 0.85, 0.6, 0.45, 0.77]
+_SCORES_SETUP = f"""
 from lessonlib import evaluate
 
-few_shot_f1 = [0.67, 0.5, 0.8, 0.75, 0.4, 0.86, 0.6, 0.5, 0.67, 0.57, 0.33, 0.8, 0.75, 0.6, 0.5, 0.67]
-tuned_f1 = [0.87, 0.4, 0.9, 0.75, 0.25, 0.96, 0.65, 0.4, 0.82, 0.57, 0.53, 0.6, 0.85, 0.6, 0.45, 0.77]
-'''
+few_shot_f1 = {_FEW_SHOT_F1}
+tuned_f1 = {_TUNED_F1}
+"""
 
 
 @exercise("05.1", 1, "A gain, or noise?", answer="verdict", setup=_SCORES_SETUP, solution='''
@@ -574,9 +575,7 @@ verdict = "noise" if low <= 0 <= high else "gain"
 def _check_gain_or_noise(verdict: Any) -> str:
     from .evaluate import bootstrap_interval
 
-    scope: dict[str, Any] = {}
-    exec(_SCORES_SETUP, scope)  # the same 16 pairs as the notebook's cell
-    low, high = bootstrap_interval([t - f for t, f in zip(scope["tuned_f1"], scope["few_shot_f1"])])
+    low, high = bootstrap_interval([t - f for t, f in zip(_TUNED_F1, _FEW_SHOT_F1)])  # the notebook's 16 pairs
     expected = "noise" if low <= 0 <= high else "gain"
     if verdict not in ("gain", "noise"):
         raise Hint("answer with the text \"gain\" or \"noise\".")

@@ -135,12 +135,19 @@ def strategy_bars(report: Any) -> Any:
     ax = fig.subplots()
     colors = {"zero-shot": "#8c8c8c", "few-shot": "#dd8452", "rag": "#55a868", "fine-tuned": "#4c72b0"}
     values = [r.metrics[report.primary_metric] for r in ran]
+    intervals = [r.interval() if hasattr(r, "interval") else None for r in ran]
     bars = ax.bar([r.strategy for r in ran], values, color=[colors.get(r.strategy, "#999") for r in ran])
-    for bar, value in zip(bars, values):
-        ax.text(bar.get_x() + bar.get_width() / 2, value + 0.01, f"{value:.2f}", ha="center", va="bottom")
-    ax.set_ylim(0, 1.1)
+    for bar, value, interval in zip(bars, values, intervals):
+        top = value
+        if interval:  # the 95% bootstrap interval of the mean, as an error bar
+            x = bar.get_x() + bar.get_width() / 2
+            ax.errorbar([x], [value], yerr=[[value - interval[0]], [interval[1] - value]], color="#333", capsize=4)
+            top = interval[1]
+        ax.text(bar.get_x() + bar.get_width() * 0.78, top + 0.01, f"{value:.2f}", ha="center", va="bottom")
+    ax.set_ylim(0, 1.15)
     ax.set_ylabel(report.primary_metric.replace("_", " "))
-    ax.set_title(f"{report.task}: {ran[0].n if ran else 0} held-out examples, local model", fontsize=10)
+    shown = " (bars: 95% bootstrap intervals)" if any(intervals) else ""
+    ax.set_title(f"{report.task}: {ran[0].n if ran else 0} held-out examples, local model{shown}", fontsize=10)
     return fig
 
 

@@ -132,8 +132,12 @@ def test_evaluate_runs_the_strategies_for_real(model_dir, tmp_path):
     assert tuned.skipped and "no adapter" in tuned.skipped
     assert 0 <= zero.metrics["f1"] <= 1 and rag.prompt_tokens > zero.prompt_tokens and rag.usd_per_1000 > zero.usd_per_1000
     assert zero.samples and zero.latency_s > 0
+    assert len(zero.per_example) == 2 and sum(zero.per_example) / 2 == pytest.approx(zero.metrics["f1"], abs=1e-3)
+    low, high = zero.interval()
+    assert low <= zero.metrics["f1"] + 1e-3 and high >= zero.metrics["f1"] - 1e-3 and "95% interval" in report.table()
     again = load_report(report.save(tmp_path / "eval.json"))
     assert again.score("rag") == report.score("rag") and "skipped" in again.table()
+    assert again.results[0].per_example == zero.per_example
     sql = evaluate.evaluate("sql", ["few-shot"], limit=2, k=1, max_new_tokens=24)
     assert sql.primary_metric == "execution_accuracy" and 0 <= sql.score("few-shot") <= 1
 

@@ -193,3 +193,18 @@ def test_a_memory_refusal_in_jupyter_shows_its_numbers_and_a_button_that_frees_t
         current.close()
     finally:
         server.stop()
+
+
+def test_widgets_leave_a_static_summary_for_readers_without_a_kernel():
+    """GitHub and nbviewer show text/html where they cannot draw a widget: the result, not `VBox(children=…`."""
+    from lessonlib import corpora
+    from lessonlib.widgets import BeforeAfter, BreakEvenExplorer, DataDoctor
+
+    explorer = BreakEvenExplorer(example_tokens=98, prompt_tokens=123, completion_tokens=27, training_tokens=28_000, shots=10)
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # JupyterLab still draws the live widget
+    assert "10 examples per prompt" in bundle["text/html"] and "children=" not in bundle["text/plain"]
+    doctor = DataDoctor(corpora.split_path("examples", "broken-recipes-2"))._repr_mimebundle_()
+    assert "error(s) to fix first" in doctor["text/plain"] and "unrecognized_role" in doctor["text/plain"]
+    unrun = BeforeAfter([], adapter="runs/none")._repr_mimebundle_()
+    assert "text/html" not in unrun  # nothing to summarise before it ran

@@ -14,6 +14,7 @@ from .. import costs, plots
 from ..data import CODES, DataReport, validate
 from ..errors import LessonError
 from ..settings import data_dir, display_path, project_path
+from .static import LeavesSummary
 
 _SENSITIVE = {"secret", "personal_data"}  # never show these lines' text
 
@@ -62,7 +63,7 @@ def findings_html(report: DataReport, path: Path, per_code: int = 5) -> str:
     return "".join(parts)
 
 
-class DataDoctor(w.VBox):
+class DataDoctor(LeavesSummary, w.VBox):
     """Pick (or upload) a chat JSONL file, check it, see findings, token lengths and training cost."""
 
     def __init__(self, path: str | Path | None = None, *, model: str = "gpt-4o-mini", epochs: int = 0) -> None:
@@ -88,6 +89,8 @@ class DataDoctor(w.VBox):
             w.HBox([self.model, self.epochs, self.check]),
             self.verdict, self.findings, self.histogram, self.cost,
         ])
+        if path:  # a file named up front is checked at once (pick another, or press Check again, to re-check)
+            self._on_check()
 
     def _resolve(self) -> Path:
         return project_path(self.file.value)
@@ -102,6 +105,10 @@ class DataDoctor(w.VBox):
         target.write_bytes(bytes(item["content"]))
         self.file.value = display_path(target)
         self._on_check()
+
+    def static_summary(self) -> str | None:
+        """The verdict, the findings and the cost, as they stood when the cell ran (for GitHub and nbviewer)."""
+        return self.verdict.value + self.findings.value + self.cost.value if self.verdict.value else None
 
     def _on_check(self, _button: Any = None) -> None:
         path = self._resolve()
@@ -142,7 +149,7 @@ class DataDoctor(w.VBox):
             self.cost.value = f"<p><i>No price known for {html.escape(report.model)}.</i></p>"
 
 
-class BreakEvenExplorer(w.VBox):
+class BreakEvenExplorer(LeavesSummary, w.VBox):
     """Sliders over :func:`lessonlib.costs.break_even`: when does a fine-tuned model pay off?"""
 
     def __init__(
@@ -171,6 +178,11 @@ class BreakEvenExplorer(w.VBox):
             control.observe(self.update, names="value")
         super().__init__([self.price, self.requests, self.shots, self.months, self.text, self.chart])
         self.update()
+
+    def static_summary(self) -> str | None:
+        """The break-even line for the settings the cell left (for GitHub and nbviewer)."""
+        return (f"<p><b>{html.escape(f'{self.price.value.provider}/{self.price.value.model}')}</b>, "
+                f"{self.shots.value} examples per prompt, {self.requests.value:,} requests a month:</p>" + self.text.value)
 
     def compute(self, requests: int) -> costs.BreakEven:
         return costs.break_even(

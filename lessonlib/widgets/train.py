@@ -14,6 +14,7 @@ from ..errors import LessonError, MemoryShortfall
 from ..train import ProgressEvent, RunConfig, RunResult, StopFlag, progress_callback, run_in_subprocess
 from ..train.compare import before_after, is_json_list
 from .kernels import KernelCleaner
+from .static import LeavesSummary
 
 
 def _fmt_seconds(seconds: float | None) -> str:
@@ -149,7 +150,7 @@ class TrainingMonitor(w.VBox):
             self.chart.value = plots.png(plots.loss_curves(self.events))
 
 
-class BeforeAfter(w.VBox):
+class BeforeAfter(LeavesSummary, w.VBox):
     """Base and tuned answers side by side for the same prompts (greedy, so reproducible)."""
 
     def __init__(self, examples: list[dict[str, Any]], *, adapter: str, max_new_tokens: int = 60) -> None:
@@ -159,6 +160,10 @@ class BeforeAfter(w.VBox):
         self.rows: list[dict[str, Any]] = []
         self.button.on_click(lambda _b: self.compare())
         super().__init__([self.button, self.table])
+
+    def static_summary(self) -> str | None:
+        """The comparison table, once compared (for GitHub and nbviewer)."""
+        return self.table.value if self.rows else None
 
     def compare(self) -> list[dict[str, Any]]:
         self.button.disabled = True
