@@ -18,10 +18,10 @@ In a notebook::
     check("01.1", per_shot)    # -> "Right: ..." or "Not yet: <a hint>"
     show_solution("01.1")      # when you are stuck
 
->>> check("04.1", 0.12).passed
+>>> check("04.1", 0.2).passed
 True
->>> print(check("04.1", 24))
-Not yet: 24 is the number of examples the run sees. An epoch is one pass over all 200 training examples: divide by 200.
+>>> print(check("04.1", 40))
+Not yet: 40 is the number of examples the run sees. An epoch is one pass over all 200 training examples: divide by 200.
 """
 
 from __future__ import annotations
@@ -384,6 +384,56 @@ def _check_min_gain(min_gain: Any, prompt_scores: list[float] | None = None, tun
             "narrow the interval and let you use a smaller threshold.")
 
 
+def _messages_problem(messages: Any) -> str | None:
+    if not isinstance(messages, list) or not messages:
+        return f"`make_prompt` returned {messages!r}: return the list of messages for the model."
+    problem = _message_problem(messages)
+    if problem:
+        return problem
+    if messages[-1]["role"] != "user":
+        return "the prompt must end with the recipe to read, as a 'user' message."
+    return None
+
+
+@exercise("02.3", 3, "A few-shot prompt that beats zero-shot", answer="make_prompt", solution='''
+def make_prompt(train, query):
+    """The query's system message, then three solved examples as earlier turns, then the query's recipe."""
+    system, recipe = query["messages"][0], query["messages"][1]
+    shots = []
+    for example in train[:3]:
+        shots += example["messages"][1:3]      # its recipe (user) and its answer (assistant)
+    return [system] + shots + [recipe]
+''', wrong='''
+def make_prompt(train, query):
+    return [{"role": "user", "content": "List the ingredients: " + query["messages"][1]["content"]}]
+''')
+def _check_few_shot_prompt(make_prompt: Any) -> str:
+    from . import corpora, data, models, prompting
+    from .evaluate import ingredient_scores
+
+    train = data.read_examples(corpora.split_path("recipes", "train"))
+    test = data.read_examples(corpora.split_path("recipes", "test"))[:6]
+    prompts = []
+    for query in test:
+        messages = make_prompt(train, query)
+        problem = _messages_problem(messages)
+        if problem:
+            raise Hint(problem)
+        if any(m["content"] == query["messages"][-1]["content"] for m in messages):
+            raise Hint("the prompt contains the expected answer itself: use solved examples from `train`, not the query's answer.")
+        prompts.append(messages)
+    zero = [prompting.zero_shot_messages(q) for q in test]
+    answers = models.generate_many(prompts + zero, max_new_tokens=60)
+    gold = [q["messages"][-1]["content"] for q in test]
+    yours = sum(ingredient_scores(a, g)["f1"] for a, g in zip(answers[:6], gold)) / 6
+    baseline = sum(ingredient_scores(a, g)["f1"] for a, g in zip(answers[6:], gold)) / 6
+    if yours < baseline + 0.05:
+        raise Hint(f"on 6 recipes your prompts score F1 {yours:.2f}, zero-shot {baseline:.2f}. Show the model solved examples "
+                   "first: each one's recipe as a 'user' turn and its answer as an 'assistant' turn, before the new recipe.")
+    return (f"F1 {yours:.2f} against zero-shot's {baseline:.2f} on 6 recipes: the examples taught the format. "
+            "Each one is paid for on every request (notebook 01).")
+
+
 # ------------------------------------------------------------------------------------------------
 # 03 · prepare your data
 # ------------------------------------------------------------------------------------------------
@@ -477,14 +527,14 @@ def _check_reply_check(reply_is_json_list: Any) -> str:
 
 
 @exercise("04.1", 1, "How much of the data does a run see?", answer="epochs", solution='''
-max_steps, batch_size, examples = 12, 2, 200
+max_steps, batch_size, examples = 20, 2, 200
 epochs = max_steps * batch_size / examples
-''', wrong='epochs = 12 * 2')
+''', wrong='epochs = 20 * 2')
 def _check_epochs(epochs: Any) -> str:
-    if _close(epochs, 0.12, 0.005):
-        return "0.12 of an epoch: 24 of the 200 examples. Enough to learn a format, far from learning the task."
-    if _close(epochs, 24, 0):
-        raise Hint("24 is the number of examples the run sees. An epoch is one pass over all 200 training examples: divide by 200.")
+    if _close(epochs, 0.2, 0.005):
+        return "0.2 of an epoch: 40 of the 200 examples. Enough to learn a format, far from learning the task."
+    if _close(epochs, 40, 0):
+        raise Hint("40 is the number of examples the run sees. An epoch is one pass over all 200 training examples: divide by 200.")
     raise Hint("steps x examples per step gives the examples seen; divide by the 200 training examples.")
 
 

@@ -386,3 +386,25 @@ def test_local_token_counts_match_transformers_without_importing_torch(model_dir
                             "tokens.count_local([[{'role': 'user', 'content': 'hi'}]]); print('torch' in sys.modules)"],
                            capture_output=True, text=True, check=True)
     assert light.stdout.strip() == "False"
+
+
+def test_generated_recipes_read_like_recipes():
+    """Grammatical French, plausible quantities, titles whose ingredients are in the list (the course data is clean)."""
+    import re
+
+    from lessonlib.corpora import recipes
+
+    examples = recipes.generate(3000, seed=7)
+    plural_en = r"^- 1 (large |free-range )?(eggs|apples|Granny|garlic|cloves|shallots|ripe|cherry|plum|carrots|zucchini|courgettes|flour tortillas|corn tortillas)"
+    plural_fr = r"^- 1 (œufs|gros|pommes golden|pommes épluchées|gousses|échalotes|tomates|carottes|courgettes|avocats|tortillas|bananes)"
+    for example in examples:
+        user, answer = example["messages"][1]["content"], json.loads(example["messages"][2]["content"])
+        for line in user.splitlines():
+            assert not re.search(r"\bde [aeiouyhéèêœ]", line, re.IGNORECASE), line  # d'huile, d'œufs
+            assert not re.search(plural_en if example["meta"]["lang"] == "en" else plural_fr, line), line
+            assert not re.search(r"^- 1 \w+s de\b|^- (1 1/2|2|3) cup\b", line), line  # 1 verre, 2 cups
+            ounces = re.search(r"(\d+) (fl )?oz\b", line)
+            assert not ounces or int(ounces.group(1)) <= 16, line
+        names = {i.en: (i.fr if example["meta"]["lang"] == "fr" else i.en) for i in recipes.CATALOGUE.values()}
+        for promised in recipes.promised_ingredients(example["meta"]["title"]):
+            assert names[promised] in answer, (example["meta"]["title"], answer)

@@ -60,14 +60,14 @@ CATALOGUE: dict[str, Ingredient] = {
         _i("vanilla", "vanille", "vanilla extract|pure vanilla extract", "extrait de vanille|gousse de vanille", "spoon"),
         _i("chocolate", "chocolat", "dark chocolate, chopped|semisweet chocolate chips|milk chocolate", "chocolat noir pâtissier|pépites de chocolat", "mass"),
         _i("cocoa", "cacao", "unsweetened cocoa powder|cocoa powder", "cacao en poudre non sucré", "spoon"),
-        _i("lemon", "citron", "lemon, zested|juice of a lemon|fresh lemon juice", "citron jaune|jus de citron|zeste de citron", "piece"),
+        _i("lemon", "citron", "lemon, zested|lemon, juiced|unwaxed lemon", "citron jaune|citron non traité|citron pressé", "count"),
         _i("apples", "pommes", "apples, peeled and sliced|Granny Smith apples", "pommes golden|pommes épluchées", "count"),
         _i("cream", "crème", "heavy cream|whipping cream|double cream", "crème fraîche épaisse|crème liquide entière", "volume"),
         _i("olive oil", "huile d'olive", "extra-virgin olive oil|olive oil", "huile d'olive vierge extra|huile d'olive", "spoon"),
         _i("garlic", "ail", "garlic cloves, minced|cloves garlic, crushed", "gousses d'ail hachées|gousses d'ail", "count"),
         _i("onion", "oignon", "yellow onion, diced|onion, finely chopped|red onion, sliced", "oignon jaune émincé|oignon haché", "count"),
         _i("shallots", "échalotes", "shallots, minced", "échalotes ciselées", "count"),
-        _i("tomatoes", "tomates", "ripe tomatoes, chopped|cherry tomatoes, halved|canned crushed tomatoes", "tomates mûres|tomates cerises|tomates concassées", "count"),
+        _i("tomatoes", "tomates", "ripe tomatoes, chopped|cherry tomatoes, halved|plum tomatoes", "tomates mûres|tomates cerises|tomates olivettes", "count"),
         _i("carrots", "carottes", "carrots, peeled and diced|carrots, grated", "carottes râpées|carottes en rondelles", "count"),
         _i("potatoes", "pommes de terre", "russet potatoes, cubed|waxy potatoes", "pommes de terre à chair ferme|pommes de terre", "mass"),
         _i("zucchini", "courgettes", "zucchini, sliced|courgettes, diced", "courgettes en dés", "count"),
@@ -91,7 +91,7 @@ CATALOGUE: dict[str, Ingredient] = {
         _i("gruyere", "gruyère", "Gruyère cheese, grated|Swiss cheese, shredded", "gruyère râpé|comté râpé", "mass"),
         _i("chickpeas", "pois chiches", "canned chickpeas, drained", "pois chiches égouttés", "mass"),
         _i("lentils", "lentilles", "green lentils, rinsed|red lentils", "lentilles vertes du Puy|lentilles corail", "mass"),
-        _i("coconut milk", "lait de coco", "can coconut milk|full-fat coconut milk", "lait de coco", "volume"),
+        _i("coconut milk", "lait de coco", "canned coconut milk|full-fat coconut milk", "lait de coco", "volume"),
         _i("soy sauce", "sauce soja", "low-sodium soy sauce|soy sauce", "sauce soja salée", "spoon"),
         _i("ginger", "gingembre", "fresh ginger, grated|ginger root, minced", "gingembre frais râpé", "spoon"),
         _i("curry powder", "curry", "mild curry powder|curry powder", "curry en poudre", "spoon"),
@@ -108,7 +108,7 @@ CATALOGUE: dict[str, Ingredient] = {
         _i("white wine", "vin blanc", "dry white wine", "vin blanc sec", "volume"),
         _i("vinegar", "vinaigre", "red wine vinegar|balsamic vinegar|cider vinegar", "vinaigre de vin rouge|vinaigre balsamique", "spoon"),
         _i("mustard", "moutarde", "Dijon mustard|whole-grain mustard", "moutarde de Dijon|moutarde à l'ancienne", "spoon"),
-        _i("lettuce", "salade", "romaine lettuce, chopped|mixed salad greens", "laitue|mesclun", "piece"),
+        _i("lettuce", "salade", "head of romaine lettuce, chopped|head of butter lettuce", "laitue|salade verte", "count"),
         _i("cucumber", "concombre", "cucumber, sliced|English cucumber", "concombre en rondelles", "count"),
         _i("avocado", "avocat", "ripe avocados, diced", "avocats mûrs", "count"),
         _i("tortillas", "tortillas", "flour tortillas|corn tortillas", "tortillas de blé", "count"),
@@ -123,8 +123,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "cake": {
         "en": ["{x} Cake", "{x} Loaf Cake", "Easy {x} Cake", "{x} Muffins", "{x} Bread"],
         "fr": ["Gâteau {x}", "Cake {x}", "Muffins {x}", "Quatre-quarts {x}"],
-        "x_en": ["Lemon", "Chocolate", "Banana", "Apple", "Walnut", "Almond", "Vanilla", "Honey", "Strawberry", "Marble"],
-        "x_fr": ["au citron", "au chocolat", "à la banane", "aux pommes", "aux noix", "aux amandes", "à la vanille", "au miel", "aux fraises", "marbré"],
+        "x_en": ["Lemon", "Chocolate", "Banana", "Apple", "Walnut", "Almond", "Vanilla", "Honey", "Strawberry"],
+        "x_fr": ["au citron", "au chocolat", "à la banane", "aux pommes", "aux noix", "aux amandes", "à la vanille", "au miel", "aux fraises"],
         "core": ["flour", "sugar", "eggs", "butter"],
         "extra": ["milk", "baking powder", "vanilla", "salt", "lemon", "chocolate", "cocoa", "bananas", "apples", "walnuts", "almonds", "honey", "yogurt", "strawberries", "brown sugar"],
     },
@@ -154,7 +154,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
     },
     "salad": {
         "en": ["{x} Salad", "Summer {x} Salad", "{x} Bowl"],
-        "fr": ["Salade {x}", "Bowl {x}"],
+        "fr": ["Salade {x}"],
         "x_en": ["Greek-Style", "Chickpea", "Chicken", "Avocado", "Lentil", "Caprese", "Cucumber", "Salmon"],
         "x_fr": ["grecque", "de pois chiches", "au poulet", "d'avocat", "de lentilles", "caprese", "de concombre", "au saumon"],
         "core": ["olive oil"],
@@ -164,7 +164,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
         "en": ["{x} Stir-Fry", "{x} Fried Rice", "{x} Curry", "Quick {x} Curry"],
         "fr": ["Sauté {x}", "Riz sauté {x}", "Curry {x}"],
         "x_en": ["Chicken", "Shrimp", "Vegetable", "Beef", "Chickpea", "Coconut", "Ginger Garlic"],
-        "x_fr": ["de poulet", "aux crevettes", "de légumes", "de bœuf", "de pois chiches", "au lait de coco"],
+        "x_fr": ["au poulet", "aux crevettes", "aux légumes", "au bœuf", "aux pois chiches", "au lait de coco"],
         "core": ["rice"],
         "extra": ["chicken", "shrimp", "beef", "chickpeas", "soy sauce", "ginger", "garlic", "onion", "bell pepper", "carrots", "coconut milk", "curry powder", "cumin", "honey", "eggs", "spinach", "salt"],
     },
@@ -172,7 +172,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
         "en": ["{x} Gratin", "{x} Bake", "{x} Quiche", "{x} Tart"],
         "fr": ["Gratin {x}", "Quiche {x}", "Tarte {x}"],
         "x_en": ["Potato", "Zucchini", "Bacon and Cheese", "Spinach", "Mushroom", "Onion", "Tomato"],
-        "x_fr": ["dauphinois", "de courgettes", "lorraine", "aux épinards", "aux champignons", "à l'oignon", "à la tomate"],
+        "x_fr": ["de courgettes", "aux lardons", "aux épinards", "aux champignons", "à l'oignon", "à la tomate", "au fromage"],
         "core": ["eggs", "cream"],
         "extra": ["potatoes", "zucchini", "bacon", "spinach", "mushrooms", "onion", "tomatoes", "gruyere", "cheddar", "milk", "garlic", "thyme", "salt", "black pepper", "flour", "butter", "mustard"],
     },
@@ -180,28 +180,46 @@ FAMILIES: dict[str, dict[str, Any]] = {
         "en": ["{x} Bread", "{x} Flatbread", "{x} Pizza Dough", "{x} Rolls"],
         "fr": ["Pain {x}", "Pâte à pizza {x}", "Petits pains {x}"],
         "x_en": ["Simple", "Whole Wheat", "Olive Oil", "Honey Oat", "Garlic", "Herb", "Rustic"],
-        "x_fr": ["maison", "complet", "à l'huile d'olive", "au miel", "à l'ail", "aux herbes", "de campagne"],
+        "x_fr": ["maison", "à l'huile d'olive", "au miel", "à l'ail", "aux herbes", "de campagne"],
         "core": ["flour", "yeast", "water", "salt"],
         "extra": ["olive oil", "honey", "oats", "garlic", "thyme", "butter", "milk", "sugar", "basil"],
     },
 }
 
 _UNITS_EN = {
-    "mass": ["{n} g", "{n} oz", "{c} cups", "{c} cup", "{n} grams"],
-    "volume": ["{c} cups", "{n} ml", "{c} cup", "{n} fl oz"],
-    "count": ["{k}", "{k} whole", "{k} medium"],
-    "spoon": ["{k} tsp", "{k} tbsp", "{h} teaspoon", "{k} tablespoons"],
-    "pinch": ["a pinch of", "{h} tsp", "to taste:"],
-    "piece": ["1 bunch", "a handful of", "{k} sprigs", "1"],
+    "mass": ["{n} g", "{o} oz", "{c} cup", "{n} grams"],
+    "volume": ["{c} cup", "{n} ml", "{o} fl oz"],
+    "count": ["{k}"],
+    "spoon": ["{k} tsp", "{k} tbsp", "1 teaspoon", "2 tablespoons"],
+    "pinch": ["a pinch of", "{h} tsp"],
+    "piece": ["1 bunch", "a handful of"],
 }
 _UNITS_FR = {
     "mass": ["{n} g de", "{n} grammes de", "{k}00 g de"],
-    "volume": ["{n} ml de", "{k} verres de", "{d} cl de"],
-    "count": ["{k}", "{k} beaux"],
+    "volume": ["{n} ml de", "1 verre de", "2 verres de", "{d} cl de"],
+    "count": ["{k}"],
     "spoon": ["{k} c. à café de", "{k} c. à soupe de", "1 cuillère de"],
     "pinch": ["1 pincée de", "un peu de"],
-    "piece": ["1 bouquet de", "quelques", "1"],
+    "piece": ["1 bouquet de", "1 poignée de"],
 }
+#: Ingredients counted one at a time, written in the singular: always 1 of them.
+_ONE_OF = {"onion", "bell pepper", "cucumber", "lemon", "lettuce"}
+#: Words of a dish's title and the ingredient the title promises (checked in this order).
+_TITLE_PROMISES: tuple[tuple[str, str], ...] = (
+    (r"pommes de terre|potato", "potatoes"), (r"\bapple|\bpommes\b", "apples"), (r"lemon|citron", "lemon"),
+    (r"chocolate|chocolat", "chocolate"), (r"banana|banane", "bananas"), (r"walnut|noix", "walnuts"),
+    (r"almond|amande", "almonds"), (r"vanilla|vanille", "vanilla"), (r"honey|miel", "honey"),
+    (r"strawberr|fraise", "strawberries"), (r"\boat|avoine", "oats"), (r"tomato|tomate", "tomatoes"),
+    (r"carrot|carotte", "carrots"), (r"lentil|lentille", "lentils"), (r"mushroom|champignon", "mushrooms"),
+    (r"leek", "onion"), (r"chicken|poulet", "chicken"), (r"spinach|épinard", "spinach"), (r"garlic|\bail\b", "garlic"),
+    (r"basil|basilic", "basil"), (r"shrimp|crevette", "shrimp"), (r"bolognese|bolognaise|\bbeef|bœuf", "beef"),
+    (r"carbonara|bacon|lardons", "bacon"), (r"chickpea|pois chiches", "chickpeas"), (r"avocado|avocat", "avocado"),
+    (r"cucumber|concombre", "cucumber"), (r"salmon|saumon", "salmon"), (r"coconut|coco", "coconut milk"),
+    (r"ginger", "ginger"), (r"zucchini|courgette", "zucchini"), (r"cheese|fromage", "gruyere"), (r"caprese", "mozzarella"),
+    (r"onion|oignon", "onion"), (r"olive oil|huile d'olive", "olive oil"), (r"herb|herbes", "thyme"),
+    (r"whole wheat|complet", "flour"), (r"dauphinois", "potatoes"),
+)
+_VOWEL_START = tuple("aeiouyhéèêàâîôœAEIOUYHÉ")
 _INTROS_EN = [
     "Title: {title}\nIngredients:\n{lines}",
     "Recipe: {title}\n\n{lines}",
@@ -217,15 +235,44 @@ _INTROS_FR = [
 ]
 
 
-def _quantity(unit: str, lang: str, rng: random.Random) -> str:
+def _quantity(unit: str, lang: str, rng: random.Random, *, one: bool = False) -> str:
     pattern = rng.choice((_UNITS_FR if lang == "fr" else _UNITS_EN)[unit])
-    return pattern.format(
+    text = pattern.format(
         n=rng.choice([25, 50, 100, 125, 150, 200, 250, 300, 400, 500]),
+        o=rng.choice([2, 4, 6, 8, 10, 12, 16]),
         c=rng.choice(["1/4", "1/3", "1/2", "2/3", "3/4", "1", "1 1/2", "2", "3"]),
-        k=rng.randint(1, 4),
+        k=1 if one else rng.randint(2, 4) if unit == "count" else rng.randint(1, 4),
         h=rng.choice(["1/2", "1", "2"]),
         d=rng.choice([10, 20, 25, 50]),
     )
+    for many in ("1 1/2 cup", "2 cup", "3 cup"):
+        if text == many:
+            return many + "s"
+    return text
+
+
+def _line(quantity: str, form: str, lang: str) -> str:
+    """One ingredient line; in French, "de" before a vowel or a mute h becomes "d'" (d'huile, d'œufs)."""
+    if lang == "fr" and quantity.endswith(" de") and form.startswith(_VOWEL_START):
+        return f"- {quantity[:-3]} d'{form}"
+    return f"- {quantity} {form}".replace("  ", " ")
+
+
+def promised_ingredients(title: str) -> list[str]:
+    """The ingredients a dish's title promises ("Banana Pancakes": bananas), in the catalogue's names.
+
+    >>> promised_ingredients("Gratin de pommes de terre"), promised_ingredients("Apple Cake")
+    (['potatoes'], ['apples'])
+    """
+    import re
+
+    found: list[str] = []
+    rest = title.lower()
+    for pattern, name in _TITLE_PROMISES:
+        if re.search(pattern, rest):
+            found.append(name)
+            rest = re.sub(pattern, " ", rest)  # "pommes de terre" is not also "pommes"
+    return list(dict.fromkeys(found))
 
 
 def make_example(rng: random.Random, lang: str | None = None) -> dict[str, Any]:
@@ -236,13 +283,13 @@ def make_example(rng: random.Random, lang: str | None = None) -> dict[str, Any]:
     x = rng.randrange(len(family[f"x_{lang}"]))
     title = rng.choice(family[lang]).format(x=family[f"x_{lang}"][x])
     extras = rng.sample(family["extra"], k=rng.randint(2, min(6, len(family["extra"]))))
-    names = list(dict.fromkeys(family["core"] + extras))
+    names = list(dict.fromkeys(family["core"] + promised_ingredients(title) + extras))
     rng.shuffle(names)
     lines, answer = [], []
     for name in names:
         ing = CATALOGUE[name]
         form = rng.choice(ing.fr_forms if lang == "fr" else ing.en_forms)
-        lines.append(f"- {_quantity(ing.unit, lang, rng)} {form}".replace("  ", " "))
+        lines.append(_line(_quantity(ing.unit, lang, rng, one=name in _ONE_OF), form, lang))
         answer.append(ing.fr if lang == "fr" else ing.en)
     intro = rng.choice(_INTROS_FR if lang == "fr" else _INTROS_EN)
     user = intro.format(title=title, title_lower=title[0].lower() + title[1:], lines="\n".join(lines))
