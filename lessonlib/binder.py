@@ -12,7 +12,7 @@ Figures are resident memory (RSS, GB) of a kernel and its children just after it
 nbval runs it: an upper bound of its proportional share when several kernels share libraries.
 
 >>> share("04-fine-tune-locally.ipynb")
-0.95
+1.0
 >>> share("99-new.ipynb")
 0.3
 """
