@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,7 @@ per_shot = sum(shot_tokens) / len(shot_tokens)
 '''
 
 
+@lru_cache(maxsize=1)
 def _tokens_per_shot() -> float:
     """Mean tokens one training example adds to gpt-4o-mini's few-shot prompt (as notebook 01 measures it)."""
     from . import data, prompting, tokens
@@ -237,6 +239,7 @@ def _tokens_per_shot() -> float:
     return sum(tokens.count_messages(prompting.few_shot_messages([e], query, k=1), encoding) - zero for e in train) / len(train)
 
 
+@lru_cache(maxsize=1)
 def _local_tokens_per_shot(k: int = 10) -> float:
     from . import data, prompting, tokens
 

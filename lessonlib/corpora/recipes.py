@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,8 +265,6 @@ def promised_ingredients(title: str) -> list[str]:
     >>> promised_ingredients("Gratin de pommes de terre"), promised_ingredients("Apple Cake")
     (['potatoes'], ['apples'])
     """
-    import re
-
     found: list[str] = []
     rest = title.lower()
     for pattern, name in _TITLE_PROMISES:
