@@ -5,7 +5,8 @@ A FastAPI application over :class:`~lessonlib.service.store.Store` (SQLite). Fil
 objects ``openai`` (the SDK) parses; errors come as ``{"error": {"message", "type", "param",
 "code"}}`` with the right HTTP status. Jobs run one at a time, first in first out, each in a worker
 process (:mod:`lessonlib.service.worker`) that exits when its job ends; a job that a restart
-interrupted resumes from its last checkpoint. Chat loads the local model once, in this process.
+interrupted resumes from its last checkpoint. Chat loads the local model once, in a reply worker
+process that exits when the model is released (:mod:`lessonlib.service.chat`): this process imports no torch.
 
 The same routes answer under ``/v1`` (the ``OpenAI`` client) and under ``/openai`` with an
 ``api-version`` query (the ``AzureOpenAI`` client); :mod:`lessonlib.service.azure` adds Azure's

@@ -1,13 +1,17 @@
-"""Chat for the local service: one base model in memory, LoRA adapters attached once and switched per request.
+"""Chat for the local service: the model lives in a reply worker, a child process that exits when released.
 
-The first request for a tuned (or checkpoint) model wraps the base in a ``PeftModel``; each further
-adapter is added with ``load_adapter`` and chosen with ``set_adapter``; a base-model request runs
-with the adapters disabled. So any number of tuned models cost a few MB each, not a model each.
-Replies can be streamed token by token (``transformers.TextIteratorStreamer``).
+The service's own process never imports torch. The first request starts the **reply worker**
+(``multiprocessing``'s *spawn*), which loads the model and answers every request that follows, one
+at a time, over a pipe; :meth:`Chatter.release` (the service idle for a while, a training job about
+to start, a notebook about to train) ends it, and all of its memory goes back to the system, libraries
+included; the next request starts it again in a few seconds. On Binder, where JupyterLab, every
+kernel, the service and a training run share 2 GB, that is about 0.3 GB that would otherwise stay.
 
-The model is loaded on the first request and released (:meth:`Chatter.release`) when the service has been idle
-for a while or a training job starts (the service shares Binder's 2 GB with JupyterLab, every kernel
-and the training worker); the next request loads it again in a few seconds.
+In the worker, :class:`Model` keeps one base model in memory; LoRA adapters are attached once and
+switched per request. The first request for a tuned (or checkpoint) model wraps the base in a
+``PeftModel``; each further adapter is added with ``load_adapter`` and chosen with ``set_adapter``; a
+base-model request runs with the adapters disabled. So any number of tuned models cost a few MB
+each, not a model each. Replies can be streamed token by token (``transformers.TextIteratorStreamer``).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import time
 from typing import Any, Iterator
 
 
-class Chatter:
-    """The service's model: ``reply()`` and ``stream()`` for the base or any adapter folder, one at a time."""
+class Model:
+    """The reply worker's model: ``reply()`` and ``stream()`` for the base or any adapter folder, one at a time."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -27,34 +31,6 @@ class Chatter:
         self.adapters: dict[str, str] = {}  # adapter folder -> PEFT adapter name
         self.last_used = time.monotonic()
         self._generating: tuple[Any, Any] | None = None  # (model, adapter) models.generate last used
-
-    def loaded(self) -> bool:
-        from .. import models
-
-        return self.model is not None or models.loaded() > 0
-
-    def idle_seconds(self) -> float:
-        """Seconds since the last request ended (0 while one is running)."""
-        return 0.0 if self.lock.locked() else time.monotonic() - self.last_used
-
-    def release(self, *, wait: bool = True) -> bool:
-        """Drop the model and its adapters (the tokenizer, a few MB, stays) and give the memory back.
-
-        False when a reply is being made and ``wait`` is False.
-        """
-        from .. import models, system
-
-        if not self.lock.acquire(blocking=wait):
-            return False
-        try:
-            if self.loaded():
-                self.model = None
-                self.adapters = {}
-                models.unload()
-                system.give_back_memory()
-        finally:
-            self.lock.release()
-        return True
 
     def _ready(self, adapter: str | None) -> Any:
         """The model set up for ``adapter`` (``None``: the base), loading what is missing; a context for generation."""
@@ -68,6 +44,7 @@ class Chatter:
         if models.loaded():  # one model in memory at a time: the one generate() used goes
             models.unload()
         if self.model is None:
+            models._quiet_transformers()  # no per-tensor progress bars in the service's log
             source = models.resolve(None)
             self.tokenizer = self.tokenizer or AutoTokenizer.from_pretrained(source)
             self.model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval()
@@ -168,3 +145,156 @@ class Chatter:
         for piece in streamer:
             if piece:
                 yield piece
+
+
+# --------------------------------------------------------------------------------------------
+# The service's side: a proxy to the reply worker
+# --------------------------------------------------------------------------------------------
+
+
+def _worker(connection: Any) -> None:
+    """The reply worker's loop: one request at a time from the service, answered over ``connection``."""
+    from ..errors import LessonError, MemoryShortfall
+
+    model = Model()
+    while True:
+        try:
+            method, args, kwargs = connection.recv()
+        except (EOFError, OSError):
+            return  # the service has gone
+        if method == "exit":
+            return
+        try:
+            if method == "stream":
+                for piece in model.stream(*args, **kwargs):
+                    connection.send(("piece", piece))
+                connection.send(("done", None))
+            else:
+                connection.send(("result", getattr(model, method)(*args, **kwargs)))
+        except LessonError as exc:
+            connection.send(("error", {"message": exc.message, "fix": exc.fix, "memory": isinstance(exc, MemoryShortfall)}))
+        except Exception as exc:  # noqa: BLE001 - the service answers with the error rather than lose its worker
+            connection.send(("error", {"message": f"{type(exc).__name__}: {exc}", "fix": None, "memory": False, "other": True}))
+
+
+class Chatter:
+    """The service's handle on the reply worker: the same ``reply``/``stream``/``generate``/``tokens``
+    calls, run in the worker (started on the first request), one at a time; :meth:`release` ends it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.process: Any = None
+        self.connection: Any = None
+        self.last_used = time.monotonic()
+
+    def loaded(self) -> bool:
+        """Whether a reply worker (and so a model) holds memory now."""
+        return self.process is not None and self.process.is_alive()
+
+    def idle_seconds(self) -> float:
+        """Seconds since the last request ended (0 while one is running)."""
+        return 0.0 if self.lock.locked() else time.monotonic() - self.last_used
+
+    def release(self, *, wait: bool = True) -> bool:
+        """End the reply worker: its model, its libraries and its heap go back to the system.
+
+        False when a reply is being made and ``wait`` is False.
+        """
+        if not self.lock.acquire(blocking=wait):
+            return False
+        try:
+            self._stop_worker()
+        finally:
+            self.lock.release()
+        return True
+
+    def _stop_worker(self) -> None:
+        process, connection, self.process, self.connection = self.process, self.connection, None, None
+        if process is None:
+            return
+        try:
+            connection.send(("exit", (), {}))
+        except (OSError, ValueError):
+            pass
+        process.join(timeout=30)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        connection.close()
+
+    def _worker_connection(self) -> Any:
+        """The pipe to a running reply worker, started if there is none (call with the lock held)."""
+        if not self.loaded():
+            import multiprocessing
+
+            if self.process is not None:
+                self._stop_worker()
+            context = multiprocessing.get_context("spawn")
+            self.connection, child = context.Pipe()
+            self.process = context.Process(target=_worker, args=(child,), name="lessonlib-replies", daemon=True)
+            self.process.start()
+            child.close()
+        return self.connection
+
+    def _receive(self) -> tuple[str, Any]:
+        from ..errors import LessonError, MemoryShortfall
+
+        try:
+            kind, body = self.connection.recv()
+        except (EOFError, OSError):
+            code = self.process.exitcode if self.process is not None else None
+            self._stop_worker()
+            raise LessonError(f"the reply worker ended unexpectedly (exit code {code})",
+                              fix="it may have run out of memory: `lessonlib doctor` shows what the machine allows") from None
+        if kind == "error":
+            if body.get("other"):
+                raise RuntimeError(body["message"])
+            raise (MemoryShortfall if body["memory"] else LessonError)(body["message"], fix=body["fix"])
+        return kind, body
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            try:
+                self._worker_connection().send((method, args, kwargs))
+                return self._receive()[1]
+            finally:
+                self.last_used = time.monotonic()
+
+    def reply(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, int, int]:
+        """The reply, the prompt's tokens and the reply's tokens (see :meth:`Model.reply`)."""
+        return self._call("reply", messages, **options)
+
+    def tokens(self, messages: list[dict[str, str]], reply: str) -> tuple[int, int]:
+        """Tokens of the prompt and of a reply (see :meth:`Model.tokens`)."""
+        return self._call("tokens", messages, reply)
+
+    def generate(self, kind: str, conversations: list[list[dict[str, str]]], **options: Any) -> tuple[list[str], float | None]:
+        """lessonlib's own generation for a notebook kernel (see :meth:`Model.generate`)."""
+        return self._call("generate", kind, conversations, **options)
+
+    def stream(self, messages: list[dict[str, str]], **options: Any) -> Iterator[str]:
+        """The reply's text as the worker generates it, a piece at a time."""
+        from ..errors import LessonError
+
+        self.lock.acquire()
+        finished = False
+        try:
+            self._worker_connection().send(("stream", (messages,), options))
+            while True:
+                kind, piece = self._receive()
+                if kind == "done":
+                    finished = True
+                    return
+                yield piece
+        except LessonError:
+            finished = True
+            raise
+        finally:
+            if not finished and self.connection is not None:  # the client left early: let the worker finish its reply
+                try:
+                    while self._receive()[0] != "done":
+                        pass
+                except Exception:  # noqa: BLE001
+                    self._stop_worker()
+            self.last_used = time.monotonic()
+            self.lock.release()
