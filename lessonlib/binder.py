@@ -29,18 +29,19 @@ SERVICE_GB = 1.3
 #: What a notebook not listed may keep (GB): lessonlib, widgets, plots, no model.
 DEFAULT_SHARE_GB = 0.3
 #: Each notebook's share (GB RSS after Run All, with what it started but the shared service). Kernels
-#: ask the service for replies and import no torch unless they train; 04 trains in its kernel (to show
-#: TRL's code) and keeps the libraries it imported after giving the model back.
+#: ask the service for replies, import no torch unless they train, and end by giving back their models
+#: and token encodings (``models.unload()``, about 65 MB for tiktoken's o200k_base); 04 trains in its
+#: kernel (to show TRL's code) and keeps the libraries it imported, and the heap they grew.
 KERNEL_SHARE_GB = {
     "00": 0.15,
-    "01": 0.3,
-    "02": 0.3,
-    "03": 0.45,
+    "01": 0.2,
+    "02": 0.2,
+    "03": 0.2,
     "04": 1.0,
-    "05": 0.3,
-    "06": 0.35,
+    "05": 0.2,
+    "06": 0.25,
     "07": 0.15,
-    "08": 0.3,
+    "08": 0.2,
 }
 
 

@@ -185,6 +185,22 @@ class EvalReport:
     k: int  # examples per prompt for few-shot and rag
     results: list[StrategyResult]
     primary_metric: str  # "f1" (recipes) or "execution_accuracy" (sql)
+    languages: list[str] = field(default_factory=list)  # each test example's language (recipes: "en" or "fr"), in order
+
+    def by_language(self, strategy: str) -> dict[str, list[float]]:
+        """A strategy's per-example scores grouped by the examples' language (empty without languages).
+
+        >>> r = StrategyResult("rag", 3, {"f1": 0.5}, 0, 0, 0, 0, per_example=[1.0, 0.5, 0.0])
+        >>> EvalReport("recipes", "m", "p", "d", 3, [r], "f1", ["en", "fr", "en"]).by_language("rag")
+        {'en': [1.0, 0.0], 'fr': [0.5]}
+        """
+        result = next((r for r in self.results if r.strategy == strategy and not r.skipped), None)
+        grouped: dict[str, list[float]] = {}
+        if result is None or len(result.per_example) != len(self.languages):
+            return grouped
+        for language, value in zip(self.languages, result.per_example):
+            grouped.setdefault(language, []).append(value)
+        return dict(sorted(grouped.items()))
 
     def score(self, strategy: str) -> float | None:
         for r in self.results:
@@ -214,7 +230,24 @@ class EvalReport:
             lines.append(f"{r.strategy:<11} {r.metrics[metric]:>18.3f} {spread:>13} {extra} {r.prompt_tokens:>10.0f} {r.latency_s:>9.2f} {r.usd_per_1000:>9.4f}")
         lines.append(f"({self.task}, {self.results[0].n if self.results else 0} test examples, k={self.k}, local model {self.model}; "
                      f"costs at {self.price_model} prices of {self.prices_as_of})")
-        return "\n".join(lines)
+        return "\n".join(lines + self._language_lines())
+
+    def _language_lines(self) -> list[str]:
+        """The primary metric per language and strategy, with each language's count (nothing for one language)."""
+        names = sorted(set(self.languages))
+        if len(names) < 2:
+            return []
+        counts = {name: self.languages.count(name) for name in names}
+        lines = ["", f"{self.primary_metric} by language " + " ".join(f"{f'{name} ({counts[name]})':>9}" for name in names)]
+        for r in self.results:
+            grouped = self.by_language(r.strategy)
+            if grouped:
+                lines.append(f"{r.strategy:<{len(lines[1]) - 10 * len(names)}}" + " ".join(
+                    f"{sum(grouped[name]) / len(grouped[name]):>9.3f}" if grouped.get(name) else f"{'':>9}" for name in names))
+        fewest = min(counts.values())
+        lines.append(f"(only {fewest} example{'s' if fewest != 1 else ''} in {min(counts, key=counts.get)}: read a difference "
+                     "between languages as a hint, not a result)")
+        return lines
 
 
 def load_report(path: str | Path) -> EvalReport:
@@ -238,7 +271,8 @@ def load_report(path: str | Path) -> EvalReport:
             raise LessonError(f"{path}: results[{i}] is malformed ({exc})") from None
         if not r.get("skipped") and raw["primary_metric"] not in r.get("metrics", {}):
             raise LessonError(f"{path}: results[{i}].metrics lacks '{raw['primary_metric']}'")
-    return EvalReport(raw["task"], raw.get("model", "?"), raw.get("price_model", "?"), raw.get("prices_as_of", "?"), raw.get("k", 0), results, raw["primary_metric"])
+    return EvalReport(raw["task"], raw.get("model", "?"), raw.get("price_model", "?"), raw.get("prices_as_of", "?"), raw.get("k", 0), results,
+                      raw["primary_metric"], [str(language) for language in raw.get("languages") or []])
 
 
 def _prompts(strategy: str, train: list[dict[str, Any]], test: list[dict[str, Any]], k: int) -> list[list[dict[str, Any]]]:
@@ -277,7 +311,7 @@ def evaluate(
     price = costs.get_price(price_model)
     encoding = tokens.encoding_for(price.model)
     max_new = max_new_tokens or (60 if task == "recipes" else 80)
-    from .corpora import sql
+    from .corpora import recipes, sql
 
     db = sql.connect() if task == "sql" else None
     results = []
@@ -305,4 +339,6 @@ def evaluate(
                      for e, a in list(zip(test, answers))[:samples]],
             per_example=[round(r["f1" if task == "recipes" else "execution_accuracy"], 4) for r in rows],
         ))
-    return EvalReport(task, model or models.DEFAULT_MODEL, price.model, price.as_of, k, results, "f1" if task == "recipes" else "execution_accuracy")
+    languages = [recipes.language_of(e) for e in test] if task == "recipes" else []
+    return EvalReport(task, model or models.DEFAULT_MODEL, price.model, price.as_of, k, results,
+                      "f1" if task == "recipes" else "execution_accuracy", languages)

@@ -675,7 +675,8 @@ def _check_per_language(per_language: Any, samples: list[dict[str, str]] | None 
             raise Hint(f"the mean F1 for {language!r} should be {value:.3f}: average "
                        "`evaluate.ingredient_scores(answer, expected)['f1']` over that language's answers only.")
     counts = ", ".join(f"{language}: {len(v)} answers" for language, v in sorted(scores.items()))
-    return f"right ({counts}). With this few answers per language, a difference between languages is mostly noise."
+    return (f"right ({counts}). The evaluation's table prints the same for every strategy (\"f1 by language\"). "
+            "With this few answers per language, a difference between languages is mostly noise.")
 
 
 # ------------------------------------------------------------------------------------------------

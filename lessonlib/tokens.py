@@ -122,6 +122,29 @@ def encoding_for(model: str) -> Any:
     return _ENCODINGS[name]
 
 
+def forget_encodings() -> int:
+    """Drop the token encodings this process loaded; they load again on their next use. Returns how many.
+
+    An encoding is large (``o200k_base`` holds about 80 MB), and tiktoken keeps its own copy of each
+    one it built in ``tiktoken.registry.ENCODINGS``; both are dropped, so that a notebook kernel
+    left open keeps none (:func:`lessonlib.models.unload` calls this). When tiktoken no longer keeps
+    that module-level dict, only lessonlib's own copies are dropped.
+
+    >>> _ = encoding_for("gpt-4o-mini")
+    >>> forget_encodings()
+    1
+    """
+    import sys
+
+    names = list(_ENCODINGS)
+    _ENCODINGS.clear()
+    registry = getattr(sys.modules.get("tiktoken.registry"), "ENCODINGS", None)
+    if isinstance(registry, dict):
+        for name in names:
+            registry.pop(name, None)
+    return len(names)
+
+
 def is_local(model: str | None) -> bool:
     """True for the local model (``smollm2``) or a model folder: count with its own tokenizer."""
     if model is None:

@@ -138,6 +138,10 @@ def test_evaluate_runs_the_strategies_for_real(model_dir, tmp_path):
     again = load_report(report.save(tmp_path / "eval.json"))
     assert again.score("rag") == report.score("rag") and "skipped" in again.table()
     assert again.results[0].per_example == zero.per_example
+    assert len(report.languages) == 2 and again.languages == report.languages
+    grouped = report.by_language("zero-shot")
+    assert sorted(v for values in grouped.values() for v in values) == sorted(zero.per_example)
+    assert ("f1 by language" in report.table()) == (len(set(report.languages)) > 1)
     sql = evaluate.evaluate("sql", ["few-shot"], limit=2, k=1, max_new_tokens=24)
     assert sql.primary_metric == "execution_accuracy" and 0 <= sql.score("few-shot") <= 1
 

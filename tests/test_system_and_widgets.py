@@ -208,3 +208,41 @@ def test_widgets_leave_a_static_summary_for_readers_without_a_kernel():
     assert "error(s) to fix first" in doctor["text/plain"] and "unrecognized_role" in doctor["text/plain"]
     unrun = BeforeAfter([], adapter="runs/none")._repr_mimebundle_()
     assert "text/html" not in unrun  # nothing to summarise before it ran
+
+
+def test_widgets_update_their_saved_output_when_their_result_comes():
+    """A checklist decided, or a training run ended, after the cell that showed the widget: the output is
+    updated in place (same display id), so the saved notebook shows the result, not the empty form."""
+    from IPython.core.displaypub import CapturingDisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from lessonlib.decide import Answers
+    from lessonlib.train import ProgressEvent
+    from lessonlib.widgets import Checklist, TrainingMonitor
+
+    shell = InteractiveShell.instance()
+    publisher, shell.display_pub = shell.display_pub, CapturingDisplayPublisher()
+    try:
+        checklist = Checklist(Answers(tried_prompting=True, tried_retrieval=True, examples=200), {"zero-shot": 0.1, "rag": 0.3})
+        checklist._ipython_display_()
+        shown = shell.display_pub.outputs[-1]
+        assert "application/vnd.jupyter.widget-view+json" in shown["data"]  # JupyterLab draws the live widget
+        assert "rag score | 0.300" in shown["data"]["text/plain"] and "Recommendation" not in shown["data"]["text/plain"]
+        checklist.run()
+        updated = shell.display_pub.outputs[-1]
+        assert updated["update"] and updated["transient"]["display_id"] == shown["transient"]["display_id"]
+        assert f"Recommendation: {checklist.decision.recommendation}" in updated["data"]["text/plain"]
+
+        monitor = TrainingMonitor()
+        monitor._ipython_display_()
+        assert "no run yet" in shell.display_pub.outputs[-1]["data"]["text/plain"]
+        monitor.callback()
+        for event in (ProgressEvent("start", 0, 2), ProgressEvent("step", 1, 2, loss=2.0, tokens_per_s=100.0, rss_gb=1.0),
+                      ProgressEvent("step", 2, 2, loss=1.0, tokens_per_s=110.0, rss_gb=1.0)):
+            monitor.on_event(event)
+        final = shell.display_pub.outputs[-1]
+        assert final["update"] and "Done: 2 steps" in final["data"]["text/plain"] and "last loss 1.000" in final["data"]["text/plain"]
+        assert "data:image/png;base64," in final["data"]["text/html"]  # the loss curve, for readers without a kernel
+    finally:
+        shell.display_pub = publisher
+        InteractiveShell.clear_instance()

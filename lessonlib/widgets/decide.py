@@ -10,6 +10,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..decide import Answers, Decision, decide
+from .static import LeavesSummary
 
 _LABELS = {
     "use_case": "Use case: what should improve?",
@@ -35,8 +36,11 @@ _SECTIONS = (
 _STRATEGIES = ("zero-shot", "few-shot", "rag", "fine-tuned")
 
 
-class Checklist(w.VBox):
-    """The lesson's checklist: answer, see measured scores, press **Decide**, export the report."""
+class Checklist(LeavesSummary, w.VBox):
+    """The lesson's checklist: answer, see measured scores, press **Decide**, export the report.
+
+    A saved notebook shows the answers, the scores and, once decided, the recommendation and its reasons.
+    """
 
     def __init__(self, answers: Answers | None = None, scores: dict[str, float] | None = None) -> None:
         answers = answers or Answers()
@@ -88,7 +92,18 @@ class Checklist(w.VBox):
         self.decision = decide(self.answers(), self.current_scores())
         reasons = "".join(f"<li>{html.escape(r)}</li>" for r in self.decision.reasons)
         self.result.value = f"<h3 class='recommendation'>Recommendation: {html.escape(self.decision.recommendation)}</h3><ol>{reasons}</ol>"
+        self.refresh_summary()
         return self.decision
+
+    def static_summary(self) -> str | None:
+        """The answers and measured scores as a table, then the recommendation once decided (HTML)."""
+        def shown(value: Any) -> str:
+            return ("yes" if value else "no") if isinstance(value, bool) else f"{value:,}" if isinstance(value, (int, float)) else str(value)
+
+        rows = [(_LABELS.get(name, name), shown(control.value)) for name, control in self.controls.items()]
+        rows += [(f"{strategy} score", f"{box.value:.3f}") for strategy, box in self.scores.items() if self.measured[strategy]]
+        table = "<table>" + "".join(f"<tr><td>{html.escape(label)}</td><td>{html.escape(value)}</td></tr>" for label, value in rows) + "</table>"
+        return f"<p><b>Checklist</b></p>{table}{self.result.value}"
 
     def save_report(self, path: str | Path = "runs/decision.md") -> Path:
         decision = self.decision or self.run()

@@ -4,7 +4,10 @@ A widget's output cell holds a reference to its live view, which only a running 
 GitHub, nbviewer and a notebook opened without its kernel show the output's ``text/html`` or
 ``text/plain`` instead: by default an unreadable ``VBox(children=(…`` line. A widget that mixes in
 :class:`LeavesSummary` and returns HTML from ``static_summary()`` leaves that summary there (the
-state when the cell ran); JupyterLab still draws the live widget, which it ranks above both.
+state when the cell ran); JupyterLab still draws the live widget, which it ranks above both. A
+widget whose result comes later (a training run, a decision made in a later cell) calls
+``refresh_summary()`` then: every output showing it is updated in place (IPython's display ids), so
+the saved notebook keeps the result, not the empty form.
 
 >>> import html, re
 >>> re.sub(r"<[^>]+>", "", "<p>pays off above <b>2,302</b> requests</p>")
@@ -32,6 +35,25 @@ class LeavesSummary:
             bundle["text/plain"] = plain_text(summary)
         return bundle
 
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        """Display the live view with a display id, kept so that :meth:`refresh_summary` can update the output."""
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if not isinstance(bundle, dict):
+            return
+        handle = display(bundle, raw=True, display_id=True)
+        if handle is not None:
+            self.__dict__.setdefault("_summary_handles", []).append(handle)
+
+    def refresh_summary(self) -> None:
+        """Put the current summary into every output that shows this widget (what a saved notebook keeps)."""
+        handles = self.__dict__.get("_summary_handles", [])
+        if handles:
+            bundle = self._repr_mimebundle_()
+            for handle in handles:
+                handle.update(bundle, raw=True)
+
 
 def plain_text(fragment: str) -> str:
     """An HTML fragment as plain lines: tags dropped, table cells separated, entities decoded."""
@@ -39,3 +61,10 @@ def plain_text(fragment: str) -> str:
     text = re.sub(r"</t[dh]>", " | ", text)
     text = html.unescape(re.sub(r"<[^>]+>", "", text))
     return "\n".join(line.strip(" |") for line in text.splitlines() if line.strip(" |"))
+
+
+def png_tag(data: bytes, alt: str) -> str:
+    """An ``<img>`` with PNG bytes inline (a saved notebook has no other place for a widget's image)."""
+    import base64
+
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{base64.b64encode(data).decode('ascii')}'>"

@@ -14,7 +14,7 @@ from ..errors import LessonError, MemoryShortfall
 from ..train import ProgressEvent, RunConfig, RunResult, StopFlag, progress_callback, run_in_subprocess
 from ..train.compare import before_after, is_json_list
 from .kernels import KernelCleaner
-from .static import LeavesSummary
+from .static import LeavesSummary, png_tag
 
 
 def _fmt_seconds(seconds: float | None) -> str:
@@ -23,7 +23,7 @@ def _fmt_seconds(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-class TrainingMonitor(w.VBox):
+class TrainingMonitor(LeavesSummary, w.VBox):
     """Watch a run learn (progress, losses, tokens/s, ETA, memory), and launch or stop it.
 
     Two ways to use it:
@@ -37,7 +37,8 @@ class TrainingMonitor(w.VBox):
       followed by a thread so the **Stop** button stays responsive; ``join()`` waits for it (what a
       script or a test does).
 
-    ``events`` holds every event received.
+    ``events`` holds every event received. When the run ends, the saved notebook's output of the
+    monitor becomes its last state (status, figures, loss chart): see :mod:`lessonlib.widgets.static`.
     """
 
     def __init__(self, config: RunConfig | None = None, *, resume: bool = False, plot_every: int = 2) -> None:
@@ -95,7 +96,19 @@ class TrainingMonitor(w.VBox):
     def join(self, timeout: float | None = None) -> RunResult | None:
         if self._thread is not None:
             self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self.refresh_summary()
         return self.result
+
+    def static_summary(self) -> str | None:
+        """The monitor's state as HTML: status, last figures, loss chart and the plan (what a saved notebook shows)."""
+        if not self.events and not self.status.value:
+            return "<p><i>Training monitor: no run yet.</i></p>"
+        parts = [f"<p>{self.status.value}</p>" if self.status.value else "",
+                 f"<p>{self.progress.description} of {self.progress.max} · {self.stats.value}</p>" if self.stats.value else "",
+                 png_tag(self.chart.value, "loss curve") if self.chart.value else "",
+                 f"<p>{self.plan.value}</p>" if self.plan.value else ""]
+        return "".join(parts)
 
     # work ------------------------------------------------------------------------------------
     def _work(self) -> None:
@@ -112,6 +125,7 @@ class TrainingMonitor(w.VBox):
                 self.children = (*self.children, KernelCleaner())
         finally:
             self.launch.disabled, self.stop.disabled = False, True
+            self.refresh_summary()
 
     @staticmethod
     def summary(r: Any) -> str:
@@ -148,6 +162,8 @@ class TrainingMonitor(w.VBox):
                                      f"{_fmt_seconds(event.elapsed_s)}" + (f", last loss {last.loss:.3f}" if last else "") + ".")
         if event.kind == "eval" or (event.kind == "step" and (event.step % self.plot_every == 0 or event.step >= event.total)) or event.kind in {"end", "stopped"}:
             self.chart.value = plots.png(plots.loss_curves(self.events))
+        if self._thread is None and (event.kind in {"end", "stopped"} or (event.step and event.step >= event.total)):
+            self.refresh_summary()  # a trainer of the learner's own has finished: the saved output keeps its state
 
 
 class BeforeAfter(LeavesSummary, w.VBox):
