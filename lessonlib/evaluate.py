@@ -186,6 +186,7 @@ class EvalReport:
     results: list[StrategyResult]
     primary_metric: str  # "f1" (recipes) or "execution_accuracy" (sql)
     languages: list[str] = field(default_factory=list)  # each test example's language (recipes: "en" or "fr"), in order
+    adapter: str | None = None  # the adapter folder the fine-tuned strategy used (None without one)
 
     def by_language(self, strategy: str) -> dict[str, list[float]]:
         """A strategy's per-example scores grouped by the examples' language (empty without languages).
@@ -272,7 +273,7 @@ def load_report(path: str | Path) -> EvalReport:
         if not r.get("skipped") and raw["primary_metric"] not in r.get("metrics", {}):
             raise LessonError(f"{path}: results[{i}].metrics lacks '{raw['primary_metric']}'")
     return EvalReport(raw["task"], raw.get("model", "?"), raw.get("price_model", "?"), raw.get("prices_as_of", "?"), raw.get("k", 0), results,
-                      raw["primary_metric"], [str(language) for language in raw.get("languages") or []])
+                      raw["primary_metric"], [str(language) for language in raw.get("languages") or []], raw.get("adapter"))
 
 
 def _prompts(strategy: str, train: list[dict[str, Any]], test: list[dict[str, Any]], k: int) -> list[list[dict[str, Any]]]:
@@ -341,4 +342,4 @@ def evaluate(
         ))
     languages = [recipes.language_of(e) for e in test] if task == "recipes" else []
     return EvalReport(task, model or models.DEFAULT_MODEL, price.model, price.as_of, k, results,
-                      "f1" if task == "recipes" else "execution_accuracy", languages)
+                      "f1" if task == "recipes" else "execution_accuracy", languages, str(adapter) if adapter else None)

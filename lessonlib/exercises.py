@@ -679,6 +679,58 @@ def _check_per_language(per_language: Any, samples: list[dict[str, str]] | None 
             "With this few answers per language, a difference between languages is mostly noise.")
 
 
+#: The held-out F1 that exercise 05.3 asks an adapter of the learner's own to reach (notebook 05's
+#: 20-step, rank-8 adapter scores about 0.5; 30 steps of rank 16 on every linear layer about 0.7).
+TARGET_F1 = 0.6
+
+
+@exercise("05.3", 3, "Settings that reach an F1 of 0.6", answer="report", setup='''
+from lessonlib import evaluate
+from lessonlib.train import RunConfig, run_in_subprocess
+''', solution='''
+mine = RunConfig(
+    output_dir="runs/05-mine",
+    max_steps=30,                        # 60 recipes seen instead of 40
+    lora_r=16, lora_alpha=32,            # a larger adapter (alpha stays twice the rank)
+    lora_target_modules=["all-linear"],  # on every linear layer, not only the query and value projections
+    valid_file=None,
+    overwrite=True,
+)
+result = run_in_subprocess(mine)
+report = evaluate.evaluate("recipes", ["fine-tuned"], adapter=result.output_dir, limit=16)
+print(report.table())
+''', wrong='''
+report = evaluate.evaluate("recipes", ["zero-shot"], limit=2, max_new_tokens=8)   # the base model, on 2 recipes
+''')
+def _check_reach_f1(report: Any) -> str:
+    from .evaluate import EvalReport
+
+    if not isinstance(report, EvalReport):
+        raise Hint("pass the report that `evaluate.evaluate(...)` returned.")
+    tuned = next((r for r in report.results if r.strategy == "fine-tuned"), None)
+    if report.task != "recipes" or tuned is None or tuned.skipped or not report.adapter:
+        raise Hint("score your adapter, with the fine-tuned strategy: "
+                   "evaluate.evaluate(\"recipes\", [\"fine-tuned\"], adapter=result.output_dir, limit=16).")
+    if tuned.n < 16:
+        raise Hint(f"score all 16 held-out recipes (limit=16): on {tuned.n}, a high score can be luck.")
+    try:
+        settings = json.loads((Path(report.adapter) / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise Hint(f"no adapter in {report.adapter}: train it first (run_in_subprocess(config)), then score "
+                   "result.output_dir.") from None
+    targets = settings.get("target_modules") or []
+    layers = targets if isinstance(targets, str) else ", ".join(sorted(targets))
+    f1 = tuned.metrics["f1"]
+    if f1 < TARGET_F1:
+        raise Hint(f"your adapter (rank {settings.get('r')} on {layers}) scored {f1:.2f}; the goal is {TARGET_F1}. "
+                   "More steps show the model more recipes (2 a step); a larger rank, or LoRA on every linear layer "
+                   "(\"all-linear\"), gives it more to change; short LoRA runs like a learning rate of 1e-3 to 3e-3.")
+    low, high = tuned.interval()
+    return (f"F1 {f1:.2f} on the 16 held-out recipes (95% interval {low:.2f} to {high:.2f}), with rank "
+            f"{settings.get('r')} on {layers}. Is the interval's lower end above the 0.5 of the notebook's adapter? "
+            "If not, your settings may be no better, only luckier. Keep a note of what each change did.")
+
+
 # ------------------------------------------------------------------------------------------------
 # 06 · OpenAI and Azure OpenAI
 # ------------------------------------------------------------------------------------------------

@@ -61,7 +61,10 @@ def test_bad_yaml_is_a_clear_error(tmp_path):
 def test_machine_plan():
     import functools
 
-    plan_for = functools.partial(_plan_for, longest_example=258)  # the recipe set's longest example
+    from lessonlib.system import Limits
+
+    # the recipe set's longest example; no container limit (as on a laptop), whatever this machine's cgroup says
+    plan_for = functools.partial(_plan_for, longest_example=258, limits=Limits(None, None, None, None))
     no_bf16 = {"cores": 2, "avx512_bf16": False, "amx": False}
     plan = plan_for(RunConfig(), device="cpu", cpu=no_bf16)
     assert plan.bf16 is False and plan.threads == 2 and plan.reasons
@@ -390,6 +393,18 @@ def test_training_widget_runs_and_stops(tmp_path, small_data, model_dir):
     assert monitor.progress.value == result.steps and "Stopped" in monitor.status.value
     assert bytes(monitor.chart.value).startswith(b"\x89PNG") and "tokens/s" in monitor.stats.value
     assert monitor.launch.disabled is False
+
+
+def test_the_plan_fits_what_the_container_has_free():
+    """On Binder, with other kernels running, the plan takes its leaner settings instead of a refusal."""
+    from lessonlib.system import Limits
+
+    no_bf16 = {"cores": 2, "avx512_bf16": False, "amx": False}
+    roomy = _plan_for(RunConfig(), device="cpu", cpu=no_bf16, longest_example=258, limits=Limits(2, None, 8.0, 1.0))
+    assert not roomy.activation_checkpointing and not any("instead of" in r for r in roomy.reasons)
+    crowded = _plan_for(RunConfig(), device="cpu", cpu=no_bf16, longest_example=258, limits=Limits(2, None, 2.0, 1.2))
+    assert crowded.activation_checkpointing and crowded.estimated_peak_gb < roomy.estimated_peak_gb
+    assert any("what this container has free now" in r for r in crowded.reasons)
 
 
 def test_gpu_plan_uses_qlora_only_where_memory_is_short(monkeypatch):

@@ -155,14 +155,18 @@ def qlora_choice(cfg: RunConfig, *, parameters: float, gpu_memory_gb: float, bit
 
 
 def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] | None = None, parameters: float = SMOLLM2_PARAMS,
-             gpu_memory_gb: float | None = None, longest_example: int | None = None, owns_process: bool = False) -> MachinePlan:
+             gpu_memory_gb: float | None = None, longest_example: int | None = None, owns_process: bool = False,
+             limits: Any | None = None) -> MachinePlan:
     """Decide device, threads, bf16, QLoRA, padding-free batches, checkpointing and the optional measures for ``cfg``.
 
     ``parameters``: the base model's size (memory estimates scale with it); ``gpu_memory_gb``: the GPU's
     memory (read from the GPU when ``None``); ``longest_example``: tokens of the longest training example
     (padding-free batches only when it fits ``max_length``, as TRL then does not truncate; ``None``: not
     known, taken to fit); ``owns_process``: the run is alone in its process (the command line), so
-    process-wide settings that cannot be undone may be used.
+    process-wide settings that cannot be undone may be used; ``limits``: the container's limits
+    (:class:`lessonlib.system.Limits`, read from its cgroup when ``None``). In a container with less
+    memory free than ``memory_budget_gb`` (Binder, with other kernels running), the budget becomes what
+    is free, so the plan turns to its leaner settings rather than a refusal.
     """
     from ..system import cpu_info
 
@@ -230,6 +234,11 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     #   lean fp32, checkpointing       1.05-1.07 GB  as fast as plain with checkpointing
     # So: plain if it fits the budget, else lean, else lean with checkpointing (never plain with it: no faster, 0.2 GB more).
     budget = cfg.memory_budget_gb
+    room = _container_room_gb(limits)
+    if room is not None and room < budget:
+        reasons.append(f"memory budget {room:.2f} GB instead of {budget:.2f}: what this container has free now "
+                       "(its cgroup limit less what JupyterLab, the kernels and the service use)")
+        budget = room
     estimate = {(lean, ck): estimate_peak_gb(cfg, parameters=parameters, checkpointing=ck, weights_bytes=lean_size if lean else size,
                                              lean=lean, bf16=bf16, compact_loss=compact, heap_trim=trim,
                                              longest_example=longest_example)
@@ -264,6 +273,18 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         reasons.append("batches padded to a multiple of 32 tokens: fewer distinct shapes")
     return MachinePlan("cpu", threads, bf16, ckpt, peak, reasons, weights_dtype=weights, pad_to_multiple_of=pad,
                        padding_free=padding_free, measures=on, skipped=skipped)
+
+
+def _container_room_gb(limits: Any | None) -> float | None:
+    """What a run may use in this container now (GB): its free memory, plus the libraries this process
+    has already imported (the estimates count them); None without a container memory limit."""
+    from ..system import cgroup_limits
+    from .events import rss_gb
+
+    limits = limits if limits is not None else cgroup_limits()
+    if limits.memory_free_gb is None:
+        return None
+    return round(limits.memory_free_gb + min(rss_gb(), BASE_GB), 2)
 
 
 def _padding_free(cfg: RunConfig, longest_example: int | None, reasons: list[str]) -> bool:
