@@ -870,8 +870,7 @@ def _check_autotrain_to_trl(trl_settings: Any, params: dict[str, Any] | None = N
 def _general_as_examples() -> list[dict[str, Any]]:
     from . import limits
 
-    return [{"messages": [{"role": "user", "content": q.question}, {"role": "assistant", "content": q.answers[0]}]}
-            for q in limits.load_questions()]
+    return limits.general_examples()
 
 
 @exercise("08.2", 2, "Mix general examples in", answer="mix", solution='''
@@ -908,8 +907,9 @@ def _check_mix(mix: Any) -> str:
         raise Hint("shuffle the result (with `random.Random(seed)`), or the general examples all come last in training.")
     if mix(task, general, fraction=0.2, seed=18) != mixed:
         raise Hint("the same seed should give the same order: use `random.Random(seed).shuffle`, not `random.shuffle`.")
-    return ("80 recipes and 20 general answers, shuffled the same way every time. Train on it with "
-            "`limits.experiment_config` and measure forgetting with `limits.forgetting`.")
+    return ("80 recipes and 20 general answers, shuffled the same way every time. Mix `limits.general_examples()` "
+            "into your recipes (not the 24 questions that measure forgetting), train with `limits.experiment_config` "
+            "and measure forgetting with `limits.forgetting`.")
 
 
 @exercise("08.1", 1, "Where did it start to overfit?", answer="best_step", setup='''

@@ -5,7 +5,8 @@ The lesson's fourth question. Three experiments, each sized for two CPU cores an
 * **overfitting** — train on a few examples with a validation loss every few steps: the training
   loss keeps falling while the validation loss turns up. :data:`EXPERIMENT` adds *early stopping*
   (stop after ``patience`` evaluations without improvement and keep the best adapter).
-* **forgetting** — :func:`knowledge` asks 24 general questions (``data/general/questions.jsonl``)
+* **forgetting** — :func:`knowledge` asks 24 general questions (``data/general/questions.jsonl``;
+  :func:`general_examples` are 40 others, ``data/general/train.jsonl``, to mix into training data)
   and scores each reply by a whole-word match with the accepted answers; :func:`forgetting`
   asks them before and after tuning and lists what was forgotten and what was gained.
 * **data size** — :func:`data_size_study` repeats the same run on the first 10, 50 and all training
@@ -54,6 +55,18 @@ class Question:
 
 def questions_file() -> Path:
     return settings.data_dir() / "general" / "questions.jsonl"
+
+
+def general_examples() -> list[dict[str, Any]]:
+    """40 general questions with a one-sentence answer, as chat examples to mix into task data.
+
+    None of them is one of the 24 questions that :func:`knowledge` asks: training on those would
+    measure memory, not forgetting. The prompts end as :func:`knowledge`'s do ("Answer in one short
+    sentence."), so the mixed data keeps that kind of answer in practice.
+    """
+    from .data import read_examples
+
+    return read_examples(settings.data_dir() / "general" / "train.jsonl")
 
 
 def load_questions(path: str | Path | None = None) -> list[Question]:

@@ -119,3 +119,12 @@ def test_cli_limits_refuses_bad_input_before_training(tmp_path):
     assert not (tmp_path / "x").exists()
     done = run_cli("limits", "forgetting", "--adapter", str(tmp_path))
     assert done.returncode != 0 and "holds no adapter" in done.stderr
+
+
+def test_the_general_examples_to_mix_in_are_not_the_questions_that_measure_forgetting():
+    """Training on the 24 questions would measure memory, not forgetting: the examples to mix in are others."""
+    asked = {q.question.lower() for q in limits.load_questions()}
+    examples = limits.general_examples()
+    prompts = {e["messages"][0]["content"].removesuffix(" Answer in one short sentence.").lower() for e in examples}
+    assert len(examples) == len(prompts) >= 40 and not asked & prompts
+    assert all(e["messages"][0]["content"].endswith("Answer in one short sentence.") for e in examples)  # as knowledge() asks
