@@ -926,3 +926,68 @@ def _check_best_step(best_step: Any, history: list[tuple[int, float]] | None = N
                    "turns up when the model starts to memorise.")
     return (f"step {step} (validation loss {loss}). Keep that checkpoint: `load_best_model_at_end=True` with "
             "`metric_for_best_model=\"eval_loss\"` does it for you.")
+
+
+@exercise("08.3", 3, "Does mixing reduce forgetting?", answer="mixed", setup='''
+from lessonlib import limits
+
+train_10 = limits.subset("data/recipes/train.jsonl", 10, "runs/08/train-10.jsonl")     # section 1's recipes
+valid = limits.subset("data/recipes/valid.jsonl", limits.VALID_EXAMPLES, f"runs/08/valid-{limits.VALID_EXAMPLES}.jsonl")
+forgetting = limits.ForgettingReport(limits.knowledge(), limits.knowledge())   # in the notebook: section 2's report
+''', solution='''
+import random
+from pathlib import Path
+
+from lessonlib import corpora, data
+from lessonlib.train import run_in_subprocess
+
+recipes = data.read_examples(train_10)
+general = limits.general_examples()[:10]     # as many general examples as recipes: half the data
+mixed_data = recipes + general
+random.Random(18).shuffle(mixed_data)        # general examples all along the run, not all at its end
+corpora.write_jsonl(mixed_data, Path("runs/08/train-10-mixed.jsonl"))
+
+# section 1's run (same settings, same validation recipes, early stopping), on the mixed data
+result = run_in_subprocess(limits.experiment_config("runs/08/train-10-mixed.jsonl", "runs/08/mixed", valid_file=valid))
+mixed = limits.forgetting(result.output_dir)
+print(mixed.summary())
+''', wrong='''
+mixed = forgetting       # section 2's report again: the adapter trained on recipes only
+''', context={"plain": "forgetting"})
+def _check_mixing_measured(mixed: Any, plain: Any = None) -> str:
+    from . import data, limits
+    from .train import RunConfig
+
+    if not isinstance(mixed, limits.ForgettingReport):
+        raise Hint("pass what `limits.forgetting(result.output_dir)` returned for your mixed run.")
+    if not isinstance(plain, limits.ForgettingReport):
+        raise Hint("pass section 2's report too: check('08.3', mixed, plain=forgetting).")
+    adapter = mixed.after.adapter
+    if not adapter or adapter == plain.after.adapter:
+        raise Hint("measure the adapter trained on the mixed data, not section 2's: limits.forgetting(result.output_dir).")
+    if [r["question"] for r in mixed.after.rows] != [r["question"] for r in plain.after.rows]:
+        raise Hint("ask both adapters the same questions (limits.forgetting's default 24), or the counts cannot be compared.")
+    try:
+        examples = data.read_examples(RunConfig.load(Path(adapter) / "config.yaml").train_file)
+    except LessonError:
+        raise Hint(f"no training run in {adapter}: train with run_in_subprocess, then measure result.output_dir.") from None
+    prompts = [next((m.get("content") for m in e["messages"] if m.get("role") == "user"), "") for e in examples]
+    asked = {f"{q.question} Answer in one short sentence." for q in limits.load_questions()} | {q.question for q in limits.load_questions()}
+    if any(prompt in asked for prompt in prompts):
+        raise Hint("your training data holds some of the 24 questions that measure forgetting: then the score measures "
+                   "memory, not forgetting. Mix in limits.general_examples(), which are other questions.")
+    general = {e["messages"][0]["content"] for e in limits.general_examples()}
+    mixed_in = sum(prompt in general for prompt in prompts)
+    if not mixed_in:
+        raise Hint("the mixed run's training file has no general examples: add limits.general_examples() to the recipes.")
+    before, after = len(plain.forgotten), len(mixed.forgotten)
+    if before - after >= 3:
+        reading = f"mixing kept {before - after} answers that recipes alone lost"
+    elif after - before >= 3:
+        reading = (f"the mixed run lost {after - before} more: mixing did not help this run (compare which questions "
+                   "each one lost before you conclude)")
+    else:
+        reading = ("the difference is within noise: on 24 questions, one or two answers either way is luck (ask more "
+                   "questions, or repeat with other seeds, to know)")
+    return (f"recipes only: {before} of {len(mixed.after.rows)} answers forgotten; with {mixed_in} general examples in "
+            f"{len(prompts)}: {after} forgotten. Here {reading}.")

@@ -208,6 +208,12 @@ def test_widgets_leave_a_static_summary_for_readers_without_a_kernel():
     assert "error(s) to fix first" in doctor["text/plain"] and "unrecognized_role" in doctor["text/plain"]
     unrun = BeforeAfter([], adapter="runs/none")._repr_mimebundle_()
     assert "text/html" not in unrun  # nothing to summarise before it ran
+    from lessonlib.widgets import ChatBox
+
+    chat = ChatBox()
+    assert "press Send" in chat._repr_mimebundle_()["text/plain"]
+    chat.reply.value = "Flour, eggs, milk."
+    assert "Model: Flour, eggs, milk." in chat._repr_mimebundle_()["text/plain"]
 
 
 def test_widgets_update_their_saved_output_when_their_result_comes():

@@ -9,10 +9,14 @@ import ipywidgets as w
 
 from .. import models
 from ..errors import LessonError
+from .static import LeavesSummary
 
 
-class ChatBox(w.VBox):
-    """Ask the local model (optionally with a LoRA adapter) and see the reply and its timing."""
+class ChatBox(LeavesSummary, w.VBox):
+    """Ask the local model (optionally with a LoRA adapter) and see the reply and its timing.
+
+    A saved notebook shows the last question and reply (or how to use the box, before the first one).
+    """
 
     def __init__(
         self,
@@ -57,3 +61,11 @@ class ChatBox(w.VBox):
             self.status.value = f"<b>Problem:</b> {html.escape(exc.message)}{fix}"
         finally:
             self.send.disabled = False
+            self.refresh_summary()
+
+    def static_summary(self) -> str | None:
+        """The last question and reply as HTML, or how to use the box before the first one."""
+        if not self.reply.value:
+            return "<p><i>Chat box: type a question and press Send (in JupyterLab, with the kernel running).</i></p>"
+        return (f"<p><b>You:</b> {html.escape(self.prompt.value)}</p><p><b>Model:</b> {html.escape(self.reply.value)}</p>"
+                f"<p>{self.status.value}</p>")
