@@ -418,3 +418,24 @@ def test_a_notebook_kernel_gets_its_replies_from_the_service_the_same_as_made_he
     monkeypatch.setenv("LESSONLIB_GENERATE", "service")
     with pytest.raises(Exception, match="nowhere does not exist"):
         models.generate(conversations[0], adapter="/nowhere", max_new_tokens=4)
+
+
+def test_the_reply_worker_survives_a_client_that_leaves_and_a_request_that_fails(model_dir):
+    """Streams the client stopped reading, and errors in the worker, leave it ready for the next request."""
+    from lessonlib.service.chat import Chatter
+
+    chatter = Chatter()
+    hello = [{"role": "user", "content": "Hi"}]
+    try:
+        pieces = chatter.stream([{"role": "user", "content": "Name five fruits."}], adapter=None, max_tokens=16)
+        assert next(pieces)
+        pieces.close()  # the client left after the first piece
+        assert chatter.reply(hello, adapter=None, max_tokens=3)[0]
+        with pytest.raises(Exception, match="nowhere"):
+            list(chatter.stream(hello, adapter="/nowhere", max_tokens=3))
+        with pytest.raises(Exception, match="nowhere"):
+            chatter.reply(hello, adapter="/nowhere", max_tokens=3)
+        assert chatter.reply(hello, adapter=None, max_tokens=3)[0] and chatter.loaded()
+    finally:
+        chatter.release()
+    assert not chatter.loaded()

@@ -274,27 +274,26 @@ class Chatter:
 
     def stream(self, messages: list[dict[str, str]], **options: Any) -> Iterator[str]:
         """The reply's text as the worker generates it, a piece at a time."""
-        from ..errors import LessonError
-
         self.lock.acquire()
-        finished = False
         try:
             self._worker_connection().send(("stream", (messages,), options))
             while True:
-                kind, piece = self._receive()
+                kind, piece = self._receive()  # an error in the worker ends the reply here, raised
                 if kind == "done":
-                    finished = True
                     return
-                yield piece
-        except LessonError:
-            finished = True
-            raise
-        finally:
-            if not finished and self.connection is not None:  # the client left early: let the worker finish its reply
                 try:
-                    while self._receive()[0] != "done":
-                        pass
-                except Exception:  # noqa: BLE001
-                    self._stop_worker()
+                    yield piece
+                except GeneratorExit:  # the client left early: let the worker finish its reply first
+                    self._drain()
+                    raise
+        finally:
             self.last_used = time.monotonic()
             self.lock.release()
+
+    def _drain(self) -> None:
+        """Read the rest of a streamed reply nobody wants (the worker answers one request at a time)."""
+        try:
+            while self._receive()[0] != "done":
+                pass
+        except Exception:  # noqa: BLE001 - a worker that failed on the way is started afresh next time
+            self._stop_worker()
