@@ -78,6 +78,7 @@ class Tutorial:
     url: str  # the original, as the lesson links it
     what: str  # what it teaches, in one line
     steps: tuple[Step, ...]
+    home: str  # the notebook that follows it (its map is there, near the top)
 
 
 TUTORIALS: tuple[Tutorial, ...] = (
@@ -91,7 +92,7 @@ TUTORIALS: tuple[Tutorial, ...] = (
                  Step("Fine-tuning", "06", "5 · Create the job"),
                  Step("Check job status", "06", "6 · Follow the job"),
                  Step("Inference", "06", "8 · Use the tuned model"),
-             )),
+             ), home="06"),
     Tutorial("azure", "Azure OpenAI fine-tuning tutorial (Microsoft Learn)",
              "https://learn.microsoft.com/azure/ai-services/openai/tutorials/fine-tune",
              "the same on Azure, plus deploying the tuned model and deleting the deployment",
@@ -104,7 +105,7 @@ TUTORIALS: tuple[Tutorial, ...] = (
                  Step("Checkpoints", "06", "7 · Checkpoints: every epoch's model is usable"),
                  Step("Deploy fine-tuned model, use it, delete the deployment", "06",
                       "9 · The same on Azure OpenAI: deploy, call, delete"),
-             )),
+             ), home="06"),
     Tutorial("trl", "Fine-tune LLMs in 2024 with Hugging Face (TRL)",
              "https://www.philschmid.de/fine-tune-llms-in-2024-with-trl",
              "fine-tune an open model with transformers, TRL and PEFT (LoRA) on your own hardware", (
@@ -114,7 +115,7 @@ TUTORIALS: tuple[Tutorial, ...] = (
                  Step("(the training run)", "04", "5 · Train, and watch it learn"),
                  Step("Test and evaluate the LLM", "05", "How much did fine-tuning buy?"),
                  Step("Deploy the LLM for production", "06", "8 · Use the tuned model"),
-             )),
+             ), home="04"),
     Tutorial("autotrain", "AutoTrain Advanced (Hugging Face)",
              "https://github.com/huggingface/autotrain-advanced",
              "fine-tune without writing training code: a YAML file, a command line or a web UI", (
@@ -122,8 +123,30 @@ TUTORIALS: tuple[Tutorial, ...] = (
                  Step("Write the configuration (llm-sft)", "07", "-"),
                  Step("Run it: autotrain --config", "07", "Run it"),
                  Step("Compare with the other routes", "07", "Which route?"),
-             )),
+             ), home="07"),
 )
+
+
+def tutorial_map(number: str) -> str:
+    """The tutorials that notebook ``number`` follows, step by step, with where this course does each
+    step (Markdown; the notebook shows it near its top, and a test keeps the two the same).
+
+    >>> print(tutorial_map("07").splitlines()[0])
+    **AutoTrain Advanced (Hugging Face)**, step by step ([the original](https://github.com/huggingface/autotrain-advanced)):
+    """
+    by_number = {nb.number: nb for nb in NOTEBOOKS}
+    out: list[str] = []
+    for tutorial in (t for t in TUTORIALS if t.home == number):
+        out += [f"**{tutorial.title}**, step by step ([the original]({tutorial.url})):", "",
+                "| the tutorial's step | here |", "| --- | --- |"]
+        for step in tutorial.steps:
+            nb = by_number[step.notebook]
+            where = "this notebook" if step.notebook == number else f"[notebook {nb.number}]({nb.filename})"
+            if step.section != "-":
+                where += f", section *{step.section}*"
+            out.append(f"| {step.original} | {where} |")
+        out.append("")
+    return "\n".join(out).rstrip("\n")
 
 
 def assignment_page(root: Path | None = None) -> str:

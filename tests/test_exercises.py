@@ -91,6 +91,10 @@ def test_the_assignment_page_is_current_and_every_step_points_at_a_real_section(
     for tutorial in course.TUTORIALS:
         for step in tutorial.steps:
             assert step.section == "-" or step.section in _headings(step.notebook), (tutorial.key, step)
+    for home in sorted({tutorial.home for tutorial in course.TUTORIALS}):  # each tutorial notebook shows its map, current
+        path = next((ROOT / "notebooks").glob(f"{home}-*.ipynb"))
+        text = "\n".join("".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"])
+        assert course.tutorial_map(home) in text, f"{path.name}: its 'The original, step by step' map is not course.tutorial_map({home!r})"
 
 
 def test_every_link_the_lesson_gives_is_in_the_notebook_where_it_belongs():
