@@ -432,11 +432,8 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
 def unload() -> None:
     """Forget every loaded model and token encoding and give the memory back to the system (a long
     notebook session, Binder's 2 GB). Both load again on their next use."""
-    from . import tokens
-
     _LOADED.clear()
-    tokens.forget_encodings()
-    system.give_back_memory()
+    system.give_back_memory()  # drops the token encodings too (lessonlib.tokens registers them)
 
 
 def make_room_for_training() -> None:

@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import settings
 
@@ -50,13 +50,26 @@ def glibc() -> Any | None:
     return libc
 
 
+_CACHES: list[Callable[[], object]] = []  # what give_back_memory() drops first (registered by the modules holding them)
+
+
+def forget_on_give_back(drop: Callable[[], object]) -> None:
+    """Have :func:`give_back_memory` call ``drop`` first: a module's cache that reloads on its next use
+    (:mod:`lessonlib.tokens` registers its encodings), without this module importing that one."""
+    if drop not in _CACHES:
+        _CACHES.append(drop)
+
+
 def give_back_memory() -> None:
-    """Collect garbage, then hand the C heap's free pages back to the system (``malloc_trim``, glibc only).
+    """Drop the registered caches, collect garbage, then hand the C heap's free pages back to the system
+    (``malloc_trim``, glibc only).
 
     Freed tensors often stay in the process's heap, counted against the container, until trimmed.
     """
     import gc
 
+    for drop in _CACHES:
+        drop()
     gc.collect()
     libc = glibc()
     if libc is not None:

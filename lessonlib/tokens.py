@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from . import system
 from .errors import LessonError
 
 #: Where tiktoken would download each encoding from (it names its cache files after these).
@@ -119,6 +120,7 @@ def encoding_for(model: str) -> Any:
         import tiktoken
 
         _ENCODINGS[name] = tiktoken.get_encoding(name)
+        system.forget_on_give_back(forget_encodings)
     return _ENCODINGS[name]
 
 
@@ -127,7 +129,8 @@ def forget_encodings() -> int:
 
     An encoding is large (``o200k_base`` holds about 80 MB), and tiktoken keeps its own copy of each
     one it built in ``tiktoken.registry.ENCODINGS``; both are dropped, so that a notebook kernel
-    left open keeps none (:func:`lessonlib.models.unload` calls this). When tiktoken no longer keeps
+    left open keeps none (:func:`lessonlib.models.unload` calls this, through
+    :func:`lessonlib.system.give_back_memory`). When tiktoken no longer keeps
     that module-level dict, only lessonlib's own copies are dropped.
 
     >>> _ = encoding_for("gpt-4o-mini")

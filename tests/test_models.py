@@ -180,3 +180,13 @@ def test_adapter_fingerprint_follows_content_not_folder(tmp_path):
         (tmp_path / name / "adapter_model.safetensors").write_bytes(weights)
     a, b, c = (generation_cache.adapter_fingerprint(tmp_path / n) for n in "abc")
     assert a == b != c
+
+
+def test_unload_gives_back_the_token_encodings_too():
+    """A notebook's last cell (models.unload) leaves its kernel no tiktoken encoding (o200k_base: ~65 MB)."""
+    from lessonlib import models, tokens
+
+    assert tokens.encoding_for("gpt-4o-mini").encode("hi")
+    models.unload()
+    assert tokens.forget_encodings() == 0  # nothing left to forget
+    assert tokens.encoding_for("gpt-4o-mini").encode("hi")  # loaded again on its next use
