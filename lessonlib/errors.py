@@ -12,6 +12,8 @@ exits non-zero; notebooks show them without a traceback. Anything that is *not* 
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LessonError(Exception):
     """A problem with the learner's input or environment, with the way to fix it."""
@@ -38,3 +40,19 @@ class MemoryShortfall(LessonError):
 
     In JupyterLab, ``lessonlib.widgets`` shows it with a button that shuts down the learner's other idle kernels.
     """
+
+
+def error_to_dict(exc: LessonError) -> dict[str, Any]:
+    """A :class:`LessonError` as plain values, for a child process to send back (see :func:`error_from_dict`)."""
+    return {"message": exc.message, "fix": exc.fix, "exit_code": exc.exit_code, "memory": isinstance(exc, MemoryShortfall)}
+
+
+def error_from_dict(body: dict[str, Any]) -> LessonError:
+    """The error a child process sent: a :class:`MemoryShortfall` stays one, so the notebook still offers its button.
+
+    >>> error = error_from_dict(error_to_dict(MemoryShortfall("needs 1.2 GB more", fix="shut down a kernel")))
+    >>> type(error).__name__, error.fix
+    ('MemoryShortfall', 'shut down a kernel')
+    """
+    kind = MemoryShortfall if body.get("memory") else LessonError
+    return kind(body["message"], fix=body.get("fix"), exit_code=body.get("exit_code", 1))

@@ -29,7 +29,6 @@ class Model:
         self.model: Any = None
         self.tokenizer: Any = None
         self.adapters: dict[str, str] = {}  # adapter folder -> PEFT adapter name
-        self.last_used = time.monotonic()
         self._generating: tuple[Any, Any] | None = None  # (model, adapter) models.generate last used
 
     def _ready(self, adapter: str | None) -> Any:
@@ -93,12 +92,9 @@ class Model:
             if models.loaded() and self._generating != wanted:
                 models.unload()  # one model at a time: base and tuned are loaded in turn
             self._generating = wanted
-            try:
-                if kind == "one":
-                    return [models.generate(conversations[0], **options)], None
-                return models.generate_many_timed(conversations, **options)
-            finally:
-                self.last_used = time.monotonic()
+            if kind == "one":
+                return [models.generate(conversations[0], **options)], None
+            return models.generate_many_timed(conversations, **options)
 
     def reply(self, messages: list[dict[str, str]], *, adapter: str | None, max_tokens: int, temperature: float = 0.0,
               seed: int = 0) -> tuple[str, int, int]:
@@ -110,7 +106,6 @@ class Model:
             inputs = self._inputs(messages)
             with context, torch.inference_mode():
                 output = self.model.generate(**inputs, **self._options(max_tokens, temperature, seed))
-            self.last_used = time.monotonic()
         new = output[0, inputs["input_ids"].shape[1]:]
         return self.tokenizer.decode(new, skip_special_tokens=True).strip(), int(inputs["input_ids"].shape[1]), int(new.shape[0])
 
@@ -135,7 +130,6 @@ class Model:
                     with context, torch.inference_mode():
                         self.model.generate(**inputs, **self._options(max_tokens, temperature, seed), streamer=streamer)
                 finally:
-                    self.last_used = time.monotonic()
                     self.lock.release()
 
             threading.Thread(target=work, name="lessonlib-chat", daemon=True).start()
@@ -154,7 +148,7 @@ class Model:
 
 def _worker(connection: Any) -> None:
     """The reply worker's loop: one request at a time from the service, answered over ``connection``."""
-    from ..errors import LessonError, MemoryShortfall
+    from ..errors import LessonError, error_to_dict
 
     model = Model()
     while True:
@@ -172,7 +166,7 @@ def _worker(connection: Any) -> None:
             else:
                 connection.send(("result", getattr(model, method)(*args, **kwargs)))
         except LessonError as exc:
-            connection.send(("error", {"message": exc.message, "fix": exc.fix, "memory": isinstance(exc, MemoryShortfall)}))
+            connection.send(("error", error_to_dict(exc)))
         except Exception as exc:  # noqa: BLE001 - the service answers with the error rather than lose its worker
             connection.send(("error", {"message": f"{type(exc).__name__}: {exc}", "fix": None, "memory": False, "other": True}))
 
@@ -237,7 +231,7 @@ class Chatter:
         return self.connection
 
     def _receive(self) -> tuple[str, Any]:
-        from ..errors import LessonError, MemoryShortfall
+        from ..errors import LessonError, error_from_dict
 
         try:
             kind, body = self.connection.recv()
@@ -249,7 +243,7 @@ class Chatter:
         if kind == "error":
             if body.get("other"):
                 raise RuntimeError(body["message"])
-            raise (MemoryShortfall if body["memory"] else LessonError)(body["message"], fix=body["fix"])
+            raise error_from_dict(body)
         return kind, body
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -22,7 +22,7 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
-from ..errors import LessonError, MemoryShortfall
+from ..errors import LessonError, error_from_dict, error_to_dict
 from .config import RunConfig
 from .events import EventHandler, ProgressEvent, StopFlag
 from .machine import MachinePlan
@@ -52,8 +52,7 @@ def _child(config: dict[str, Any], resume: bool, events: Any, stop: Any) -> None
                      resume=resume, owns_process=True)
         events.put(("result", result.to_dict()))
     except LessonError as exc:
-        events.put(("error", {"message": exc.message, "fix": exc.fix, "exit_code": exc.exit_code,
-                               "memory": isinstance(exc, MemoryShortfall)}))
+        events.put(("error", error_to_dict(exc)))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it as a LessonError
         events.put(("error", {"message": f"training failed: {type(exc).__name__}: {exc}", "fix": None, "exit_code": 1}))
 
@@ -92,8 +91,7 @@ def run_in_subprocess(cfg: RunConfig, *, on_event: EventHandler | None = None, s
             elif kind == "result":
                 return _result(body)
             else:
-                kind = MemoryShortfall if body.get("memory") else LessonError
-                raise kind(body["message"], fix=body.get("fix"), exit_code=body.get("exit_code", 1))
+                raise error_from_dict(body)
     finally:
         child_stop.value = 1
         process.join(timeout=60)
