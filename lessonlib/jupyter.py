@@ -1,13 +1,16 @@
-"""The learner's other kernels, through the Jupyter server's own REST API: list them, shut down the idle ones.
+"""The learner's kernels, through the Jupyter server's own REST API: list them, shut down the idle ones, restart this one.
 
 Closing a notebook's tab in JupyterLab does not stop its kernel, and on Binder JupyterLab and every
 kernel share 2 GB. When a step would not fit, the way out that loses nothing is to shut down the
 kernels of notebooks the learner has finished (their outputs are saved in the notebooks). This
 module finds the server this kernel belongs to (``jupyter_server``'s runtime files: URL and token),
 lists the sessions (``GET /api/sessions``) with each kernel's state and memory, and shuts kernels
-down (``DELETE /api/kernels/{id}``). It never touches this kernel, nor a busy one.
+down (``DELETE /api/kernels/{id}``). It never shuts down this kernel, nor a busy one.
+:func:`restart_this_kernel` asks the server to restart this kernel (``POST /api/kernels/{id}/restart``):
+the only way to give back what imported libraries hold, once a notebook that trained is done.
 
-Outside a Jupyter kernel (a script, the command line) :func:`find_server` returns ``None``.
+Outside a Jupyter server (a script, the command line, ``nbclient`` or ``pytest --nbval``)
+:func:`find_server` returns ``None``, and :func:`restart_this_kernel` does nothing.
 
 >>> Kernel("k1", "notebooks/01-what-is-fine-tuning.ipynb", "idle", 0.31).describe()
 'notebooks/01-what-is-fine-tuning.ipynb (idle, 0.31 GB)'
@@ -16,6 +19,9 @@ Outside a Jupyter kernel (a script, the command line) :func:`find_server` return
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -73,7 +79,8 @@ def find_server() -> Server | None:
     except ImportError:
         return None
     for info in list_running_servers():
-        server = Server(info["url"], info.get("token", ""))
+        # Under JupyterHub (Binder) the server's own token is empty and the hub's token for this user opens its API.
+        server = Server(info["url"], info.get("token") or os.environ.get("JUPYTERHUB_API_TOKEN", ""))
         try:
             if any(k["id"] == mine for k in server.api("GET", "/api/kernels")):
                 return server
@@ -118,3 +125,25 @@ def shut_down(server: Server, kernels: list[Kernel]) -> list[str]:
                 raise
     return done
 
+
+
+def restart_this_kernel(*, after: float = 1.0) -> bool:
+    """Ask this kernel's server to restart it ``after`` seconds from now; whether it was asked.
+
+    The delay lets the cell that asks finish first, so *Run All* ends cleanly and JupyterLab shows
+    the kernel restarting, then idle. Variables go; files (the notebook, a saved adapter) stay.
+    Outside a Jupyter server (nbclient, ``pytest --nbval``, a script) nothing happens: ``False``.
+    """
+    server, mine = find_server(), this_kernel_id()
+    if server is None or mine is None:
+        return False
+
+    def ask() -> None:
+        time.sleep(after)
+        try:
+            server.api("POST", f"/api/kernels/{mine}/restart")
+        except OSError:
+            pass  # the server restarts this process before its reply can arrive
+
+    threading.Thread(target=ask, name="lessonlib-restart", daemon=True).start()
+    return True

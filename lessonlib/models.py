@@ -462,7 +462,9 @@ def generates_in_service() -> bool:
     ``LESSONLIB_GENERATE``: ``service`` or ``here``; by default (``auto``) a Jupyter kernel asks the
     service, so that one process holds the model for every notebook and kernels import no torch
     (Binder: 2 GB for JupyterLab and every kernel), and anything else (the command line, a script,
-    the service itself) generates here. The replies are the same: the service runs these functions.
+    the service itself) generates here. A kernel that has imported torch already (notebook 04
+    trains in its own kernel) generates here too: a second process holding torch and the model
+    would cost memory and save none. The replies are the same: the service runs these functions.
     """
     import sys
 
@@ -470,7 +472,7 @@ def generates_in_service() -> bool:
     if choice in ("service", "here"):
         return choice == "service"
     kernel_app = sys.modules.get("ipykernel.kernelapp")  # imported is not enough: this process must be a running kernel
-    return bool(kernel_app is not None and kernel_app.IPKernelApp.initialized())
+    return bool(kernel_app is not None and kernel_app.IPKernelApp.initialized()) and "torch" not in sys.modules
 
 
 def _in_service(kind: str, conversations: list[list[Message]], **options: Any) -> tuple[list[str], float]:

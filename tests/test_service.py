@@ -406,7 +406,10 @@ def test_a_notebook_kernel_gets_its_replies_from_the_service_the_same_as_made_he
     conversations = [[{"role": "user", "content": f"Name {n} vegetables."}] for n in (1, 2, 3)]
     with monkeypatch.context() as kernel:  # as in a running Jupyter kernel
         kernel.setitem(sys.modules, "ipykernel.kernelapp", SimpleNamespace(IPKernelApp=SimpleNamespace(initialized=lambda: True)))
+        kernel.delitem(sys.modules, "torch", raising=False)
         assert models.generates_in_service()
+        kernel.setitem(sys.modules, "torch", SimpleNamespace())  # a kernel that trained: it has torch already
+        assert not models.generates_in_service()
     assert not models.generates_in_service()  # a script, the command line, this test process
     monkeypatch.setenv("LESSONLIB_GENERATE", "service")
     remote, seconds = models.generate_many_timed(conversations, max_new_tokens=12, batch_size=2)

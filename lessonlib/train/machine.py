@@ -48,6 +48,10 @@ from .config import RunConfig
 
 #: Resident memory of Python + torch + transformers + TRL once imported (GB, measured ~0.45).
 BASE_GB = 0.45
+#: What the plan leaves free in a container with a memory limit (GB): JupyterLab, the kernels and the
+#: service keep moving while a run trains (a cell runs, a plot draws), and the estimates are within ~0.1 GB.
+#: Walked on a played 2 GiB Binder (benchmarks/binder_walk.py), runs planned without it reached the limit.
+CONTAINER_RESERVE_GB = 0.15
 #: Activation memory per token of the longest step (GB), SmolLM2-135M LoRA with the compact loss head and the
 #: heap trimmed, without / with checkpointing: (peak - imports - weights) / 448 tokens, the default run's longest
 #: step (1.64 and 1.28 GB, 2-core AVX2 EPYC, no pad tokens); the plan multiplies by batch_size x max_length. Other
@@ -237,7 +241,8 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     room = _container_room_gb(limits)
     if room is not None and room < budget:
         reasons.append(f"memory budget {room:.2f} GB instead of {budget:.2f}: what this container has free now "
-                       "(its cgroup limit less what JupyterLab, the kernels and the service use)")
+                       f"(its cgroup limit less what JupyterLab, the kernels and the service use, and {CONTAINER_RESERVE_GB} GB "
+                       "left for them to move)")
         budget = room
     estimate = {(lean, ck): estimate_peak_gb(cfg, parameters=parameters, checkpointing=ck, weights_bytes=lean_size if lean else size,
                                              lean=lean, bf16=bf16, compact_loss=compact, heap_trim=trim,
@@ -276,15 +281,15 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
 
 
 def _container_room_gb(limits: Any | None) -> float | None:
-    """What a run may use in this container now (GB): its free memory, plus the libraries this process
-    has already imported (the estimates count them); None without a container memory limit."""
+    """What a run may use in this container now (GB): its free memory less ``CONTAINER_RESERVE_GB``, plus
+    the libraries this process has already imported (the estimates count them); None without a limit."""
     from ..system import cgroup_limits
     from .events import rss_gb
 
     limits = limits if limits is not None else cgroup_limits()
     if limits.memory_free_gb is None:
         return None
-    return round(limits.memory_free_gb + min(rss_gb(), BASE_GB), 2)
+    return round(limits.memory_free_gb - CONTAINER_RESERVE_GB + min(rss_gb(), BASE_GB), 2)
 
 
 def _padding_free(cfg: RunConfig, longest_example: int | None, reasons: list[str]) -> bool:

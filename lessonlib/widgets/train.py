@@ -8,10 +8,9 @@ from typing import Any
 
 import ipywidgets as w
 
-from .. import plots
-from .. import jupyter
+from .. import jupyter, plots
 from ..errors import LessonError, MemoryShortfall
-from ..train import ProgressEvent, RunConfig, RunResult, StopFlag, progress_callback, run_in_subprocess
+from ..train import ProgressEvent, RunConfig, RunResult, StopFlag, progress_callback, run, run_in_subprocess
 from ..train.compare import before_after, is_json_list
 from .kernels import KernelCleaner
 from .static import LeavesSummary, png_tag
@@ -35,14 +34,16 @@ class TrainingMonitor(LeavesSummary, w.VBox):
     * with lessonlib's runner: ``TrainingMonitor(config)``; ``start()`` launches ``lessonlib.train.run``
       in a child process (``run_in_subprocess``: the kernel keeps none of the training's memory),
       followed by a thread so the **Stop** button stays responsive; ``join()`` waits for it (what a
-      script or a test does).
+      script or a test does). ``in_child=False`` runs it in this process instead, for a kernel that
+      holds the libraries already (a child beside it would hold them twice).
 
     ``events`` holds every event received. When the run ends, the saved notebook's output of the
     monitor becomes its last state (status, figures, loss chart): see :mod:`lessonlib.widgets.static`.
     """
 
-    def __init__(self, config: RunConfig | None = None, *, resume: bool = False, plot_every: int = 2) -> None:
-        self.config, self.resume, self.plot_every = config, resume, plot_every
+    def __init__(self, config: RunConfig | None = None, *, resume: bool = False, plot_every: int = 2,
+                 in_child: bool = True) -> None:
+        self.config, self.resume, self.plot_every, self.in_child = config, resume, plot_every, in_child
         self.stop_flag = StopFlag()
         self.events: list[ProgressEvent] = []
         self.result: RunResult | None = None
@@ -75,7 +76,7 @@ class TrainingMonitor(LeavesSummary, w.VBox):
 
     # actions ---------------------------------------------------------------------------------
     def start(self) -> None:
-        """Launch ``lessonlib.train.run(config)`` in a child process, followed by a thread (needs a config)."""
+        """Launch ``lessonlib.train.run(config)`` (in a child process unless ``in_child=False``), followed by a thread."""
         if self.config is None:
             raise LessonError("this monitor has no run configuration to launch", fix="TrainingMonitor(RunConfig(...)), or pass monitor.callback() to your trainer")
         if self._thread is not None and self._thread.is_alive():
@@ -113,7 +114,13 @@ class TrainingMonitor(LeavesSummary, w.VBox):
     # work ------------------------------------------------------------------------------------
     def _work(self) -> None:
         try:
-            self.result = run_in_subprocess(self.config, on_event=self.on_event, stop=self.stop_flag, resume=self.resume)
+            if self.in_child:
+                self.result = run_in_subprocess(self.config, on_event=self.on_event, stop=self.stop_flag, resume=self.resume)
+            else:
+                from .. import models
+
+                models.make_room_for_training()
+                self.result = run(self.config, on_event=self.on_event, stop=self.stop_flag, resume=self.resume)
             self.status.value = self.summary(self.result)
             if self.result.best_step is not None:
                 self.chart.value = plots.png(plots.loss_curves(self.events, best_step=self.result.best_step))
