@@ -13,8 +13,8 @@ Times are this machine's; ``--cpus N`` pins the whole tree to N cores (``taskset
 smaller machine. ``--memory-limit GIB`` plays Binder's container: a fake cgroup v2 tree
 (``LESSONLIB_CGROUP_ROOT``) whose ``memory.max`` is that limit and whose ``memory.current`` is the
 sampled total PSS, so lessonlib's plan and guards see what they would see on Binder (nothing is
-killed at the limit: the report says whether the walk stayed under it). The service and the server get a temporary state and port; nothing is left
-running.
+killed at the limit: the report says whether the walk stayed under it). The service and the server
+get a temporary state and port; nothing is left running.
 
     python benchmarks/binder_walk.py                       # all notebooks
     python benchmarks/binder_walk.py --notebooks 00 01 02  # a prefix each

@@ -126,7 +126,6 @@ def shut_down(server: Server, kernels: list[Kernel]) -> list[str]:
     return done
 
 
-
 def restart_this_kernel(*, after: float = 1.0) -> bool:
     """Ask this kernel's server to restart it ``after`` seconds from now; whether it was asked.
 
