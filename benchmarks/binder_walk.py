@@ -150,7 +150,7 @@ def main() -> int:
             per_cell = args.cells and any(path.name.startswith(prefix) for prefix in args.cells)
             kernel, seconds, error = server.run_notebook(path, ROOT, args.timeout, around_cell if per_cell else None)
             kernels[kernel] = path.name
-            time.sleep(4.0)  # what the notebook left behind, settled (notebook 04 asks for its kernel's restart 1 s after its last cell)
+            time.sleep(4.0)  # what the notebook left behind, settled (notebook 04 has its kernel shut down 1 s after its last cell)
             after, peak = sampler.total(), sampler.peak
             if notebook_peak["pss"] > peak:
                 peak, sampler.at_peak = notebook_peak["pss"], notebook_peak["at"]

@@ -33,8 +33,8 @@ DEFAULT_SHARE_GB = 0.3
 #: and token encodings (``models.unload()``, about 65 MB for tiktoken's o200k_base). 04 trains in its
 #: kernel (to show TRL's code; its second run too, rather than a child holding the libraries twice) and
 #: keeps the libraries it imported and the heap they grew, which only the end of the process gives back:
-#: its last cell asks the Jupyter server to restart it (``jupyter.restart_this_kernel``), so in
-#: JupyterLab it keeps a bare kernel's ~0.05 GB. nbval runs it with no server: its share is before that.
+#: its last cell asks the Jupyter server to shut it down (``jupyter.shut_down_this_kernel``), so in
+#: JupyterLab it keeps nothing. nbval runs it with no server: its share is what it holds before that.
 KERNEL_SHARE_GB = {
     "00": 0.15,
     "01": 0.2,

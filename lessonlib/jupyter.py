@@ -1,16 +1,17 @@
-"""The learner's kernels, through the Jupyter server's own REST API: list them, shut down the idle ones, restart this one.
+"""The learner's kernels, through the Jupyter server's own REST API: list them, shut down the idle ones, or this one.
 
 Closing a notebook's tab in JupyterLab does not stop its kernel, and on Binder JupyterLab and every
 kernel share 2 GB. When a step would not fit, the way out that loses nothing is to shut down the
 kernels of notebooks the learner has finished (their outputs are saved in the notebooks). This
 module finds the server this kernel belongs to (``jupyter_server``'s runtime files: URL and token),
 lists the sessions (``GET /api/sessions``) with each kernel's state and memory, and shuts kernels
-down (``DELETE /api/kernels/{id}``). It never shuts down this kernel, nor a busy one.
-:func:`restart_this_kernel` asks the server to restart this kernel (``POST /api/kernels/{id}/restart``):
-the only way to give back what imported libraries hold, once a notebook that trained is done.
+down (``DELETE /api/kernels/{id}``); :func:`shut_down` never touches this kernel, nor a busy one.
+:func:`shut_down_this_kernel` asks the server to end this kernel, once its notebook is done: the only
+way to give back what imported libraries hold (JupyterLab then shows it disconnected, and the next
+cell run starts a new one).
 
 Outside a Jupyter server (a script, the command line, ``nbclient`` or ``pytest --nbval``)
-:func:`find_server` returns ``None``, and :func:`restart_this_kernel` does nothing.
+:func:`find_server` returns ``None``, and :func:`shut_down_this_kernel` does nothing.
 
 >>> Kernel("k1", "notebooks/01-what-is-fine-tuning.ipynb", "idle", 0.31).describe()
 'notebooks/01-what-is-fine-tuning.ipynb (idle, 0.31 GB)'
@@ -126,12 +127,14 @@ def shut_down(server: Server, kernels: list[Kernel]) -> list[str]:
     return done
 
 
-def restart_this_kernel(*, after: float = 1.0) -> bool:
-    """Ask this kernel's server to restart it ``after`` seconds from now; whether it was asked.
+def shut_down_this_kernel(*, after: float = 1.0) -> bool:
+    """Ask this kernel's server to shut it down ``after`` seconds from now; whether it was asked.
 
-    The delay lets the cell that asks finish first, so *Run All* ends cleanly and JupyterLab shows
-    the kernel restarting, then idle. Variables go; files (the notebook, a saved adapter) stay.
-    Outside a Jupyter server (nbclient, ``pytest --nbval``, a script) nothing happens: ``False``.
+    The delay lets the cell that asks finish first, so *Run All* ends cleanly. JupyterLab then shows
+    the kernel disconnected, and the next cell run starts a new one. (A restart through the API
+    would leave JupyterLab 4 showing "Starting" until the page reloads.) Variables go; files (the
+    notebook, a saved adapter) stay. Outside a Jupyter server (nbclient, ``pytest --nbval``, a
+    script) nothing happens: ``False``.
     """
     server, mine = find_server(), this_kernel_id()
     if server is None or mine is None:
@@ -140,9 +143,9 @@ def restart_this_kernel(*, after: float = 1.0) -> bool:
     def ask() -> None:
         time.sleep(after)
         try:
-            server.api("POST", f"/api/kernels/{mine}/restart")
+            server.api("DELETE", f"/api/kernels/{mine}")
         except OSError:
-            pass  # the server restarts this process before its reply can arrive
+            pass  # the server ends this process before its reply can arrive
 
-    threading.Thread(target=ask, name="lessonlib-restart", daemon=True).start()
+    threading.Thread(target=ask, name="lessonlib-shut-down", daemon=True).start()
     return True
