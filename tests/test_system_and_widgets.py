@@ -122,6 +122,24 @@ def test_a_run_that_would_not_fit_is_refused_with_the_numbers(tmp_path, monkeypa
     assert "0.4 GB is free" in message and "may use 2.0 GB" in message and "Shut Down All Kernels" in message
 
 
+def test_a_kernel_that_trained_before_counts_its_free_heap_as_room(tmp_path, monkeypatch):
+    """Notebook 04 trains twice in its kernel: the first run leaves free heap blocks that the second reuses."""
+    import lessonlib.train.events as events
+    import lessonlib.train.runner as runner
+    from lessonlib.errors import MemoryShortfall
+    from lessonlib.train import MachinePlan
+
+    binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1300000000"))
+    monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)
+    monkeypatch.setattr(events, "rss_gb", lambda: 0.9)  # the libraries (0.45), and heap the first run grew
+    plan = MachinePlan("cpu", 2, False, True, 1.25)
+    monkeypatch.setattr(system, "heap_free_gb", lambda: 0.0)
+    with pytest.raises(MemoryShortfall, match="needs about 0.8 GB more memory, and 0.7 GB is free"):
+        runner._check_memory(plan)
+    monkeypatch.setattr(system, "heap_free_gb", lambda: 0.4)  # 0.4 GB of it free: the run will reuse it
+    runner._check_memory(plan)
+
+
 def test_doctor_shows_the_container_limits(tmp_path, monkeypatch, model_dir):
     binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", cpu="100000 100000", limit="2000000000", current="900000000"))
     monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)

@@ -280,16 +280,25 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
                        padding_free=padding_free, measures=on, skipped=skipped)
 
 
+def reusable_gb() -> float:
+    """What this process holds already that a run in it will use (GB), to add to the container's free memory:
+    the libraries' imports, which the estimates count (up to ``BASE_GB``), and the free blocks of its C heap
+    (``system.heap_free_gb``: a kernel that trained before reuses them rather than grow)."""
+    from ..system import heap_free_gb
+    from .events import rss_gb
+
+    return min(rss_gb(), BASE_GB + heap_free_gb())
+
+
 def _container_room_gb(limits: Any | None) -> float | None:
     """What a run may use in this container now (GB): its free memory less ``CONTAINER_RESERVE_GB``, plus
-    the libraries this process has already imported (the estimates count them); None without a limit."""
+    what this process holds that the run will use (:func:`reusable_gb`); None without a limit."""
     from ..system import cgroup_limits
-    from .events import rss_gb
 
     limits = limits if limits is not None else cgroup_limits()
     if limits.memory_free_gb is None:
         return None
-    return round(limits.memory_free_gb - CONTAINER_RESERVE_GB + min(rss_gb(), BASE_GB), 2)
+    return round(limits.memory_free_gb - CONTAINER_RESERVE_GB + reusable_gb(), 2)
 
 
 def _padding_free(cfg: RunConfig, longest_example: int | None, reasons: list[str]) -> bool:

@@ -37,7 +37,7 @@ from ..errors import LessonError, MemoryShortfall
 from .recipe import sft_trainer
 from .config import RunConfig
 from .events import EventHandler, ProgressEvent, StopFlag, progress_callback
-from .machine import BASE_GB, SMOLLM2_PARAMS, MachinePlan, plan_for
+from .machine import SMOLLM2_PARAMS, MachinePlan, plan_for, reusable_gb
 
 
 def _sha256(path: str | Path) -> str:
@@ -172,12 +172,11 @@ def model_parameters(name: str) -> float:
 def _check_memory(plan: MachinePlan) -> None:
     """Refuse a CPU run that the memory left cannot hold, before any model loads (a killed kernel loses more)."""
     from .. import system
-    from .events import rss_gb
 
     if plan.device != "cpu":
         return
-    # the estimate counts the libraries' imports (BASE_GB); this process may hold them, and more, already
-    short = system.memory_shortfall(plan.estimated_peak_gb - min(rss_gb(), BASE_GB))
+    # the estimate counts the libraries' imports; this process may hold them already, and free heap it will reuse
+    short = system.memory_shortfall(plan.estimated_peak_gb - reusable_gb())
     if short:
         raise MemoryShortfall(
             f"this training run {short}",
