@@ -49,8 +49,9 @@ from .config import RunConfig
 #: Resident memory of Python + torch + transformers + TRL once imported (GB, measured ~0.45).
 BASE_GB = 0.45
 #: What the plan leaves free in a container with a memory limit (GB): JupyterLab, the kernels and the
-#: service keep moving while a run trains (a cell runs, a plot draws), and the estimates are within ~0.1 GB.
-#: Walked on a played 2 GiB Binder (benchmarks/binder_walk.py), runs planned without it reached the limit.
+#: service keep moving while a run trains (a cell runs, a plot draws), and the estimates are calibrated on a
+#: CPU without bf16 (on a native-bf16 CPU, runs took 0.2-0.3 GB more). Walked on a played 2 GiB Binder
+#: (benchmarks/binder_walk.py), runs planned without it reached the limit.
 CONTAINER_RESERVE_GB = 0.15
 #: Activation memory per token of the longest step (GB), SmolLM2-135M LoRA with the compact loss head and the
 #: heap trimmed, without / with checkpointing: (peak - imports - weights) / 448 tokens, the default run's longest
