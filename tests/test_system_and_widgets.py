@@ -115,6 +115,7 @@ def test_a_run_that_would_not_fit_is_refused_with_the_numbers(tmp_path, monkeypa
 
     binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1600000000"))
     monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)
+    monkeypatch.setattr(system, "heap_free_gb", lambda: 0.0)  # a fresh process (this one's heap holds the other tests')
     monkeypatch.setattr(runner, "sft_trainer", lambda *a, **k: pytest.fail("the model was loaded"))
     with pytest.raises(LessonError) as info:
         run(RunConfig(output_dir=str(tmp_path / "run"), valid_file=None))
