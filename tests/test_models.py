@@ -48,6 +48,29 @@ def test_cache_state_unfinished_conversion(tmp_path):
     assert "no manifest" in models.cache_state(folder).problem
 
 
+def test_the_bf16_copy_holds_the_weights_rounded_and_loads_by_resolve(monkeypatch, tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    monkeypatch.setenv("LESSONLIB_CACHE", str(tmp_path / "cache"))
+    folder = models.default_cache_path()
+    folder.mkdir(parents=True)
+    weights = torch.linspace(-3, 3, 64, dtype=torch.float32) / 7  # values that bf16 rounds
+    save_file({"w": weights, "b": torch.ones(2, 3)}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "config.json").write_text("{}")
+    models._write_manifest(folder, Path(models.GGUF_NAME))
+    assert models.resolve("smollm2") == str(folder)
+    copy = Path(models.resolve("smollm2", dtype="bfloat16"))
+    assert copy == folder / models.BF16_FOLDER and models.cache_state(copy, verify=True).ready
+    stored = load_file(str(copy / "model.safetensors"))
+    assert stored["w"].dtype == torch.bfloat16 and torch.equal(stored["w"], weights.to(torch.bfloat16))
+    assert stored["b"].shape == (2, 3)
+    assert json.loads((copy / "config.json").read_text())["dtype"] == "bfloat16"
+    made = (copy / "model.safetensors").stat().st_mtime_ns
+    assert models.prepare_bf16() == copy and (copy / "model.safetensors").stat().st_mtime_ns == made  # once
+    assert models.cache_state(folder, verify=True).ready  # the fp32 cache is untouched
+
+
 def test_missing_wheel_gives_the_install_command(monkeypatch):
     monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(LessonError) as info:

@@ -141,6 +141,27 @@ def test_a_kernel_that_trained_before_counts_its_free_heap_as_room(tmp_path, mon
     runner._check_memory(plan)
 
 
+def test_a_kernel_that_trained_before_counts_on_what_that_run_measured(tmp_path, monkeypatch):
+    """A second run in a kernel needs no more than the first one's measured peak above today's memory."""
+    import lessonlib.train.events as events
+    import lessonlib.train.runner as runner
+    from lessonlib.errors import MemoryShortfall
+    from lessonlib.train import MachinePlan
+
+    binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1300000000"))
+    monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)
+    monkeypatch.setattr(events, "rss_gb", lambda: 0.9)
+    monkeypatch.setattr(system, "heap_free_gb", lambda: 0.0)
+    monkeypatch.setattr(runner, "_TRAINED_HERE", None)
+    with pytest.raises(MemoryShortfall, match="needs about 0.8 GB more memory"):
+        runner._check_memory(MachinePlan("cpu", 2, True, True, 1.25))
+    monkeypatch.setattr(runner, "_TRAINED_HERE", (1.3, 1.45))  # estimated 1.3, peaked at 1.45 GB
+    assert runner.needed_gb(MachinePlan("cpu", 2, True, True, 1.25)) == pytest.approx(0.55)
+    runner._check_memory(MachinePlan("cpu", 2, True, True, 1.25))
+    with pytest.raises(MemoryShortfall):  # a bigger run than the one measured: the estimate decides
+        runner._check_memory(MachinePlan("cpu", 2, True, True, 1.35))
+
+
 def test_doctor_shows_the_container_limits(tmp_path, monkeypatch, model_dir):
     binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", cpu="100000 100000", limit="2000000000", current="900000000"))
     monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)

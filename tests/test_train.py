@@ -535,6 +535,28 @@ def test_a_measure_whose_parts_are_missing_is_skipped_with_the_reason(monkeypatc
     assert any(r.startswith(f"{name} skipped") and word in r for r in plan.reasons)
 
 
+def test_the_onednn_cache_measure_is_for_bf16_runs_in_their_own_process(monkeypatch):
+    import os
+
+    from lessonlib.train import measures
+
+    native = {"cores": 2, "avx512_bf16": True, "amx": False}
+    monkeypatch.delenv(measures.ONEDNN_CACHE_VARIABLE, raising=False)
+    assert plan_for(RunConfig(), device="cpu", cpu=native, owns_process=True).uses("onednn_cache")
+    in_kernel = plan_for(RunConfig(activation_checkpointing="on"), device="cpu", cpu=native)
+    assert not in_kernel.uses("onednn_cache") and "own" in in_kernel.skipped["onednn_cache"]
+    assert "onednn_cache" not in plan_for(RunConfig(), device="cpu", cpu={**native, "avx512_bf16": False}, owns_process=True).skipped
+    # the estimate counts what oneDNN's default cache holds more where the measure is off
+    worker = plan_for(RunConfig(activation_checkpointing="on"), device="cpu", cpu=native, owns_process=True)
+    assert in_kernel.estimated_peak_gb == pytest.approx(worker.estimated_peak_gb + 0.12)
+    with measures.applied(["onednn_cache"], model=None) as on:
+        assert on == ["onednn_cache"] and os.environ[measures.ONEDNN_CACHE_VARIABLE] == "64"
+    assert measures.ONEDNN_CACHE_VARIABLE not in os.environ  # processes started later do not inherit it
+    monkeypatch.setenv(measures.ONEDNN_CACHE_VARIABLE, "256")  # the learner's own choice wins
+    plan = plan_for(RunConfig(), device="cpu", cpu=native, owns_process=True)
+    assert not plan.uses("onednn_cache") and "256" in plan.skipped["onednn_cache"]
+
+
 def test_a_measure_measured_with_another_library_version_is_skipped(monkeypatch):
     from lessonlib.train import measures
 

@@ -49,8 +49,8 @@ from .config import RunConfig
 #: Resident memory of Python + torch + transformers + TRL once imported (GB, measured ~0.45).
 BASE_GB = 0.45
 #: What the plan leaves free in a container with a memory limit (GB): JupyterLab, the kernels and the
-#: service keep moving while a run trains (a cell runs, a plot draws), and the estimates are calibrated on a
-#: CPU without bf16 (on a native-bf16 CPU, runs took 0.2-0.3 GB more). Walked on a played 2 GiB Binder
+#: service keep moving while a run trains (a cell runs, a plot draws), and the estimates are calibrated on two
+#: CPUs only (an AVX2 EPYC for fp32, an avx512_bf16 EPYC for bf16). Walked on a played 2 GiB Binder
 #: (benchmarks/binder_walk.py), runs planned without it reached the limit.
 CONTAINER_RESERVE_GB = 0.15
 #: Activation memory per token of the longest step (GB), SmolLM2-135M LoRA with the compact loss head and the
@@ -59,8 +59,17 @@ CONTAINER_RESERVE_GB = 0.15
 #: models scale by size.
 ACTIVATION_GB_PER_TOKEN = {False: 0.00145, True: 0.00062}
 #: The same under bf16 autocast (CPUs with native bf16), where most activations are bf16: session 2's calibration
-#: on an avx512_bf16 CPU (0.0014 GB a token, padded batches, no trimming), against the fp32 figure above.
+#: on an avx512_bf16 CPU (0.0014 GB a token, padded batches, no trimming), against the fp32 figure above. Notebook
+#: 08's run (32 steps of up to 2 x 256 tokens, compact loss head, heap trimmed, ``onednn_cache``) without
+#: checkpointing: 1.47 GB measured, 1.43 estimated.
 BF16_ACTIVATION_SHARE = 0.97
+#: What a bf16 run with checkpointing and the compact loss head holds more (GB), whatever the step's size: that run
+#: with checkpointing peaked at 1.21 GB for 1.03 estimated, and at the same with 1 example a step instead of 2. Without
+#: the compact loss head, the full head's figure (measured in fp32) already counts more than the bf16 runs use.
+BF16_CHECKPOINTING_GB = 0.18
+#: What oneDNN's kernel cache holds more at its default size (1,024 shapes) than with ``onednn_cache`` (64) in a bf16
+#: run: 1.33 against 1.21 GB for the run above.
+ONEDNN_DEFAULT_CACHE_GB = 0.12
 SMOLLM2_PARAMS = 134.5e6
 #: Share of the parameters in the (tied) embedding, which stays fp32 in a lean run (SmolLM2: 28.3 M of 134.5 M).
 EMBEDDING_SHARE = 0.21
@@ -103,11 +112,12 @@ class MachinePlan:
 
 def estimate_peak_gb(cfg: RunConfig, *, parameters: float = SMOLLM2_PARAMS, checkpointing: bool = False,
                      weights_bytes: float = 4, lean: bool = False, bf16: bool = False, compact_loss: bool = True,
-                     heap_trim: bool = True, longest_example: int | None = None) -> float:
+                     heap_trim: bool = True, onednn_cache: bool = True, longest_example: int | None = None) -> float:
     """Rough peak RSS of a CPU run: imports + weights (+ gradients and Adam for full) + activations.
 
-    ``weights_bytes`` is the average storage per parameter; ``lean``, ``compact_loss`` and ``heap_trim``
-    the measures of :mod:`lessonlib.train.measures` (the calibration has the last two on). The longest step is ``batch_size x max_length`` tokens.
+    ``weights_bytes`` is the average storage per parameter; ``lean``, ``compact_loss``, ``heap_trim`` and
+    ``onednn_cache`` the measures of :mod:`lessonlib.train.measures` (the calibration has the last three on).
+    The longest step is ``batch_size x max_length`` tokens.
     """
     weights = parameters * weights_bytes / 1e9
     training_state = parameters * 4 * 3 / 1e9 if cfg.method == "full" else 0.01
@@ -116,6 +126,9 @@ def estimate_peak_gb(cfg: RunConfig, *, parameters: float = SMOLLM2_PARAMS, chec
     per_token *= BF16_ACTIVATION_SHARE if bf16 else 1.0
     per_token += (0 if compact_loss else FULL_LOSS_HEAD_GB_PER_TOKEN) + (0 if heap_trim else UNTRIMMED_HEAP_GB_PER_TOKEN)
     activations = cfg.batch_size * min(cfg.max_length, longest_example or cfg.max_length) * per_token * scale
+    if bf16:
+        activations += BF16_CHECKPOINTING_GB * scale if checkpointing and compact_loss else 0.0
+        activations += 0.0 if onednn_cache else ONEDNN_DEFAULT_CACHE_GB
     return round(BASE_GB + weights + training_state + activations, 2)
 
 
@@ -227,6 +240,8 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         wanted.append("lean_fp32")
     if weights == "bfloat16" or can_lean:
         wanted.append("malloc_settings")
+    if bf16:
+        wanted.append("onednn_cache")
     on, skipped = _measures(cfg, wanted, reasons, owns_process=owns_process)
     compact, trim = "compact_loss_head" in on, "heap_trim" in on
     size = 2 if weights == "bfloat16" else 4
@@ -247,6 +262,7 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         budget = room
     estimate = {(lean, ck): estimate_peak_gb(cfg, parameters=parameters, checkpointing=ck, weights_bytes=lean_size if lean else size,
                                              lean=lean, bf16=bf16, compact_loss=compact, heap_trim=trim,
+                                             onednn_cache="onednn_cache" in on,
                                              longest_example=longest_example)
                 for lean in (False, True) for ck in (False, True)}
     lean = "lean_fp32" in on and estimate[False, False] > budget  # with or without checkpointing: plain fp32 only where it fits
@@ -330,6 +346,8 @@ def _measures(cfg: RunConfig, wanted: list[str], reasons: list[str], *, owns_pro
         problem = check(name)
         if problem is None and name == "malloc_settings" and not owns_process:
             problem = "changes malloc for the whole process and cannot be undone: only where the run owns its process"
+        if problem is None and name == "onednn_cache" and not owns_process:
+            problem = "oneDNN keeps its setting for the whole process: only where the run owns its process"
         if problem is None:
             on.append(name)
             if name not in {"lean_fp32", "malloc_settings"}:  # these lines come with the memory decision
