@@ -681,6 +681,27 @@ def test_training_monitor_follows_a_trainer_of_the_learners_own():
     assert "Stopped" in monitor.status.value and "last loss 0.400" in monitor.status.value
 
 
+def test_a_trainer_of_the_learners_own_that_ends_is_remembered_with_its_plan(monkeypatch):
+    """``monitor.callback(plan)``: a run that trained to its end tells later runs in this kernel what it measured."""
+    from types import SimpleNamespace
+
+    from lessonlib.train import MachinePlan, machine
+    from lessonlib.widgets import TrainingMonitor
+
+    monkeypatch.setattr(machine, "_TRAINED_HERE", None)
+    monitor = TrainingMonitor()
+    callback = monitor.callback(MachinePlan("cpu", 2, True, True, 1.76))
+    state = SimpleNamespace(global_step=0, max_steps=2, num_input_tokens_seen=0)
+    control = SimpleNamespace(should_training_stop=False, should_save=False)
+    callback.on_train_begin(None, state, control)
+    state.global_step = 1
+    callback.on_log(None, state, control, logs={"loss": 2.0})
+    assert machine._TRAINED_HERE is None  # not at its end yet
+    state.global_step = 2
+    callback.on_log(None, state, control, logs={"loss": 1.0})
+    assert machine._TRAINED_HERE is not None and machine._TRAINED_HERE[0] == 1.76 and machine._TRAINED_HERE[1] > 0
+
+
 def test_a_run_in_a_subprocess_relays_its_events_and_its_errors(tmp_path, small_data, model_dir):
     from lessonlib.errors import LessonError
     from lessonlib.train import run_in_subprocess

@@ -37,7 +37,7 @@ from ..errors import LessonError, MemoryShortfall
 from .recipe import sft_trainer
 from .config import RunConfig
 from .events import EventHandler, ProgressEvent, StopFlag, progress_callback
-from .machine import SMOLLM2_PARAMS, MachinePlan, plan_for, reusable_gb
+from .machine import SMOLLM2_PARAMS, MachinePlan, needed_gb, plan_for, record_trained_here
 
 
 def _sha256(path: str | Path) -> str:
@@ -169,26 +169,6 @@ def model_parameters(name: str) -> float:
     return models.parameter_count(name) or SMOLLM2_PARAMS
 
 
-#: The last run trained in this process: its plan's estimated peak and the process's measured peak RSS (GB).
-_TRAINED_HERE: tuple[float, float] | None = None
-
-
-def needed_gb(plan: MachinePlan) -> float:
-    """Memory a CPU run needs beyond what this process holds now (GB).
-
-    The estimate (a fresh process's peak) less what this process holds that the run will use
-    (:func:`~lessonlib.train.machine.reusable_gb`). Where this process trained a run estimated at least as
-    big before, no more than that run's measured peak above today's resident memory: the first run left its
-    kernels and caches behind (notebook 04's second run needed 0.46 GB more where the estimate said 0.67).
-    """
-    from .events import rss_gb
-
-    needed = plan.estimated_peak_gb - reusable_gb()
-    if _TRAINED_HERE is not None and plan.estimated_peak_gb <= _TRAINED_HERE[0]:
-        needed = min(needed, _TRAINED_HERE[1] - rss_gb())
-    return needed
-
-
 def _check_memory(plan: MachinePlan) -> None:
     """Refuse a CPU run that the memory left cannot hold, before any model loads (a killed kernel loses more)."""
     from .. import system
@@ -278,9 +258,8 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
         best_eval_loss=best[0] if best else None,
         early_stopped=cfg.early_stopping and not progress.stopped and state.global_step < planned,
     )
-    global _TRAINED_HERE
     if not progress.stopped:  # a run stopped early may not have reached its peak
-        _TRAINED_HERE = (plan.estimated_peak_gb, result.peak_rss_gb)
+        record_trained_here(plan.estimated_peak_gb)
     (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     write_model_card(cfg, result, out)
     progress.event("stopped" if progress.stopped else "end", state, message=f"saved in {out}")

@@ -10,8 +10,18 @@ import ipywidgets as w
 
 from .. import jupyter, plots
 from ..errors import LessonError, MemoryShortfall
-from ..train import ProgressEvent, RunConfig, RunResult, StopFlag, progress_callback, run, run_in_subprocess
+from ..train import (
+    MachinePlan,
+    ProgressEvent,
+    RunConfig,
+    RunResult,
+    StopFlag,
+    progress_callback,
+    run,
+    run_in_subprocess,
+)
 from ..train.compare import before_after, is_json_list
+from ..train.machine import record_trained_here
 from .kernels import KernelCleaner
 from .static import LeavesSummary, png_tag
 
@@ -49,6 +59,7 @@ class TrainingMonitor(LeavesSummary, w.VBox):
         self.result: RunResult | None = None
         self.error: str | None = None
         self._thread: threading.Thread | None = None
+        self._own_plan: MachinePlan | None = None  # the plan of a trainer of the learner's own (callback(plan))
         self.launch = w.Button(description="Train", button_style="primary", icon="play", disabled=config is None)
         self.stop = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         steps = config.max_steps if config is not None else 0
@@ -61,14 +72,17 @@ class TrainingMonitor(LeavesSummary, w.VBox):
         self.stop.on_click(lambda _b: self.request_stop())
         super().__init__([w.HBox([self.launch, self.stop]), self.progress, self.stats, self.chart, self.plan, self.status])
 
-    def callback(self) -> object:
+    def callback(self, plan: MachinePlan | None = None) -> object:
         """A ``TrainerCallback`` that feeds this view: pass it to any trainer (``callbacks=[monitor.callback()]``).
 
         The training about to run gets the room: the local service, if one runs, gives back the model
-        it holds for replies (it reloads it when next asked)."""
+        it holds for replies (it reloads it when next asked). ``plan``: the machine plan the trainer
+        follows; when the run ends, a later run in this kernel counts on what this one measured
+        (:func:`lessonlib.train.machine.needed_gb`)."""
         from .. import models
 
         models.make_room_for_training()
+        self._own_plan = plan
         self.stop_flag.clear()
         self.events.clear()
         self.stop.disabled = False
@@ -171,6 +185,8 @@ class TrainingMonitor(LeavesSummary, w.VBox):
             self.chart.value = plots.png(plots.loss_curves(self.events))
         if self._thread is None and (event.kind in {"end", "stopped"} or (event.step and event.step >= event.total)):
             self.refresh_summary()  # a trainer of the learner's own has finished: the saved output keeps its state
+            if self._own_plan is not None and not self.stop_flag.is_set():
+                record_trained_here(self._own_plan.estimated_peak_gb)
 
 
 class BeforeAfter(LeavesSummary, w.VBox):
