@@ -146,10 +146,8 @@ def _safetensors_problem(path: Path) -> str:
         size = path.stat().st_size
         with open(path, "rb") as handle:
             header_len, header = _safetensors_header(handle, size)
-    except ValueError as exc:
-        return f"{path.name} is truncated" if str(exc) == "truncated" else f"{path.name} cannot be read (ValueError)"
-    except OSError as exc:
-        return f"{path.name} cannot be read ({exc.__class__.__name__})"
+    except (OSError, ValueError) as exc:
+        return f"{path.name} is truncated" if str(exc) == "truncated" else f"{path.name} cannot be read ({exc.__class__.__name__})"
     end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
     if 8 + header_len + end != size:
         return f"{path.name} is truncated or padded ({size} bytes, expected {8 + header_len + end})"

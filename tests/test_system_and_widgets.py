@@ -143,9 +143,6 @@ def test_a_kernel_that_trained_before_counts_its_free_heap_as_room(tmp_path, mon
 
 def test_a_kernel_that_trained_before_counts_on_what_that_run_measured(tmp_path, monkeypatch):
     """A second run in a kernel needs no more than the first one's measured peak above today's memory."""
-    import resource
-    from types import SimpleNamespace
-
     import lessonlib.train.events as events
     import lessonlib.train.machine as machine
     import lessonlib.train.runner as runner
@@ -159,7 +156,7 @@ def test_a_kernel_that_trained_before_counts_on_what_that_run_measured(tmp_path,
     monkeypatch.setattr(machine, "_TRAINED_HERE", None)
     with pytest.raises(MemoryShortfall, match="needs about 0.8 GB more memory"):
         runner._check_memory(MachinePlan("cpu", 2, True, True, 1.25))
-    monkeypatch.setattr(resource, "getrusage", lambda who: SimpleNamespace(ru_maxrss=1.45e9 / 1024))  # KiB
+    monkeypatch.setattr(events, "peak_rss_gb", lambda: 1.45)
     machine.record_trained_here(1.3)  # a run estimated at 1.3 GB, with the process at 1.45 GB at its peak
     assert machine.needed_gb(MachinePlan("cpu", 2, True, True, 1.25)) == pytest.approx(0.55)
     runner._check_memory(MachinePlan("cpu", 2, True, True, 1.25))

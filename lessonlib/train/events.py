@@ -58,6 +58,13 @@ def rss_gb() -> float:
     return psutil.Process().memory_info().rss / 1e9
 
 
+def peak_rss_gb() -> float:
+    """The most resident memory this process has held since it started (GB; Linux counts it in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
 class Progress:
     """Trainer hooks -> :class:`ProgressEvent`; honours the stop flag; keeps every event in ``history``."""
 

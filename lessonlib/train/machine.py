@@ -315,10 +315,10 @@ def record_trained_here(estimated_peak_gb: float) -> None:
     """Note that a run estimated at ``estimated_peak_gb`` has trained to its end in this process (see :func:`needed_gb`).
 
     The runner calls it, and so does ``TrainingMonitor.callback(plan)`` for a trainer of the learner's own."""
-    import resource
+    from .events import peak_rss_gb
 
     global _TRAINED_HERE
-    _TRAINED_HERE = (estimated_peak_gb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9)  # KiB on Linux
+    _TRAINED_HERE = (estimated_peak_gb, peak_rss_gb())
 
 
 def needed_gb(plan: MachinePlan) -> float:

@@ -36,7 +36,7 @@ from .. import settings
 from ..errors import LessonError, MemoryShortfall
 from .recipe import sft_trainer
 from .config import RunConfig
-from .events import EventHandler, ProgressEvent, StopFlag, progress_callback
+from .events import EventHandler, ProgressEvent, StopFlag, peak_rss_gb, progress_callback
 from .machine import SMOLLM2_PARAMS, MachinePlan, needed_gb, plan_for, record_trained_here
 
 
@@ -100,12 +100,6 @@ def _check_data(cfg: RunConfig) -> tuple[list[dict[str, Any]], list[dict[str, An
         longest = max([longest, *report.tokens.per_example])
         loaded.append(data.read_examples(settings.project_path(path)))
     return loaded[0], loaded[1], longest
-
-
-def _peak_rss_gb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # KiB on Linux
 
 
 @contextlib.contextmanager
@@ -251,7 +245,7 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
         eval_loss=evals[-1] if evals else None,
         train_seconds=round(seconds, 2),
         tokens_per_s=round(tokens / seconds, 1) if seconds > 0 and tokens else None,
-        peak_rss_gb=round(_peak_rss_gb(), 2),
+        peak_rss_gb=round(peak_rss_gb(), 2),
         plan=plan,
         history=history,
         best_step=best[1] if best else None,
