@@ -109,6 +109,7 @@ def test_threads_follow_the_cpu_quota_not_the_host(tmp_path, monkeypatch):
 
 def test_a_run_that_would_not_fit_is_refused_with_the_numbers(tmp_path, monkeypatch):
     """Binder's 2 GB with 1.6 GB in use: the run says so before any model loads, and how to make room."""
+    import lessonlib.train.machine as machine
     import lessonlib.train.runner as runner
     from lessonlib.errors import LessonError
     from lessonlib.train import RunConfig, run
@@ -116,6 +117,7 @@ def test_a_run_that_would_not_fit_is_refused_with_the_numbers(tmp_path, monkeypa
     binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1600000000"))
     monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)
     monkeypatch.setattr(system, "heap_free_gb", lambda: 0.0)  # a fresh process (this one's heap holds the other tests')
+    monkeypatch.setattr(machine, "_TRAINED_HERE", None)  # ... where no run has trained (other tests' runs have, here)
     monkeypatch.setattr(runner, "sft_trainer", lambda *a, **k: pytest.fail("the model was loaded"))
     with pytest.raises(LessonError) as info:
         run(RunConfig(output_dir=str(tmp_path / "run"), valid_file=None))
@@ -126,6 +128,7 @@ def test_a_run_that_would_not_fit_is_refused_with_the_numbers(tmp_path, monkeypa
 def test_a_kernel_that_trained_before_counts_its_free_heap_as_room(tmp_path, monkeypatch):
     """Notebook 04 trains twice in its kernel: the first run leaves free heap blocks that the second reuses."""
     import lessonlib.train.events as events
+    import lessonlib.train.machine as machine
     import lessonlib.train.runner as runner
     from lessonlib.errors import MemoryShortfall
     from lessonlib.train import MachinePlan
@@ -133,6 +136,7 @@ def test_a_kernel_that_trained_before_counts_its_free_heap_as_room(tmp_path, mon
     binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1300000000"))
     monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)
     monkeypatch.setattr(events, "rss_gb", lambda: 0.9)  # the libraries (0.45), and heap the first run grew
+    monkeypatch.setattr(machine, "_TRAINED_HERE", None)  # the free heap alone (the peak it reached: the next test)
     plan = MachinePlan("cpu", 2, False, True, 1.25)
     monkeypatch.setattr(system, "heap_free_gb", lambda: 0.0)
     with pytest.raises(MemoryShortfall, match="needs about 0.8 GB more memory, and 0.7 GB is free"):
