@@ -364,10 +364,18 @@ def test_an_idle_service_gives_the_models_memory_back_and_loads_it_again_when_as
         client, process = svc.client(), psutil.Process(svc.process.pid)
         ask = lambda: client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}],  # noqa: E731
                                                      max_tokens=3).choices[0].message.content
-        tree = lambda: sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])  # noqa: E731
+
+        def living(processes):  # a worker that has just exited is a zombie until the service reaps it: gone
+            for p in processes:
+                try:
+                    yield p, " ".join(p.cmdline()), p.memory_info().rss
+                except (psutil.ZombieProcess, psutil.NoSuchProcess):
+                    pass
+
+        tree = lambda: sum(rss for _, _, rss in living([process, *process.children(recursive=True)]))  # noqa: E731
         assert ask()
         loaded = tree()
-        workers = lambda: [p for p in process.children() if "resource_tracker" not in " ".join(p.cmdline())]  # noqa: E731
+        workers = lambda: [p for p, cmdline, _ in living(process.children()) if "resource_tracker" not in cmdline]  # noqa: E731
         assert workers(), "the model is in a reply worker"
         deadline = time.monotonic() + 20
         while workers():  # idle for 1 s: the reply worker exits, and its libraries' memory goes back too
