@@ -70,6 +70,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: Any) -> None:
         return
     from lessonlib import binder
 
+    kernel = notebook.kernel  # what the notebook left running in the background ends first: it is part of Run All's memory
+    kernel.await_idle(kernel.execute_cell_input(binder.AFTER_RUN_ALL, allow_stdin=False), 900)
     (used, service), share = _tree_gb(pid), binder.share(notebook.path.name)
     if service > binder.SERVICE_GB:
         pytest.fail(f"the local service (started by {notebook.path.name}'s kernel) holds {service:.2f} GB, over its share of "

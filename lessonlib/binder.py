@@ -48,6 +48,18 @@ KERNEL_SHARE_GB = {
 }
 
 
+#: What tools run in a notebook's kernel after its last cell, before they save or measure it
+#: (``tests/execute_notebooks.py``, ``conftest.py``, ``benchmarks/binder_walk.py``): it waits for the
+#: work the notebook's views left running in the background (the data-size study of notebook 08:
+#: :func:`lessonlib.widgets.wait_for_background`), and imports nothing the notebook did not.
+AFTER_RUN_ALL = """\
+import sys as _sys
+if "lessonlib.widgets.static" in _sys.modules:
+    _sys.modules["lessonlib.widgets.static"].wait_for_background()
+del _sys
+"""
+
+
 def share(notebook: str) -> float:
     """The memory (GB) the kernel of ``notebook`` (a file name starting with its number) may keep."""
     return KERNEL_SHARE_GB.get(notebook[:2], DEFAULT_SHARE_GB)

@@ -393,6 +393,7 @@ def cmd_limits_data_size(args: argparse.Namespace) -> int:
         _print_json(limits.size_results_to_dicts(results))
     else:
         print(limits.size_table(results))
+        print(limits.lowest_loss(results))
         print(f"runs in {args.out}")
     return 0
 

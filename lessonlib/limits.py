@@ -234,12 +234,17 @@ def experiment_config(train_file: str | Path, output_dir: str | Path, *, valid_f
 def data_size_study(sizes: Sequence[int | str | None] = (10, 50, None), *, train_file: str = "data/recipes/train.jsonl",
                     valid_file: str = "data/recipes/valid.jsonl", folder: str | Path = "runs/limits",
                     valid_examples: int = VALID_EXAMPLES, f1_limit: int = 0, on_event: Callable[[Any], None] | None = None,
+                    on_result: Callable[[SizeResult], None] | None = None, stop: Any = None,
                     reuse: dict[int, Any] | None = None, **overrides: Any) -> list[SizeResult]:
     """The same run (:func:`experiment_config`) on the first N training examples, for each N.
 
     ``reuse`` maps a size to a :class:`~lessonlib.train.RunResult` already made with the same
     settings (the notebook's overfitting run), so it is not trained twice. ``f1_limit`` > 0 also
-    scores each adapter on that many held-out recipes (costs a few seconds each).
+    scores each adapter on that many held-out recipes (costs a few seconds each). ``on_result`` gets
+    each size's :class:`SizeResult` as soon as it is complete (run and F1), so a view can show the
+    study as it arrives (:class:`lessonlib.widgets.DataSizeStudy`). ``stop`` (a
+    :class:`~lessonlib.train.StopFlag`) ends the current run after its step, keeps its adapter and
+    skips the sizes left; the sizes finished before are returned.
     """
     from .train import run_in_subprocess
 
@@ -254,21 +259,40 @@ def data_size_study(sizes: Sequence[int | str | None] = (10, 50, None), *, train
         previous = (reuse or {}).get(count)
         if previous is None:
             subset(lines, n, cfg.train_file)
-            previous = run_in_subprocess(cfg, on_event=on_event)  # its memory goes back when it ends
+            previous = run_in_subprocess(cfg, on_event=on_event, stop=stop)  # its memory goes back when it ends
+        if stop is not None and stop.is_set():
+            break
         batch = cfg.batch_size * cfg.grad_accum
-        results.append(SizeResult(
+        result = SizeResult(
             examples=count, output_dir=previous.output_dir, steps=previous.steps,
             epochs=round(previous.steps * batch / count, 2), best_step=previous.best_step,
             best_eval_loss=previous.best_eval_loss, final_train_loss=previous.final_loss,
             early_stopped=previous.early_stopped, history=previous.history,
-        ))
-    if f1_limit:
-        from .evaluate import evaluate
+        )
+        if f1_limit:
+            from .evaluate import evaluate
 
-        for result in results:
             report = evaluate("recipes", ["fine-tuned"], adapter=result.output_dir, limit=f1_limit)
             result.f1 = report.results[0].metrics["f1"]
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
     return results
+
+
+def lowest_loss(results: Sequence[SizeResult]) -> str:
+    """One line: which size reached the lowest validation loss, against the smallest size.
+
+    >>> row = lambda n, loss: SizeResult(n, f"runs/size-{n}", 32, 1.0, 32, loss, 0.5, False)
+    >>> lowest_loss([row(10, 0.754), row(50, 0.456), row(200, 0.393)])
+    'Lowest validation loss: 200 examples (0.393); with 10 examples: 0.754.'
+    """
+    measured = [r for r in results if r.best_eval_loss is not None]
+    if not measured:
+        return "No validation loss measured."
+    best, smallest = min(measured, key=lambda r: r.best_eval_loss), min(measured, key=lambda r: r.examples)
+    return (f"Lowest validation loss: {best.examples} examples ({best.best_eval_loss:.3f}); "
+            f"with {smallest.examples} examples: {smallest.best_eval_loss:.3f}.")
 
 
 def size_table(results: Sequence[SizeResult]) -> str:
@@ -289,5 +313,5 @@ def size_results_to_dicts(results: Sequence[SizeResult]) -> list[dict[str, Any]]
 
 __all__ = [
     "EXPERIMENT", "Question", "load_questions", "score_answer", "KnowledgeResult", "knowledge", "ForgettingReport",
-    "forgetting", "run_size", "subset", "SizeResult", "experiment_config", "data_size_study", "size_table",
+    "forgetting", "run_size", "subset", "SizeResult", "experiment_config", "data_size_study", "lowest_loss", "size_table",
 ]

@@ -38,9 +38,17 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def execute(path: Path, timeout: int = 900) -> None:
+    from lessonlib.binder import AFTER_RUN_ALL
+
     nb = nbformat.read(path, as_version=4)
+    # One more cell, not saved: it waits for what the notebook's views run in the background, whose final
+    # state then updates the outputs that show them (display ids), so the notebook is saved with it.
+    nb.cells.append(nbformat.v4.new_code_cell(AFTER_RUN_ALL))
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        nb.cells.pop()
     nbformat.write(clean(nb), path)
     print(f"executed {path}")
 

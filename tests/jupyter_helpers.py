@@ -62,13 +62,15 @@ class Server:
         return Kernel(self, session["kernel"]["id"])
 
     def run_notebook(self, path: Path, root: Path, timeout: float,
-                     around_cell: Any = None) -> tuple[str, float, str | None]:
-        """Open a session for ``path``, run its code cells in order, leave the kernel running; (kernel id, seconds, first error).
+                     around_cell: Any = None) -> tuple[str, float, str | None, float]:
+        """Open a session for ``path``, run its code cells in order, leave the kernel running.
 
-        ``around_cell(number, source, run)``, when given, is called for each code cell and must call ``run()``."""
+        Returns (kernel id, seconds of Run All, first error, seconds the work it left in the background
+        took after that: ``lessonlib.binder.AFTER_RUN_ALL`` run in the kernel). ``around_cell(number, source, run)``, when
+        given, is called for each code cell and must call ``run()``."""
         kernel = self.open(path.relative_to(root))
         cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
-        started, error = time.monotonic(), None
+        started, error, background = time.monotonic(), None, 0.0
         try:
             for number, cell in enumerate(cells, start=1):
                 source = "".join(cell["source"])
@@ -78,9 +80,15 @@ class Server:
                     error = around_cell(number, source, lambda source=source: kernel.run(source, timeout)).error
                 if error:
                     break
+            seconds = time.monotonic() - started
+            if not error:
+                from lessonlib.binder import AFTER_RUN_ALL
+
+                error = kernel.run(AFTER_RUN_ALL, timeout).error
+                background = time.monotonic() - started - seconds
         finally:
             kernel.close()
-        return kernel.id, time.monotonic() - started, error
+        return kernel.id, seconds, error, background
 
     def stop(self) -> None:
         self.process.terminate()

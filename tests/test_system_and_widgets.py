@@ -307,3 +307,55 @@ def test_widgets_update_their_saved_output_when_their_result_comes():
     finally:
         shell.display_pub = publisher
         InteractiveShell.clear_instance()
+
+
+def test_the_data_size_study_runs_in_the_background_and_shows_each_run_as_it_ends():
+    """The study's cell returns at once; the table, the curves and the saved output fill in as each size
+    ends, and wait_for_background (what tools run after Run All) waits for the end."""
+    import threading
+
+    from IPython.core.displaypub import CapturingDisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from lessonlib import limits
+    from lessonlib.train import ProgressEvent
+    from lessonlib.widgets import DataSizeStudy, wait_for_background
+
+    go = threading.Event()
+
+    def study(sizes, *, on_event, on_result, stop, **options):  # a fake study: no model
+        assert options == {"folder": "runs/test", "f1_limit": 2}
+        results = []
+        for n, loss in zip(sizes, (0.75, 0.45)):
+            on_event(ProgressEvent("step", 8, 32, eta_s=40.0))
+            go.wait(10)
+            if stop.is_set():
+                break
+            results.append(limits.SizeResult(n, f"runs/test/size-{n}", 32, 1.0, 24, loss, 0.3, False, f1=0.5,
+                                             history=[{"kind": "eval", "step": 24, "eval_loss": loss}]))
+            on_result(results[-1])
+        return results
+
+    shell = InteractiveShell.instance()
+    publisher, shell.display_pub = shell.display_pub, CapturingDisplayPublisher()
+    try:
+        view = DataSizeStudy([10, 50], study=study, folder="runs/test", f1_limit=2)
+        view.start()
+        view._ipython_display_()
+        assert view.running() and not view.results
+        assert view.join(timeout=0.3) == [] and "Training on 10 examples: step 8 of 32" in view.status.value
+        go.set()
+        assert wait_for_background(timeout=10) == 1 and not view.running()
+        assert [r.examples for r in view.results] == [10, 50]
+        final = shell.display_pub.outputs[-1]["data"]
+        assert "Done: 2 of 2 sizes" in final["text/plain"] and "Lowest validation loss: 50 examples (0.450)" in final["text/plain"]
+        assert "data:image/png;base64," in final["text/html"] and "0.450" in view.table.value
+
+        go.clear()
+        view.start()  # again, stopped in its first run
+        view.stop.click()
+        go.set()
+        assert view.join(timeout=10) == [] and "<b>Stopped:</b> 0 of 2 sizes finished" in view.status.value
+    finally:
+        shell.display_pub = publisher
+        InteractiveShell.clear_instance()

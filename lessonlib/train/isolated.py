@@ -35,14 +35,15 @@ def _child(config: dict[str, Any], resume: bool, events: Any, stop: Any) -> None
     ``stop`` is a lock-free shared byte the parent sets to 1: a lock shared with a process that may
     exit at any moment could stay locked for good.
     """
+    import os
     import time
 
     from .runner import run
 
-    flag = StopFlag()
+    flag, parent = StopFlag(), os.getppid()
 
-    def watch() -> None:
-        while not stop.value:
+    def watch() -> None:  # a Stop from the parent, or the parent gone (a kernel shut down): stop after this step
+        while not stop.value and os.getppid() == parent:
             time.sleep(0.1)
         flag.set()
 

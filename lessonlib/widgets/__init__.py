@@ -18,9 +18,11 @@ from .chat import ChatBox
 from .data_doctor import BreakEvenExplorer, DataDoctor
 from .decide import Checklist
 from .kernels import KernelCleaner, show_memory_problems_in_notebooks
+from .limits import DataSizeStudy
+from .static import wait_for_background
 from .train import BeforeAfter, JobMonitor, TrainingMonitor
 
-__all__ = ["BeforeAfter", "BreakEvenExplorer", "ChatBox", "Checklist", "DataDoctor", "JobMonitor", "KernelCleaner",
-           "TrainingMonitor"]
+__all__ = ["BeforeAfter", "BreakEvenExplorer", "ChatBox", "Checklist", "DataDoctor", "DataSizeStudy", "JobMonitor",
+           "KernelCleaner", "TrainingMonitor", "wait_for_background"]
 
 show_memory_problems_in_notebooks()

@@ -9,6 +9,12 @@ widget whose result comes later (a training run, a decision made in a later cell
 ``refresh_summary()`` then: every output showing it is updated in place (IPython's display ids), so
 the saved notebook keeps the result, not the empty form.
 
+Work a view runs in the background (:meth:`LeavesSummary.start_in_background`: a training run, the
+data-size study) goes on after *Run All* has finished. :func:`wait_for_background` waits for all of
+it in a kernel and then refreshes each view's summary: what a tool that saves or measures a notebook
+after its last cell runs in its kernel (``tests/execute_notebooks.py``, the memory check in
+``conftest.py``, ``benchmarks/binder_walk.py``).
+
 >>> import html, re
 >>> re.sub(r"<[^>]+>", "", "<p>pays off above <b>2,302</b> requests</p>")
 'pays off above 2,302 requests'
@@ -18,7 +24,12 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+import threading
+import time
+from typing import Any, Callable
+
+#: Views with work in a background thread (pruned when it ends): see :func:`wait_for_background`.
+_BACKGROUND: list[tuple[threading.Thread, LeavesSummary]] = []
 
 
 class LeavesSummary:
@@ -46,6 +57,27 @@ class LeavesSummary:
         if handle is not None:
             self.__dict__.setdefault("_summary_handles", []).append(handle)
 
+    def start_in_background(self, work: Callable[[], None], name: str) -> threading.Thread:
+        """Run ``work`` in a daemon thread, known to :func:`wait_for_background`."""
+        thread = threading.Thread(target=work, name=name, daemon=True)
+        _BACKGROUND[:] = [(t, view) for t, view in _BACKGROUND if t.is_alive()]
+        _BACKGROUND.append((thread, self))
+        self.__dict__["_background"] = thread
+        thread.start()
+        return thread
+
+    def running(self) -> bool:
+        """Whether this view's background work is still going."""
+        thread = self.__dict__.get("_background")
+        return thread is not None and thread.is_alive()
+
+    def wait_for_background_work(self, timeout: float | None = None) -> bool:
+        """Wait for this view's background work (at most ``timeout`` s); True when none is left."""
+        thread = self.__dict__.get("_background")
+        if thread is not None:
+            thread.join(timeout)
+        return not self.running()
+
     def refresh_summary(self) -> None:
         """Put the current summary into every output that shows this widget (what a saved notebook keeps)."""
         handles = self.__dict__.get("_summary_handles", [])
@@ -55,9 +87,28 @@ class LeavesSummary:
                 handle.update(bundle, raw=True)
 
 
+def wait_for_background(timeout: float | None = None) -> int:
+    """Wait for every view's background work in this process to end, then refresh their saved outputs.
+
+    Returns how many views were waited for. ``timeout`` bounds the whole wait (seconds); views still
+    working then are left running and counted.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    views = []
+    for thread, view in _BACKGROUND.copy():
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if not any(view is seen for seen in views):
+            views.append(view)
+    for view in views:
+        if not view.running():
+            view.refresh_summary()
+    _BACKGROUND[:] = [(t, view) for t, view in _BACKGROUND if t.is_alive()]
+    return len(views)
+
+
 def plain_text(fragment: str) -> str:
     """An HTML fragment as plain lines: tags dropped, table cells separated, entities decoded."""
-    text = re.sub(r"</(p|h\d|tr|li|div)>|<br\s*/?>", "\n", fragment)
+    text = re.sub(r"</(p|h\d|tr|li|div|pre)>|<br\s*/?>", "\n", fragment)
     text = re.sub(r"</t[dh]>", " | ", text)
     text = html.unescape(re.sub(r"<[^>]+>", "", text))
     return "\n".join(line.strip(" |") for line in text.splitlines() if line.strip(" |"))

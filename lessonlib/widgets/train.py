@@ -100,8 +100,7 @@ class TrainingMonitor(LeavesSummary, w.VBox):
         self.result, self.error = None, None
         self.launch.disabled, self.stop.disabled = True, False
         self.status.value = "<i>Loading the model and the data…</i>"
-        self._thread = threading.Thread(target=self._work, name="lessonlib-train", daemon=True)
-        self._thread.start()
+        self._thread = self.start_in_background(self._work, "lessonlib-train")
 
     def request_stop(self) -> None:
         self.stop_flag.request()
