@@ -46,7 +46,7 @@ from . import settings
 from .system import package_version
 
 #: Raised whenever a change to the generation code changes the text it produces for the same inputs.
-VERSION = 1
+VERSION = 2
 
 _MODEL_FILES = (".safetensors", ".bin", ".json", ".model", ".txt", ".jinja")
 

@@ -12,7 +12,8 @@ weights pass through a whole fp32 copy first.
 
 Other models. ``name`` may also be a local transformers folder or a Hugging Face Hub id
 (``"HuggingFaceTB/SmolLM2-360M-Instruct"``); Hub ids need the network the first time and are
-cached by ``huggingface_hub`` as usual. A CUDA GPU is used when present (bf16 weights).
+cached by ``huggingface_hub`` as usual. A CUDA GPU is used when present (bf16 weights); on a CPU,
+replies are computed in bf16 where it computes bf16 natively, else in fp32 (:func:`generation_dtype`).
 
 Limits. Greedy decoding only by default (deterministic: identical text across processes and
 thread counts); the 135M model is fluent but factually weak, which is what a before/after
@@ -34,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import multiprocessing
 import os
 import shutil
 import struct
@@ -57,6 +59,8 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: Folder name of the converted default model under ``models_dir()``.
 CACHE_NAME = "SmolLM2-135M-Instruct"
 MANIFEST = "lessonlib-manifest.json"
+#: The name of the local service's reply worker process (:mod:`lessonlib.service.chat`): it never asks its own service to release.
+REPLY_WORKER = "lessonlib-replies"
 #: Sub-folder of the cache with the same weights stored in bf16 (see :func:`prepare_bf16`).
 BF16_FOLDER = "bf16"
 #: Bump when the conversion changes, so old caches are rebuilt.
@@ -392,6 +396,24 @@ def resolve(name: str | os.PathLike[str] | None = None, *, dtype: str = "float32
     )
 
 
+def generation_dtype(device: str | None = None) -> str:
+    """The dtype replies are computed in: ``"bfloat16"`` or ``"float32"``.
+
+    bf16 on a GPU, and on a CPU that computes bf16 natively (``avx512_bf16`` or AMX): there the
+    default model's replies take half the memory of fp32 (its weights, and the attention cache of a
+    batch) and about 0.6x the time; fp32 on other CPUs, where bf16 is emulated and slow. Replies in
+    bf16 and fp32 differ a little (greedy decoding follows the larger logit, and rounding moves it
+    now and then). ``LESSONLIB_GENERATION_DTYPE`` (``float32`` or ``bfloat16``) overrides.
+    """
+    forced = os.environ.get("LESSONLIB_GENERATION_DTYPE", "").strip().lower()
+    if forced in ("float32", "bfloat16"):
+        return forced
+    if (device or pick_device()).startswith("cuda"):
+        return "bfloat16"
+    cpu = system.cpu_info()
+    return "bfloat16" if cpu.get("avx512_bf16") or cpu.get("amx") else "float32"
+
+
 def pick_device() -> str:
     """``cuda`` when a GPU is usable, else ``cpu``; ``LESSONLIB_DEVICE`` overrides."""
     forced = os.environ.get("LESSONLIB_DEVICE")
@@ -442,9 +464,9 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
 
     Loading is memoised: calling :func:`chat` in several notebook cells does not reload.
     """
-    source = resolve(name)
-    adapter_dir = str(_check_adapter(adapter)) if adapter else None
     device = device or pick_device()
+    source = resolve(name, dtype=generation_dtype(device))
+    adapter_dir = str(_check_adapter(adapter)) if adapter else None
     key = (source, adapter_dir, device)
     if key in _LOADED:
         return _LOADED[key]
@@ -452,7 +474,15 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
     if not device.startswith("cuda"):  # a killed kernel loses more than a clear refusal: check the room first
         from .system import memory_shortfall
 
-        short = memory_shortfall((parameter_count(name) or 135e6) * 4 / 1e9 + 0.1)
+        width = 2 if generation_dtype(device) == "bfloat16" else 4
+        needed = (parameter_count(name) or 135e6) * width / 1e9 + 0.1
+        short = memory_shortfall(needed)
+        if short and multiprocessing.current_process().name != REPLY_WORKER:  # the local service may hold the model for replies
+            from . import service
+
+            if service.release_model():
+                system.give_back_memory()
+                short = memory_shortfall(needed)
         if short:
             raise MemoryShortfall(f"loading the model {short}",
                               fix="shut down the kernels of notebooks you have finished (Kernel > Shut Down All Kernels, "
@@ -462,7 +492,8 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    dtype = getattr(torch, generation_dtype(device))
+    source = resolve(name, dtype=generation_dtype(device))  # the default model's bf16 copy loads without an fp32 pass
     local_only = settings.offline() and not Path(source).is_dir()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
@@ -593,6 +624,7 @@ def _cache_payload(model: str | None, adapter: str | os.PathLike[str] | None, ma
         "model": fingerprint,
         "adapter": generation_cache.adapter_fingerprint(_check_adapter(adapter)) if adapter else None,
         "device": pick_device(),
+        "dtype": generation_dtype(),
         "max_new_tokens": max_new_tokens,
         "kind": kind,
     }
@@ -678,8 +710,7 @@ def generate_many_timed(
     replies: list[str] = []
     seconds = 0.0
     lm: LoadedModel | None = None
-    for start in range(0, len(conversations), batch_size):
-        chunk = conversations[start:start + batch_size]
+    for chunk in batches(conversations, batch_size):
         key = generation_cache.entry_key({**payload, "batch": chunk}) if payload else None
         cached = generation_cache.lookup(key) if key else None
         if cached and len(cached[0]) == len(chunk):
@@ -695,6 +726,34 @@ def generate_many_timed(
         replies += answers
         seconds += took
     return replies, seconds
+
+
+#: The most prompt text one batch of :func:`generate_many` holds, padded (the batch's longest prompt, in
+#: characters, times its size): about 2,000 tokens. A batch holds the attention cache of every row;
+#: long few-shot prompts in batches of 8 took 0.7 GB beyond the model itself in fp32.
+BATCH_CHARACTERS = 6000
+
+
+def batches(conversations: list[list[Message]], batch_size: int = 8, budget: int = BATCH_CHARACTERS) -> list[list[list[Message]]]:
+    """Consecutive batches of at most ``batch_size`` conversations and ``budget`` padded characters.
+
+    A conversation longer than the budget makes a batch of its own.
+
+    >>> sizes = [100, 100, 3000, 3000, 100]
+    >>> [len(b) for b in batches([[{"role": "user", "content": "x" * n}] for n in sizes], 8, 6000)]
+    [2, 2, 1]
+    """
+    result: list[list[list[Message]]] = []
+    longest = 0
+    for conversation in conversations:
+        length = sum(len(str(m.get("content", ""))) for m in conversation)
+        if result and len(result[-1]) < batch_size and (len(result[-1]) + 1) * max(longest, length) <= budget:
+            result[-1].append(conversation)
+            longest = max(longest, length)
+        else:
+            result.append([conversation])
+            longest = length
+    return result
 
 
 def _generate_batch(lm: LoadedModel, chunk: list[list[Message]], max_new_tokens: int) -> list[str]:

@@ -213,3 +213,26 @@ def test_unload_gives_back_the_token_encodings_too():
     models.unload()
     assert tokens.forget_encodings() == 0  # nothing left to forget
     assert tokens.encoding_for("gpt-4o-mini").encode("hi")  # loaded again on its next use
+
+
+def test_replies_are_computed_in_bf16_only_where_the_cpu_computes_it(monkeypatch):
+    """bf16 halves the memory of a reply worker where the CPU has native bf16; elsewhere it would be slow."""
+    from lessonlib import models, system
+
+    monkeypatch.delenv("LESSONLIB_GENERATION_DTYPE", raising=False)
+    base = {"cores": 2, "logical_cpus": 2, "model": "test", "avx2": True, "avx512": True}
+    monkeypatch.setattr(system, "cpu_info", lambda: {**base, "avx512_bf16": False, "amx": False})
+    assert models.generation_dtype("cpu") == "float32" and models.generation_dtype("cuda") == "bfloat16"
+    monkeypatch.setattr(system, "cpu_info", lambda: {**base, "avx512_bf16": True, "amx": False})
+    assert models.generation_dtype("cpu") == "bfloat16"
+    monkeypatch.setenv("LESSONLIB_GENERATION_DTYPE", "float32")
+    assert models.generation_dtype("cpu") == "float32"
+
+
+def test_long_prompts_are_generated_in_smaller_batches():
+    from lessonlib import models
+
+    short, long = [{"role": "user", "content": "x" * 100}], [{"role": "user", "content": "x" * 1500}]
+    assert [len(b) for b in models.batches([short] * 10)] == [8, 2]
+    assert [len(b) for b in models.batches([long] * 10)] == [4, 4, 2]  # 4 x 1,500 characters fill the budget
+    assert sum(models.batches([short, long, short] * 3), []) == [short, long, short] * 3  # the order is kept

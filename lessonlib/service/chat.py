@@ -20,6 +20,8 @@ import threading
 import time
 from typing import Any, Iterator
 
+from ..models import REPLY_WORKER
+
 
 class Model:
     """The reply worker's model: ``reply()`` and ``stream()`` for the base or any adapter folder, one at a time."""
@@ -225,7 +227,7 @@ class Chatter:
                 self._stop_worker()
             context = multiprocessing.get_context("spawn")
             self.connection, child = context.Pipe()
-            self.process = context.Process(target=_worker, args=(child,), name="lessonlib-replies", daemon=True)
+            self.process = context.Process(target=_worker, args=(child,), name=REPLY_WORKER, daemon=True)
             self.process.start()
             child.close()
         return self.connection
