@@ -776,6 +776,23 @@ def _generate_batch(lm: LoadedModel, chunk: list[list[Message]], max_new_tokens:
     return [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in output]
 
 
+def replies_from(model: Any, tokenizer: Any, conversations: list[list[Message]], *, max_new_tokens: int = 128,
+                 batch_size: int = 8) -> list[str]:
+    """Greedy replies from a model you loaded yourself (``from_pretrained``, a ``PeftModel``), batched as
+    :func:`generate_many` batches them; nothing is loaded and nothing cached. A kernel that holds a
+    model already answers with it instead of loading a second one.
+
+    >>> replies_from(None, None, [])
+    []
+    """
+    if not conversations:
+        return []
+    lm = LoadedModel(model=model, tokenizer=tokenizer, name="yours", source="yours", device=str(model.device))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return [reply for chunk in batches(conversations, batch_size) for reply in _generate_batch(lm, chunk, max_new_tokens)]
+
+
 def chat(
     prompt: str,
     *,

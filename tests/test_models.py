@@ -150,6 +150,16 @@ def test_chat_with_a_lora_adapter(model_dir, tmp_path):
     assert isinstance(tuned, str)
     assert tuned != plain
 
+    # a kernel that holds the tuned model already: its adapter switched off gives the base model's replies
+    from lessonlib import corpora, data
+    from lessonlib.train.compare import before_after
+
+    examples = data.read_examples(corpora.split_path("recipes", "test"))[:2]
+    loaded = models.load(adapter=tmp_path / "adapter")
+    rows = before_after(examples, tuned=loaded.model, tokenizer=loaded.tokenizer, max_new_tokens=12)
+    assert rows == before_after(examples, adapter=str(tmp_path / "adapter"), max_new_tokens=12)
+    assert [r["base"] != r["tuned"] for r in rows] == [True, True]
+
 
 @pytest.mark.slow
 def test_truncated_default_cache_is_rebuilt(monkeypatch, tmp_path, model_dir):

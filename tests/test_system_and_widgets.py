@@ -175,14 +175,16 @@ def test_doctor_shows_the_container_limits(tmp_path, monkeypatch, model_dir):
     assert "CPU quota 1 CPU(s), so 1 torch thread(s)" in line.detail and "memory limit 2.0 GB, 0.9 GB in use" in line.detail
 
 
-def test_loading_a_model_that_would_not_fit_is_refused(tmp_path, monkeypatch, model_dir):
+@pytest.mark.parametrize("dtype, needed", [("float32", "0.6"), ("bfloat16", "0.4")])
+def test_loading_a_model_that_would_not_fit_is_refused(tmp_path, monkeypatch, model_dir, dtype, needed):
     from lessonlib import models
     from lessonlib.errors import LessonError
 
     full = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1700000000"))
     monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": full)
     monkeypatch.setattr(models, "_LOADED", {})
-    with pytest.raises(LessonError, match=r"loading the model needs about 0\.6 GB more memory, and 0\.3 GB is free"):
+    monkeypatch.setenv("LESSONLIB_GENERATION_DTYPE", dtype)  # the weights' size: 4 or 2 bytes a parameter
+    with pytest.raises(LessonError, match=rf"loading the model needs about {needed} GB more memory, and 0\.3 GB is free"):
         models.load()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+from ..errors import LessonError
 from ..prompting import split_example, zero_shot_messages
 
 
@@ -21,18 +22,32 @@ def is_json_list(text: str) -> bool:
         return False
 
 
-def before_after(examples: Sequence[dict[str, Any]], *, adapter: str, model: str | None = None, max_new_tokens: int = 60) -> list[dict[str, Any]]:
-    """For each chat example: its prompt, the expected answer, the base model's and the tuned model's replies."""
+def before_after(examples: Sequence[dict[str, Any]], *, adapter: str | None = None, model: str | None = None,
+                 max_new_tokens: int = 60, tuned: Any = None, tokenizer: Any = None) -> list[dict[str, Any]]:
+    """For each chat example: its prompt, the expected answer, the base model's and the tuned model's replies.
+
+    The replies come from ``model`` (a name, the default model if None) without and with ``adapter``
+    (a folder), through :mod:`lessonlib.models`; or, given ``tuned`` (a ``PeftModel`` you loaded) and
+    its ``tokenizer``, from that model with its adapter switched off (``disable_adapter()``) and on:
+    a kernel that holds it already loads nothing more.
+    """
     from .. import models
 
+    prompts = [zero_shot_messages(example) for example in examples]
+    if tuned is not None:
+        if tokenizer is None:
+            raise LessonError("before_after(tuned=...) needs the model's tokenizer too", fix="pass tokenizer=...")
+        with tuned.disable_adapter():
+            base = models.replies_from(tuned, tokenizer, prompts, max_new_tokens=max_new_tokens)
+        after = models.replies_from(tuned, tokenizer, prompts, max_new_tokens=max_new_tokens)
+    elif adapter:
+        base = models.generate_many(prompts, model=model, max_new_tokens=max_new_tokens)
+        after = models.generate_many(prompts, model=model, adapter=adapter, max_new_tokens=max_new_tokens)
+    else:
+        raise LessonError("before_after needs an adapter folder or a tuned model", fix="pass adapter='runs/...' or tuned=peft_model")
     rows = []
-    for example in examples:
-        messages = zero_shot_messages(example)
+    for example, before, tuned_reply in zip(examples, base, after):
         _, turns, answer = split_example(example)
-        rows.append({
-            "prompt": turns[-1]["content"] if turns else "",
-            "expected": answer["content"] if answer else "",
-            "base": models.generate(messages, model=model, max_new_tokens=max_new_tokens),
-            "tuned": models.generate(messages, model=model, adapter=adapter, max_new_tokens=max_new_tokens),
-        })
+        rows.append({"prompt": turns[-1]["content"] if turns else "", "expected": answer["content"] if answer else "",
+                     "base": before, "tuned": tuned_reply})
     return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import threading
+import weakref
 from typing import Any
 
 import ipywidgets as w
@@ -189,10 +190,18 @@ class TrainingMonitor(LeavesSummary, w.VBox):
 
 
 class BeforeAfter(LeavesSummary, w.VBox):
-    """Base and tuned answers side by side for the same prompts (greedy, so reproducible)."""
+    """Base and tuned answers side by side for the same prompts (greedy, so reproducible).
 
-    def __init__(self, examples: list[dict[str, Any]], *, adapter: str, max_new_tokens: int = 60) -> None:
+    Either ``adapter`` (a folder: lessonlib loads the model without and with it), or ``tuned`` (a
+    ``PeftModel`` already loaded) and its ``tokenizer``: see :func:`lessonlib.train.compare.before_after`.
+    The view keeps no reference to ``tuned``: ``del`` on the learner's variables gives its memory back.
+    """
+
+    def __init__(self, examples: list[dict[str, Any]], *, adapter: str | None = None, max_new_tokens: int = 60,
+                 tuned: Any = None, tokenizer: Any = None) -> None:
         self.examples, self.adapter, self.max_new_tokens = examples, adapter, max_new_tokens
+        self._tuned = weakref.ref(tuned) if tuned is not None else None
+        self.tokenizer = tokenizer
         self.button = w.Button(description="Compare", button_style="primary", icon="columns")
         self.table = w.HTML()
         self.rows: list[dict[str, Any]] = []
@@ -207,7 +216,12 @@ class BeforeAfter(LeavesSummary, w.VBox):
         self.button.disabled = True
         self.table.value = "<i>Asking both models…</i>"
         try:
-            self.rows = before_after(self.examples, adapter=self.adapter, max_new_tokens=self.max_new_tokens)
+            tuned = self._tuned() if self._tuned is not None else None
+            if self._tuned is not None and tuned is None:
+                raise LessonError("the tuned model given to this comparison has been deleted",
+                                  fix="load it again and make a new BeforeAfter, or pass adapter='runs/...'")
+            self.rows = before_after(self.examples, adapter=self.adapter, max_new_tokens=self.max_new_tokens,
+                                     tuned=tuned, tokenizer=self.tokenizer)
         finally:
             self.button.disabled = False
         cells = "".join(
