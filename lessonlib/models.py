@@ -474,8 +474,10 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
     if not device.startswith("cuda"):  # a killed kernel loses more than a clear refusal: check the room first
         from .system import memory_shortfall
 
+        # the weights (mapped from their file), and 0.1 GB for the model's objects and first activations,
+        # which free blocks of this process's heap hold without growing it (a kernel that trained has some)
         width = 2 if generation_dtype(device) == "bfloat16" else 4
-        needed = (parameter_count(name) or 135e6) * width / 1e9 + 0.1
+        needed = (parameter_count(name) or 135e6) * width / 1e9 + max(0.0, 0.1 - system.heap_free_gb())
         short = memory_shortfall(needed)
         if short and multiprocessing.current_process().name != REPLY_WORKER:  # the local service may hold the model for replies
             from . import service
