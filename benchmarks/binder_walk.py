@@ -24,6 +24,7 @@ its time is reported apart from Run All's.
     python benchmarks/binder_walk.py --notebooks 00 01 02  # a prefix each
     python benchmarks/binder_walk.py --json runs/binder-walk.json
     python benchmarks/binder_walk.py --memory-limit 2       # as on mybinder.org (2 GiB for everything)
+    python benchmarks/binder_walk.py --memory-limit 2 --without-bf16   # the paths of a CPU without bf16
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ def main() -> int:
                         help="play a container with this memory limit (fake cgroup; Binder: 2)")
     parser.add_argument("--cells", nargs="*", default=None, help="notebook prefixes whose cells get their own peak line")
     parser.add_argument("--warm", action="store_true", help="use this machine's cache of generated replies")
+    parser.add_argument("--without-bf16", action="store_true",
+                        help="play a CPU without native bf16 (fp32 training and replies): LESSONLIB_CPU_WITHOUT")
     args = parser.parse_args()
 
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
@@ -121,6 +124,8 @@ def main() -> int:
     state = tempfile.mkdtemp(prefix="lessonlib-walk-")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LESSONLIB_OFFLINE": "1", "LESSONLIB_SERVICE_PORT": str(free_port()),
            "LESSONLIB_SERVICE_STATE": state, "JUPYTER_RUNTIME_DIR": os.path.join(state, "runtime")}
+    if args.without_bf16:
+        env["LESSONLIB_CPU_WITHOUT"] = "avx512_bf16,amx"
     if not args.warm:  # a cache of its own, with the converted model and no generated replies
         sys.path.insert(0, str(ROOT))
         from lessonlib import settings

@@ -494,8 +494,7 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
-    dtype = getattr(torch, generation_dtype(device))
-    source = resolve(name, dtype=generation_dtype(device))  # the default model's bf16 copy loads without an fp32 pass
+    dtype = getattr(torch, generation_dtype(device))  # the default model's bf16 copy (source) loads without an fp32 pass
     local_only = settings.offline() and not Path(source).is_dir()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)

@@ -198,6 +198,10 @@ def usable_cores(limits: Limits | None = None) -> int:
 def cpu_info() -> dict[str, Any]:
     """Cores usable by this process (affinity and cgroup quota) and the CPU features that matter for training speed.
 
+    ``LESSONLIB_CPU_WITHOUT`` (features separated by commas, e.g. ``avx512_bf16,amx``) reports those
+    as absent: it plays a CPU without them, to measure the paths such a CPU takes
+    (``benchmarks/binder_walk.py --without-bf16``).
+
     >>> sorted(cpu_info())
     ['amx', 'avx2', 'avx512', 'avx512_bf16', 'cores', 'logical_cpus', 'model']
     """
@@ -213,15 +217,16 @@ def cpu_info() -> dict[str, Any]:
                     model = line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return {
-        "model": model,
-        "cores": usable,
-        "logical_cpus": os.cpu_count() or usable,
+    features = {
         "avx2": "avx2" in flags,
         "avx512": "avx512f" in flags,
         "avx512_bf16": "avx512_bf16" in flags,
         "amx": "amx_bf16" in flags or "amx_tile" in flags,
     }
+    for name in os.environ.get("LESSONLIB_CPU_WITHOUT", "").split(","):
+        if name.strip() in features:
+            features[name.strip()] = False
+    return {"model": model, "cores": usable, "logical_cpus": os.cpu_count() or usable, **features}
 
 
 def memory_gb() -> dict[str, float]:

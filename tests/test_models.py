@@ -239,6 +239,14 @@ def test_replies_are_computed_in_bf16_only_where_the_cpu_computes_it(monkeypatch
     assert models.generation_dtype("cpu") == "float32"
 
 
+def test_a_cpu_without_bf16_can_be_played(monkeypatch):
+    from lessonlib import system
+
+    monkeypatch.setenv("LESSONLIB_CPU_WITHOUT", "avx512_bf16, amx,unknown")
+    info = system.cpu_info()
+    assert info["avx512_bf16"] is False and info["amx"] is False and info["cores"] >= 1
+
+
 def test_long_prompts_are_generated_in_smaller_batches():
     from lessonlib import models
 
