@@ -315,7 +315,7 @@ def test_widgets_update_their_saved_output_when_their_result_comes():
         InteractiveShell.clear_instance()
 
 
-def test_the_data_size_study_runs_in_the_background_and_shows_each_run_as_it_ends():
+def test_the_data_size_study_runs_in_the_background_and_shows_each_run_as_it_ends(monkeypatch):
     """The study's cell returns at once; the table, the curves and the saved output fill in as each size
     ends, and wait_for_background (what tools run after Run All) waits for the end."""
     import threading
@@ -366,6 +366,21 @@ def test_the_data_size_study_runs_in_the_background_and_shows_each_run_as_it_end
         view.stop.click()
         go.set()
         assert view.join(timeout=10) == [] and "<b>Stopped:</b> 0 of 2 sizes finished" in view.status.value
+
+        from lessonlib import jupyter
+        from lessonlib.errors import MemoryShortfall
+        from lessonlib.widgets import KernelCleaner
+
+        def refused(sizes, **options):
+            raise MemoryShortfall("this training run needs about 0.8 GB more memory, and 0.2 GB is free", fix="shut down idle kernels")
+
+        monkeypatch.setattr(jupyter, "find_server", lambda: object())  # inside JupyterLab: the button comes too
+        monkeypatch.setattr(KernelCleaner, "refresh", lambda self: None)
+        view = DataSizeStudy([10], study=refused)
+        view.start()
+        view.join(timeout=10)
+        assert "<b>Problem:</b>" in view.status.value and "0.2 GB is free" in view.status.value
+        assert isinstance(view.children[-1], KernelCleaner)
     finally:
         shell.display_pub = publisher
         InteractiveShell.clear_instance()

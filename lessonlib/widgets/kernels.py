@@ -57,13 +57,20 @@ class KernelCleaner(w.VBox):
         return done
 
 
+def problem_html(error: LessonError, heading: str = "Problem") -> str:
+    """A refused step as HTML: its problem and, when it has one, its fix."""
+    fix = f"<br><b>Fix:</b> {html.escape(error.fix)}" if error.fix else ""
+    return f"<b>{html.escape(heading)}:</b> <pre>{html.escape(error.message)}</pre>{fix}"
+
+
+def cleaners_for(error: LessonError) -> list[Any]:
+    """A :class:`KernelCleaner` for a memory refusal inside JupyterLab (the fix a learner can click); else nothing."""
+    return [KernelCleaner()] if isinstance(error, MemoryShortfall) and jupyter.find_server() is not None else []
+
+
 def show_memory_problem(error: LessonError) -> Any:
     """The problem, its fix and, inside JupyterLab, the :class:`KernelCleaner`: what a memory refusal shows."""
-    fix = f"<br><b>Fix:</b> {html.escape(error.fix)}" if error.fix else ""
-    parts: list[Any] = [w.HTML(f"<b>Not enough memory:</b> {html.escape(error.message)}{fix}")]
-    if jupyter.find_server() is not None:
-        parts.append(KernelCleaner())
-    return w.VBox(parts)
+    return w.VBox([w.HTML(problem_html(error, "Not enough memory")), *cleaners_for(error)])
 
 
 def show_memory_problems_in_notebooks() -> None:

@@ -12,6 +12,7 @@ import ipywidgets as w
 from .. import limits, plots
 from ..errors import LessonError
 from ..train import ProgressEvent, StopFlag
+from .kernels import cleaners_for, problem_html
 from .static import LeavesSummary, png_tag
 
 
@@ -84,10 +85,10 @@ class DataSizeStudy(LeavesSummary, w.VBox):
             self.status.value = (f"<b>Stopped:</b> {done} finished." if self.stop_flag.is_set()
                                  else f"<b>Done:</b> {done} in {seconds / 60:.1f} min.")
             self.conclusion.value = html.escape(limits.lowest_loss(self.results)) if self.results else ""
-        except LessonError as exc:
+        except LessonError as exc:  # a memory refusal also gets the button that shuts down idle kernels
             self.error = str(exc)
-            fix = f"<br><b>Fix:</b> {html.escape(exc.fix)}" if exc.fix else ""
-            self.status.value = f"<b>Problem:</b> <pre>{html.escape(exc.message)}</pre>{fix}"
+            self.status.value = problem_html(exc)
+            self.children = (*self.children, *cleaners_for(exc))
         finally:
             from .. import models
 

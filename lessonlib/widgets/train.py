@@ -9,8 +9,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from .. import jupyter, plots
-from ..errors import LessonError, MemoryShortfall
+from .. import plots
+from ..errors import LessonError
 from ..train import (
     MachinePlan,
     ProgressEvent,
@@ -23,7 +23,7 @@ from ..train import (
 )
 from ..train.compare import before_after, is_json_list
 from ..train.machine import record_trained_here
-from .kernels import KernelCleaner
+from .kernels import cleaners_for, problem_html
 from .static import LeavesSummary, png_tag
 
 
@@ -140,10 +140,8 @@ class TrainingMonitor(LeavesSummary, w.VBox):
                 self.chart.value = plots.png(plots.loss_curves(self.events, best_step=self.result.best_step))
         except LessonError as exc:
             self.error = str(exc)
-            fix = f"<br><b>Fix:</b> {html.escape(exc.fix)}" if exc.fix else ""
-            self.status.value = f"<b>Problem:</b> <pre>{html.escape(exc.message)}</pre>{fix}"
-            if isinstance(exc, MemoryShortfall) and jupyter.find_server() is not None:
-                self.children = (*self.children, KernelCleaner())
+            self.status.value = problem_html(exc)
+            self.children = (*self.children, *cleaners_for(exc))
         finally:
             self.launch.disabled, self.stop.disabled = False, True
             self.refresh_summary()
