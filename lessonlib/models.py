@@ -479,6 +479,9 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
         width = 2 if generation_dtype(device) == "bfloat16" else 4
         needed = (parameter_count(name) or 135e6) * width / 1e9 + max(0.0, 0.1 - system.heap_free_gb())
         short = memory_shortfall(needed)
+        if short:  # what this process dropped (a finished training run's trainer) may still be held: collect it first
+            system.give_back_memory()
+            short = memory_shortfall(needed)
         if short and multiprocessing.current_process().name != REPLY_WORKER:  # the local service may hold the model for replies
             from . import service
 

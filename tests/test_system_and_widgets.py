@@ -145,6 +145,22 @@ def test_a_kernel_that_trained_before_counts_its_free_heap_as_room(tmp_path, mon
     runner._check_memory(plan)
 
 
+def test_a_model_load_short_of_memory_collects_this_process_first_then_asks_the_service(monkeypatch):
+    """A kernel that trained in-process holds the finished run's garbage until a collection: the guard collects
+    (and trims the heap) before it asks the local service for its model, and before it refuses."""
+    from lessonlib import models, service
+    from lessonlib.errors import MemoryShortfall
+
+    calls = []
+    monkeypatch.setattr(system, "memory_shortfall", lambda needed: "needs about 0.5 GB more memory, and 0.4 GB is free")
+    monkeypatch.setattr(system, "give_back_memory", lambda: calls.append("collect"))
+    monkeypatch.setattr(service, "release_model", lambda: calls.append("service") or False)
+    monkeypatch.setattr(models, "_LOADED", {})
+    with pytest.raises(MemoryShortfall, match="loading the model needs about 0.5 GB"):
+        models.load(device="cpu")
+    assert calls == ["collect", "service"]
+
+
 def test_a_kernel_that_trained_before_counts_on_what_that_run_measured(tmp_path, monkeypatch):
     """A second run in a kernel needs no more than the first one's measured peak above today's memory."""
     import lessonlib.train.events as events

@@ -103,8 +103,19 @@ def test_machine_plan():
     long = plan_for(RunConfig(max_length=256), device="cpu", cpu=no_bf16)
     assert not long.padding_free and not long.uses("attention_by_example") and any("258 tokens" in r for r in long.reasons)
     # measures off: the public recipe alone, with checkpointing where its estimate needs it
-    public = plan_for(RunConfig(measures="off"), device="cpu", cpu=no_bf16)
+    public = plan_for(RunConfig(measures="off", memory_budget_gb=2.0), device="cpu", cpu=no_bf16)
     assert public.measures == [] and public.padding_free and any("measures off" in r for r in public.reasons)
+    assert public.micro_batch is None and public.examples_per_pass(2) == 2
+    # still over the budget with checkpointing: one example a forward pass, added up into the same step
+    short = plan_for(RunConfig(measures="off"), device="cpu", cpu=no_bf16)
+    assert short.activation_checkpointing and short.micro_batch == 1 and short.examples_per_pass(2) == 1
+    assert not short.padding_free and short.estimated_peak_gb < public.estimated_peak_gb
+    assert any("gradient accumulation" in r for r in short.reasons)
+    from lessonlib.train.recipe import sft_config
+
+    args = sft_config(RunConfig(measures="off"), short, "runs/plan-test")
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.padding_free) == (1, 2, False)
+    assert too_small.micro_batch == 1
     # the default run fits the default 1.5 GB budget on either kind of CPU
     for cpu in (no_bf16, native):
         default = plan_for(RunConfig(), device="cpu", cpu=cpu)

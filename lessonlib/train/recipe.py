@@ -115,9 +115,10 @@ def sft_config(cfg: RunConfig, plan: MachinePlan, output_dir: str | Path) -> Any
         output_dir=str(output_dir),
         max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,  # optimiser steps; -1: use num_train_epochs
         num_train_epochs=cfg.epochs,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
+        # a step's examples; where memory is short, one forward pass holds fewer and gradient accumulation adds them up
+        per_device_train_batch_size=plan.examples_per_pass(cfg.batch_size),
+        per_device_eval_batch_size=plan.examples_per_pass(cfg.batch_size),
+        gradient_accumulation_steps=cfg.grad_accum * (cfg.batch_size // plan.examples_per_pass(cfg.batch_size)),
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,  # linear: decays to zero at the last step
         warmup_steps=cfg.warmup_steps,

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .. import settings
+from .. import settings, system
 from ..errors import LessonError, MemoryShortfall
 from .recipe import sft_trainer
 from .config import RunConfig
@@ -223,10 +223,11 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
             if valid is not None and not progress.stopped and not evaluated and not cfg.early_stopping:
                 trainer.evaluate()  # reported through the callback's on_log
         trainer.save_model(str(out))
-        trainer.processing_class.save_pretrained(str(out))
+        tokenizer = trainer.processing_class
+        tokenizer.save_pretrained(str(out))
+        del trainer  # the training copy of the model: a run in a kernel hands it back now (below), not at its next collection
+        system.give_back_memory()
         if cfg.merge and cfg.method == "lora":
-            tokenizer = trainer.processing_class
-            del trainer  # free the training copy first: the merge loads the base model again
             merge_adapter(cfg.model, out, out / "merged", tokenizer=tokenizer)
 
     from ..plots import loss_points
