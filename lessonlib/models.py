@@ -465,7 +465,8 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
     Loading is memoised: calling :func:`chat` in several notebook cells does not reload.
     """
     device = device or pick_device()
-    source = resolve(name, dtype=generation_dtype(device))
+    dtype_name = generation_dtype(device)  # reads the CPU's features: once a load
+    source = resolve(name, dtype=dtype_name)
     adapter_dir = str(_check_adapter(adapter)) if adapter else None
     key = (source, adapter_dir, device)
     if key in _LOADED:
@@ -476,7 +477,7 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
 
         # the weights (mapped from their file), and 0.1 GB for the model's objects and first activations,
         # which free blocks of this process's heap hold without growing it (a kernel that trained has some)
-        width = 2 if generation_dtype(device) == "bfloat16" else 4
+        width = 2 if dtype_name == "bfloat16" else 4
         needed = (parameter_count(name) or 135e6) * width / 1e9 + max(0.0, 0.1 - system.heap_free_gb())
         short = memory_shortfall(needed)
         if short:  # what this process dropped (a finished training run's trainer) may still be held: collect it first
@@ -497,7 +498,7 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
-    dtype = getattr(torch, generation_dtype(device))  # the default model's bf16 copy (source) loads without an fp32 pass
+    dtype = getattr(torch, dtype_name)  # the default model's bf16 copy (source) loads without an fp32 pass
     local_only = settings.offline() and not Path(source).is_dir()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)

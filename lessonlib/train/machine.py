@@ -125,6 +125,7 @@ class MachinePlan:
         """
         return min(examples_per_step, self.micro_batch or examples_per_step)
 
+
 def estimate_peak_gb(cfg: RunConfig, *, parameters: float = SMOLLM2_PARAMS, checkpointing: bool = False,
                      weights_bytes: float = 4, lean: bool = False, bf16: bool = False, compact_loss: bool = True,
                      heap_trim: bool = True, onednn_cache: bool = True, longest_example: int | None = None) -> float:

@@ -111,14 +111,14 @@ def sft_config(cfg: RunConfig, plan: MachinePlan, output_dir: str | Path) -> Any
     eval_on = cfg.valid_file is not None and cfg.eval_every > 0  # periodic evaluation; the runner adds a final one
     early = eval_on and cfg.early_stopping
     save_steps = cfg.eval_every if early else cfg.save_every if cfg.save_every > 0 else max(cfg.max_steps, 1_000_000)
+    per_pass = plan.examples_per_pass(cfg.batch_size)  # a step's examples, or fewer a pass where memory is short
     return SFTConfig(
         output_dir=str(output_dir),
         max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,  # optimiser steps; -1: use num_train_epochs
         num_train_epochs=cfg.epochs,
-        # a step's examples; where memory is short, one forward pass holds fewer and gradient accumulation adds them up
-        per_device_train_batch_size=plan.examples_per_pass(cfg.batch_size),
-        per_device_eval_batch_size=plan.examples_per_pass(cfg.batch_size),
-        gradient_accumulation_steps=cfg.grad_accum * (cfg.batch_size // plan.examples_per_pass(cfg.batch_size)),
+        per_device_train_batch_size=per_pass,
+        per_device_eval_batch_size=per_pass,
+        gradient_accumulation_steps=cfg.grad_accum * (cfg.batch_size // per_pass),  # passes added up into one step
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,  # linear: decays to zero at the last step
         warmup_steps=cfg.warmup_steps,
