@@ -27,7 +27,7 @@ module        owns                                                              
 ``tokens``    exact token counts (tiktoken offline, local tokenizers)               ready
 ``costs``     price table, training/inference cost, break-even                      ready
 ``prompting`` zero-shot and few-shot chat prompts                                  ready
-``plots``     the figures notebooks and widgets show                                ready
+``plots``     charts for notebooks and widgets (the service draws them for kernels) ready
 ``train``     run config, SFT recipe (public TRL/PEFT), machine plan, guarded       ready
               measures, runner (in-process or in a child process), progress events
 ``evaluate``  zero-shot / few-shot / BM25 retrieval / tuned strategies and metrics  ready

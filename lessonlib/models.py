@@ -580,8 +580,7 @@ def generates_in_service() -> bool:
     choice = os.environ.get("LESSONLIB_GENERATE", "auto").strip().lower()
     if choice in ("service", "here"):
         return choice == "service"
-    kernel_app = sys.modules.get("ipykernel.kernelapp")  # imported is not enough: this process must be a running kernel
-    return bool(kernel_app is not None and kernel_app.IPKernelApp.initialized()) and "torch" not in sys.modules
+    return system.in_notebook_kernel() and "torch" not in sys.modules
 
 
 def _in_service(kind: str, conversations: list[list[Message]], **options: Any) -> tuple[list[str], float]:

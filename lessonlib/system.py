@@ -33,6 +33,14 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def in_notebook_kernel() -> bool:
+    """Whether this process is a running Jupyter kernel (imported ``ipykernel`` is not enough)."""
+    import sys
+
+    kernel_app = sys.modules.get("ipykernel.kernelapp")
+    return bool(kernel_app is not None and kernel_app.IPKernelApp.initialized())
+
+
 def glibc() -> Any | None:
     """The C library when it is glibc (Linux), else ``None``: for ``mallopt``/``malloc_trim`` and
     ``madvise`` in the training runner (:mod:`lessonlib.train`)."""

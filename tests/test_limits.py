@@ -89,7 +89,7 @@ def test_early_stopping_keeps_the_best_adapter(tmp_path, model_dir):
 
     status = TrainingMonitor.summary(result)
     assert status.startswith("<b>Early stopping:</b>") and f"at step {best_step}" in status
-    fig = plots.loss_curves(result.history, best_step=result.best_step)
+    fig = plots.loss_curves(result.history, best_step=result.best_step).figure()
     assert "best validation loss" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-1]
 
     # forgetting: the same questions before and after, on the adapter just made (three questions keep it quick)
@@ -105,7 +105,7 @@ def test_early_stopping_keeps_the_best_adapter(tmp_path, model_dir):
     study = limits.data_size_study([2], train_file=str(train), folder=tmp_path / "study", reuse={2: result})
     assert study[0].output_dir == result.output_dir and study[0].epochs == result.steps * 2 / 2
     assert "early stop" in limits.size_table(study)
-    plots.data_size_curves(study)
+    assert plots.png(plots.data_size_curves(study)).startswith(b"\x89PNG")
 
 
 def test_forgetting_needs_an_adapter(tmp_path):

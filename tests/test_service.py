@@ -14,6 +14,7 @@ import pytest
 
 from lessonlib import corpora, service
 from lessonlib.corpora import recipes
+from lessonlib.errors import LessonError
 
 pytestmark = pytest.mark.usefixtures("model_dir")
 
@@ -198,7 +199,6 @@ def test_a_killed_service_resumes_the_job_after_a_restart(tmp_path):
 
 
 def test_the_service_refuses_to_listen_beyond_loopback_without_keys():
-    from lessonlib.errors import LessonError
     from lessonlib.service.app import serve
 
     with pytest.raises(LessonError, match="reachable from other machines"):
@@ -429,6 +429,37 @@ def test_a_notebook_kernel_gets_its_replies_from_the_service_the_same_as_made_he
     monkeypatch.setenv("LESSONLIB_GENERATE", "service")
     with pytest.raises(Exception, match="nowhere does not exist"):
         models.generate(conversations[0], adapter="/nowhere", max_new_tokens=4)
+
+
+def test_a_notebook_kernel_gets_its_charts_drawn_by_the_service(running, monkeypatch):
+    """lessonlib.plots in a kernel asks the service for the PNG (no matplotlib in the kernel): the image drawn here."""
+    import sys
+    import urllib.error
+    import urllib.request
+    from types import SimpleNamespace
+
+    from lessonlib import plots
+
+    monkeypatch.setenv("LESSONLIB_SERVICE_PORT", str(running.port))
+    with monkeypatch.context() as kernel:  # as in a running Jupyter kernel
+        kernel.setitem(sys.modules, "ipykernel.kernelapp", SimpleNamespace(IPKernelApp=SimpleNamespace(initialized=lambda: True)))
+        assert plots.draws_in_service()
+    assert not plots.draws_in_service()  # a script, the command line, this test process
+    chart = plots.learning_curve([(1, 2.0), (2, 1.2), (3, 1.0)], [(2, 1.5), (3, 1.6)], best_step=2)
+    here = plots.png(chart, where="here")
+    with monkeypatch.context() as nothing_here:
+        nothing_here.setattr(plots, "DRAWERS", {})  # this process cannot draw: the image comes from the service
+        assert plots.png(chart, where="service") == here
+    bad = urllib.request.Request(service.base_url(running.port) + "/lessonlib/plot", method="POST",
+                                 data=b'{"kind": "pie", "data": {}}', headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(bad, timeout=30)
+    assert answer.value.code == 400 and "learning_curve" in answer.value.read().decode()
+    def cannot_start(*args, **kwargs):
+        raise LessonError("the local service did not start")
+
+    monkeypatch.setattr(service, "start", cannot_start)  # no service: drawn here, the same
+    assert plots.png(chart, where="service") == here
 
 
 def test_the_reply_worker_survives_a_client_that_leaves_and_a_request_that_fails(model_dir):

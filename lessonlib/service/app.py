@@ -12,6 +12,11 @@ The same routes answer under ``/v1`` (the ``OpenAI`` client) and under ``/openai
 ``api-version`` query (the ``AzureOpenAI`` client); :mod:`lessonlib.service.azure` adds Azure's
 deployments (management plane) and the deployment-scoped chat path.
 
+Three routes are lessonlib's own, for the notebook kernels of this machine: ``/v1/lessonlib/generate``
+(replies from the one model the service holds), ``/v1/lessonlib/release`` (give it back before a
+kernel trains) and ``/v1/lessonlib/plot`` (a :class:`lessonlib.plots.Chart` drawn as PNG, so that
+no kernel imports matplotlib).
+
 >>> app = create_app("/tmp/lessonlib-service-doctest")   # doctest: +SKIP
 """
 
@@ -28,7 +33,7 @@ from typing import Any, Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from . import azure
 from .chat import Chatter
@@ -367,6 +372,21 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
         held = chatter.loaded()
         chatter.release()
         return {"released": held}
+
+    @app.post("/v1/lessonlib/plot")
+    def plot(body: dict[str, Any], owner: str = Depends(caller)) -> Response:
+        """Not OpenAI's: draw a :class:`lessonlib.plots.Chart` (its kind and data) as a PNG image, so
+        that the notebook kernels, which all stay open on Binder, import no matplotlib."""
+        from .. import plots
+
+        kind, data = body.get("kind"), body.get("data")
+        if kind not in plots.DRAWERS or not isinstance(data, dict):
+            raise ApiError(400, f"kind must be one of {', '.join(plots.DRAWERS)}, with its data", param="kind")
+        try:
+            image = plots.figure_png(plots.draw(kind, data))
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ApiError(400, f"cannot draw this {kind} chart: {exc!r}", param="data") from None
+        return Response(image, media_type="image/png")
 
     app.include_router(api, prefix="/v1")
     app.include_router(api, prefix="/openai", dependencies=[Depends(azure.api_version)])
