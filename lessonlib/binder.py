@@ -31,21 +31,22 @@ DEFAULT_SHARE_GB = 0.3
 #: Each notebook's share (GB RSS after Run All, with what it started but the shared service). Kernels
 #: ask the service for replies and for their charts' images (``lessonlib.plots``: no matplotlib, about
 #: 40 MB, in any kernel), import no torch unless they train, and end by giving back their models and
-#: token encodings (``models.unload()``, about 65 MB for tiktoken's o200k_base). 04 trains in its
-#: kernel (to show TRL's code; its second run too, rather than a child holding the libraries twice) and
-#: keeps the libraries it imported and the heap they grew, which only the end of the process gives back:
-#: its last cell asks the Jupyter server to shut it down (``jupyter.shut_down_this_kernel``), so in
+#: token encodings (``models.unload()``, about 65 MB for tiktoken's o200k_base). The light kernels keep
+#: 0.06-0.10 GB; their shares sit 0.03-0.04 GB above that, less than matplotlib would add. 04 trains in
+#: its kernel (to show TRL's code; its second run too, rather than a child holding the libraries twice)
+#: and keeps the libraries it imported and the heap they grew, which only the end of the process gives
+#: back: its last cell asks the Jupyter server to shut it down (``jupyter.shut_down_this_kernel``), so in
 #: JupyterLab it keeps nothing. nbval runs it with no server: its share is what it holds before that.
 KERNEL_SHARE_GB = {
     "00": 0.15,
-    "01": 0.12,
-    "02": 0.12,
+    "01": 0.1,
+    "02": 0.1,
     "03": 0.12,
     "04": 1.25,
-    "05": 0.12,
-    "06": 0.15,
+    "05": 0.1,
+    "06": 0.14,
     "07": 0.15,
-    "08": 0.15,
+    "08": 0.14,
 }
 
 
