@@ -302,18 +302,21 @@ def png(chart: Any, *, where: str | None = None) -> bytes:
 
 def _png_from_service(chart: Chart) -> bytes | None:
     """The PNG the local service (started if needed, as for replies) draws for ``chart``, or None
-    (it did not start or answer, or it failed)."""
+    (its data is not plain JSON, the service did not start or answer, or it failed)."""
     import urllib.request
 
     from . import service
     from .errors import LessonError
 
     try:
+        body = json.dumps({"kind": chart.kind, "data": chart.data}).encode()
+    except (TypeError, ValueError):  # values that are not plain JSON (a numpy integer): drawn here
+        return None
+    try:
         service.start()
     except LessonError:
         return None
-    request = urllib.request.Request(service.base_url() + "/lessonlib/plot", method="POST",
-                                     data=json.dumps({"kind": chart.kind, "data": chart.data}).encode(),
+    request = urllib.request.Request(service.base_url() + "/lessonlib/plot", method="POST", data=body,
                                      headers={"Content-Type": "application/json",
                                               "Authorization": f"Bearer {os.environ.get('LESSONLIB_SERVICE_KEY', 'local')}"})
     try:

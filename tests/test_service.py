@@ -450,6 +450,13 @@ def test_a_notebook_kernel_gets_its_charts_drawn_by_the_service(running, monkeyp
     with monkeypatch.context() as nothing_here:
         nothing_here.setattr(plots, "DRAWERS", {})  # this process cannot draw: the image comes from the service
         assert plots.png(chart, where="service") == here
+        # the widgets' charts, made of real results, travel as JSON too
+        from lessonlib.widgets import BreakEvenExplorer, DataDoctor
+
+        nothing_here.setenv("LESSONLIB_PLOTS", "service")
+        doctor, explorer = DataDoctor(), BreakEvenExplorer(requests=50_000, shots=10)
+        doctor.check.click()
+        assert bytes(doctor.histogram.value).startswith(b"\x89PNG") and bytes(explorer.chart.value).startswith(b"\x89PNG")
     bad = urllib.request.Request(service.base_url(running.port) + "/lessonlib/plot", method="POST",
                                  data=b'{"kind": "pie", "data": {}}', headers={"Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as answer:
