@@ -300,6 +300,9 @@ def png(chart: Any, *, where: str | None = None) -> bytes:
     return figure_png(chart.figure())
 
 
+_NO_SERVICE: list[bool] = []  # holds True once the service did not start in this process
+
+
 def _png_from_service(chart: Chart) -> bytes | None:
     """The PNG the local service (started if needed, as for replies) draws for ``chart``, or None
     (its data is not plain JSON, the service did not start or answer, or it failed)."""
@@ -312,9 +315,12 @@ def _png_from_service(chart: Chart) -> bytes | None:
         body = json.dumps({"kind": chart.kind, "data": chart.data}).encode()
     except (TypeError, ValueError):  # values that are not plain JSON (a numpy integer): drawn here
         return None
+    if _NO_SERVICE:
+        return None
     try:
         service.start()
     except LessonError:
+        _NO_SERVICE.append(True)  # not again at every chart of this process: each try takes seconds
         return None
     request = urllib.request.Request(service.base_url() + "/lessonlib/plot", method="POST", data=body,
                                      headers={"Content-Type": "application/json",

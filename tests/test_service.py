@@ -466,7 +466,8 @@ def test_a_notebook_kernel_gets_its_charts_drawn_by_the_service(running, monkeyp
         raise LessonError("the local service did not start")
 
     monkeypatch.setattr(service, "start", cannot_start)  # no service: drawn here, the same
-    assert plots.png(chart, where="service") == here
+    monkeypatch.setattr(plots, "_NO_SERVICE", [])
+    assert plots.png(chart, where="service") == here and plots._NO_SERVICE  # and not tried again in this process
 
 
 def test_the_reply_worker_survives_a_client_that_leaves_and_a_request_that_fails(model_dir):
