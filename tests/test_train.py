@@ -713,6 +713,45 @@ def test_a_trainer_of_the_learners_own_that_ends_is_remembered_with_its_plan(mon
     assert machine._TRAINED_HERE is not None and machine._TRAINED_HERE[0] == 1.76 and machine._TRAINED_HERE[1] > 0
 
 
+def test_a_training_child_stops_when_its_parent_dies(tmp_path, small_data, model_dir):
+    """A kernel killed or shut down mid-run (Binder's culler, the learner): its training child ends after its
+    step rather than hold its memory for a run nobody follows."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    config = tiny(tmp_path, small_data, max_steps=500, valid_file=None, save_every=0).save(tmp_path / "run.yaml")
+    parent = f"""
+import multiprocessing, os
+from lessonlib.train import RunConfig, run_in_subprocess
+
+def first(event):
+    if event.kind == "step":  # the child is training: die at once, as a killed kernel does
+        print(*[child.pid for child in multiprocessing.active_children()], flush=True)
+        os._exit(0)
+
+run_in_subprocess(RunConfig.load({str(config)!r}), on_event=first)
+"""
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out, "w") as stdout, open(err, "w") as stderr:  # files, not pipes: the child writes to them too
+        subprocess.run([sys.executable, "-c", parent], stdout=stdout, stderr=stderr, timeout=300, cwd=tmp_path)
+    children = [int(pid) for pid in out.read_text().split()]
+    assert len(children) == 1, err.read_text()[-2000:]
+    deadline = time.monotonic() + 60
+    while psutil.pid_exists(children[0]):
+        try:
+            if psutil.Process(children[0]).status() == psutil.STATUS_ZOMBIE:  # ended, not yet reaped by its new parent
+                break
+        except psutil.NoSuchProcess:
+            break
+        if time.monotonic() > deadline:
+            psutil.Process(children[0]).kill()
+            pytest.fail("the training child went on after its parent died")
+        time.sleep(0.2)
+
+
 def test_a_run_in_a_subprocess_relays_its_events_and_its_errors(tmp_path, small_data, model_dir):
     from lessonlib.errors import LessonError
     from lessonlib.train import run_in_subprocess
