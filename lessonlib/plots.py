@@ -9,8 +9,9 @@ PNG image; :func:`png` gives its bytes (for an ``ipywidgets.Image``) and ``chart
 Where charts are drawn. matplotlib, with numpy and Pillow, adds about 40 MB to a process that
 imports it, and on Binder JupyterLab and every kernel a learner leaves open share 2 GB. So a notebook
 kernel sends the chart to the local service, which serves every notebook's replies already (started
-if needed), and gets the PNG back; anything else (a script, the command line, a test) draws here. ``LESSONLIB_PLOTS`` chooses: ``service``, ``here`` or ``auto`` (the default). The image is the
-same either way: both run :func:`draw`.
+if needed), and gets the PNG back; anything else (a script, the command line, a test) draws here.
+``LESSONLIB_PLOTS`` chooses: ``service``, ``here`` or ``auto`` (the default). The image is the same
+either way: both run :func:`draw`.
 
 >>> chart = learning_curve([(1, 2.0), (2, 1.5)], [(2, 1.7)])
 >>> chart

@@ -441,6 +441,7 @@ def test_a_notebook_kernel_gets_its_charts_drawn_by_the_service(running, monkeyp
     from lessonlib import plots
 
     monkeypatch.setenv("LESSONLIB_SERVICE_PORT", str(running.port))
+    monkeypatch.setattr(plots, "_NO_SERVICE", [])
     with monkeypatch.context() as kernel:  # as in a running Jupyter kernel
         kernel.setitem(sys.modules, "ipykernel.kernelapp", SimpleNamespace(IPKernelApp=SimpleNamespace(initialized=lambda: True)))
         assert plots.draws_in_service()
@@ -462,11 +463,11 @@ def test_a_notebook_kernel_gets_its_charts_drawn_by_the_service(running, monkeyp
     with pytest.raises(urllib.error.HTTPError) as answer:
         urllib.request.urlopen(bad, timeout=30)
     assert answer.value.code == 400 and "learning_curve" in answer.value.read().decode()
+
     def cannot_start(*args, **kwargs):
         raise LessonError("the local service did not start")
 
     monkeypatch.setattr(service, "start", cannot_start)  # no service: drawn here, the same
-    monkeypatch.setattr(plots, "_NO_SERVICE", [])
     assert plots.png(chart, where="service") == here and plots._NO_SERVICE  # and not tried again in this process
 
 
