@@ -1,4 +1,12 @@
-"""For every test session: a local service of its own; for every notebook strict nbval runs: a memory check.
+"""For every test session: a local service of its own; for every notebook strict nbval runs: the other numeric path and a memory check.
+
+A CPU that computes bf16 natively gives replies and losses a little different from one that does
+not (:func:`lessonlib.system.cpu_numeric_path`). The committed notebooks record the path their
+outputs were computed in (``tests/execute_notebooks.py``); nbval runs each notebook's kernel in the
+other path where this CPU can take it: on a bf16 CPU it plays one without (``LESSONLIB_CPU_WITHOUT``),
+so a saved output that only one kind of CPU reproduces fails here, whichever kind ran ``make
+notebooks``. On a CPU without bf16 the notebooks run in fp32, the path most laptops take
+(``--numeric-path native`` keeps this CPU's own path).
 
 Binder gives JupyterLab and every kernel 2 GB together, and a kernel keeps running when its tab is
 closed; :mod:`lessonlib.binder` holds each notebook's share of that. After a notebook's last cell,
@@ -16,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from lessonlib import system
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -28,6 +38,72 @@ def _free_port() -> int:
 # outputs do not depend on earlier jobs; it is stopped at the end. Kernels inherit this environment.
 os.environ["LESSONLIB_SERVICE_PORT"] = str(_free_port())
 os.environ["LESSONLIB_SERVICE_STATE"] = tempfile.mkdtemp(prefix="lessonlib-service-")
+
+
+#: What LESSONLIB_CPU_WITHOUT says to play a CPU without native bf16.
+WITHOUT_BF16 = "avx512_bf16,amx"
+#: LESSONLIB_CPU_WITHOUT as the test run was started with (an instructor may play a CPU already).
+STARTED_WITHOUT = os.environ.get("LESSONLIB_CPU_WITHOUT")
+#: This CPU's numeric path as the test run was started ("bfloat16" or "float32").
+NATIVE = system.cpu_numeric_path()
+_PATHS = pytest.StashKey[dict]()  # notebook -> (path its outputs were computed in, path nbval ran it in)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--numeric-path", choices=("other", "native"), default="other",
+                     help="the numeric path notebook kernels run in: 'other' than the one the committed outputs were "
+                          "computed in, where this CPU can take it (default), or this CPU's 'native' one")
+
+
+def committed_path(notebook: Any) -> str | None:
+    """The numeric path a committed notebook's outputs were computed in (its metadata), or None."""
+    import json
+
+    try:
+        return json.loads(notebook.read_text(encoding="utf-8"))["metadata"]["lessonlib"]["numeric_path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def cpu_without_for(notebook: Any, config: pytest.Config) -> str | None:
+    """LESSONLIB_CPU_WITHOUT for the kernel that validates ``notebook``: a CPU without bf16 played where
+    this one has it and the outputs were computed in bf16 (or nobody recorded in what)."""
+    if config.getoption("numeric_path") == "other" and NATIVE == "bfloat16" and committed_path(notebook) in (None, "bfloat16"):
+        return WITHOUT_BF16
+    return STARTED_WITHOUT
+
+
+def use_cpu_without(value: str | None) -> None:
+    """Set LESSONLIB_CPU_WITHOUT for the kernels and services started from now on; a running local service
+    of this test run in the other path is stopped (it starts again on demand, in this one)."""
+    from lessonlib import service
+
+    if os.environ.get("LESSONLIB_CPU_WITHOUT") == value:
+        return
+    if value is None:
+        del os.environ["LESSONLIB_CPU_WITHOUT"]
+    else:
+        os.environ["LESSONLIB_CPU_WITHOUT"] = value
+    service.stop()
+
+
+@pytest.fixture()
+def numeric_path_of_notebooks(request: pytest.FixtureRequest):
+    """For a test that runs a notebook in its own JupyterLab: the numeric path nbval validates it in."""
+    def use(notebook: Any) -> None:
+        use_cpu_without(cpu_without_for(notebook, request.config))
+    yield use
+    use_cpu_without(STARTED_WITHOUT)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a notebook's kernel starts: the numeric path it will run in (its kernel and service inherit it)."""
+    notebook = item.parent
+    if type(item).__name__ != "IPyNbCell" or getattr(notebook, "kernel", None) is not None:
+        return
+    use_cpu_without(cpu_without_for(notebook.path, item.config))
+    item.config.stash.setdefault(_PATHS, {})[notebook.path.name] = (committed_path(notebook.path), system.cpu_numeric_path())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -61,6 +137,33 @@ def _tree_gb(pid: int) -> tuple[float, float]:
     return mine / 1e9, service / 1e9
 
 
+#: Run in a notebook's kernel after its last cell: what :data:`lessonlib.binder.AFTER_RUN_ALL` does, but
+#: the views' background work stops after its first result (``widgets.static.stop_background``): the
+#: rest of notebook 08's study would take minutes and check nothing more. Prints the views' errors.
+STOP_AFTER_RUN_ALL = """\
+import sys as _sys
+if "lessonlib.widgets.static" in _sys.modules:
+    print("\\n".join(_sys.modules["lessonlib.widgets.static"].stop_background(after_results=1)), end="")
+del _sys
+"""
+
+
+def _run_in_kernel(kernel: Any, code: str, timeout: float) -> str:
+    """What ``code`` printed in nbval's kernel, and any error it raised."""
+    msg_id = kernel.execute_cell_input(code, allow_stdin=False)
+    printed = []
+    while True:
+        msg = kernel.get_message(stream="iopub", timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            printed.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            printed.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return "".join(printed).strip()
+
+
 def pytest_runtest_teardown(item: pytest.Item, nextitem: Any) -> None:
     notebook = item.parent
     if type(item).__name__ != "IPyNbCell" or (nextitem is not None and nextitem.parent is notebook):
@@ -70,8 +173,11 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: Any) -> None:
         return
     from lessonlib import binder
 
-    kernel = notebook.kernel  # what the notebook left running in the background ends first: it is part of Run All's memory
-    kernel.await_idle(kernel.execute_cell_input(binder.AFTER_RUN_ALL, allow_stdin=False), 900)
+    # What the notebook left running in the background ends first (it is part of Run All's memory): the
+    # data-size study of notebook 08 after its first size, which shows its table, chart and conclusion.
+    errors = _run_in_kernel(notebook.kernel, STOP_AFTER_RUN_ALL, timeout=900)
+    if errors:
+        pytest.fail(f"{notebook.path.name}: its background work failed after Run All: {errors}", pytrace=False)
     (used, service), share = _tree_gb(pid), binder.share(notebook.path.name)
     if service > binder.SERVICE_GB:
         pytest.fail(f"the local service (started by {notebook.path.name}'s kernel) holds {service:.2f} GB, over its share of "
@@ -86,6 +192,16 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: Any) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    paths = config.stash.get(_PATHS, {})
+    if paths:
+        pairs = sorted(set(paths.values()), key=str)
+        terminalreporter.write_line("notebooks: " + "; ".join(
+            f"outputs computed in {committed or 'an unrecorded path'}, validated in {ran}"
+            + (" (played: this CPU computes bf16 natively)" if ran == "float32" and NATIVE == "bfloat16" else "")
+            for committed, ran in pairs))
+        if any(committed == ran for committed, ran in pairs):
+            terminalreporter.write_line("notebooks: some ran in the path their outputs were computed in, so this run does not "
+                                        "show that the other path reproduces them (a CPU with native bf16 can show it)")
     used = config.stash.get(_USED, {})
     if used:
         from lessonlib import binder

@@ -410,8 +410,7 @@ def generation_dtype(device: str | None = None) -> str:
         return forced
     if (device or pick_device()).startswith("cuda"):
         return "bfloat16"
-    cpu = system.cpu_info()
-    return "bfloat16" if cpu.get("avx512_bf16") or cpu.get("amx") else "float32"
+    return system.cpu_numeric_path()
 
 
 def pick_device() -> str:

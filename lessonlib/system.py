@@ -237,6 +237,21 @@ def cpu_info() -> dict[str, Any]:
     return {"model": model, "cores": usable, "logical_cpus": os.cpu_count() or usable, **features}
 
 
+def cpu_numeric_path(cpu: dict[str, Any] | None = None) -> str:
+    """``"bfloat16"`` on a CPU that computes bf16 natively (``avx512_bf16`` or AMX), else ``"float32"``.
+
+    Replies and training take this path on a CPU (:func:`lessonlib.models.generation_dtype`,
+    :func:`lessonlib.train.plan_for`): the two give slightly different numbers (greedy decoding
+    follows the larger logit, and rounding moves it now and then), so what a notebook shows of a
+    reply or a loss differs between the two kinds of CPU.
+
+    >>> cpu_numeric_path({"avx512_bf16": False, "amx": False})
+    'float32'
+    """
+    cpu = cpu_info() if cpu is None else cpu
+    return "bfloat16" if cpu.get("avx512_bf16") or cpu.get("amx") else "float32"
+
+
 def memory_gb() -> dict[str, float]:
     """Total and available memory in GB, honouring a container's cgroup limit when lower."""
     total = available = 0.0

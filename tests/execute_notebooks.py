@@ -3,7 +3,9 @@
 Runs each notebook top to bottom in a fresh kernel from the notebook's folder (with a local service
 of its own, on a free port with a fresh state folder, stopped at the end), then removes
 what changes from run to run without meaning anything: execution timing metadata, kernel
-metadata other than the kernelspec and language, and widget state. Outputs are kept, so that
+metadata other than the kernelspec and language, and widget state. The notebook's metadata records
+the numeric path its outputs were computed in (``lessonlib.system.cpu_numeric_path``): ``make test``
+validates them in the other path where this CPU can take it (``conftest.py``). Outputs are kept, so that
 strict ``pytest --nbval`` compares them.
 
     python tests/execute_notebooks.py notebooks/*.ipynb
@@ -21,10 +23,12 @@ import nbformat
 from nbclient import NotebookClient
 
 
-def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def clean(nb: nbformat.NotebookNode, numeric_path: str) -> nbformat.NotebookNode:
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
+        # the numbers the outputs were computed in: the test run validates them in the other one (conftest.py)
+        "lessonlib": {"numeric_path": numeric_path},
     }
     for count, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), start=1):
         cell.execution_count = count
@@ -38,6 +42,7 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def execute(path: Path, timeout: int = 900) -> None:
+    from lessonlib import system
     from lessonlib.binder import AFTER_RUN_ALL
 
     nb = nbformat.read(path, as_version=4)
@@ -49,7 +54,7 @@ def execute(path: Path, timeout: int = 900) -> None:
         client.execute()
     finally:
         nb.cells.pop()
-    nbformat.write(clean(nb), path)
+    nbformat.write(clean(nb, system.cpu_numeric_path()), path)
     print(f"executed {path}")
 
 

@@ -13,6 +13,7 @@ import pytest
 from lessonlib import course, settings
 from lessonlib.errors import LessonError
 
+ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "openai", "ipywidgets", "tiktoken")
 
 
@@ -84,3 +85,40 @@ def test_notebooks_are_committed_executed_and_clean():
         text = path.read_text()
         assert not re.search(r"sk-[A-Za-z0-9_-]{16,}", text), f"{path.name}: something like a key in outputs"
         assert "Traceback" not in text, f"{path.name}: an error is stored in the outputs"
+
+
+def _probe_notebook(folder: Path, committed: str) -> Path:
+    """A notebook whose saved outputs are one line that is the same on every CPU, and the numeric path."""
+    import nbformat
+
+    same = nbformat.v4.new_code_cell('print("the same on every CPU")', execution_count=1,
+                                     outputs=[nbformat.v4.new_output("stream", name="stdout", text="the same on every CPU\n")])
+    path = nbformat.v4.new_code_cell("from lessonlib import system\nprint(system.cpu_numeric_path())", execution_count=2,
+                                     outputs=[nbformat.v4.new_output("stream", name="stdout", text=f"{committed}\n")])
+    nb = nbformat.v4.new_notebook(cells=[same, path], metadata={"lessonlib": {"numeric_path": committed}})
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / "probe.ipynb")
+    return folder / "probe.ipynb"
+
+
+def test_a_saved_output_that_only_one_numeric_path_gives_fails_the_notebook_run(tmp_path):
+    """The committed notebooks' outputs were computed in bf16; nbval validates them in fp32 (played on a
+    CPU with native bf16, native on one without), so an output that depends on the path fails here,
+    on either kind of CPU. The probe lives under runs/ so that the repository's conftest.py applies."""
+    folder = ROOT / "runs" / "test-numeric-path" / tmp_path.name
+    probe = _probe_notebook(folder, "bfloat16")
+    try:
+        run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(probe)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert "1 failed, 1 passed" in run.stdout, run.stdout[-3000:]
+        assert "float32" in run.stdout and "validated in float32" in run.stdout
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_every_committed_notebook_records_the_numeric_path_of_its_outputs():
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        recorded = json.loads(notebook.read_text(encoding="utf-8"))["metadata"].get("lessonlib", {}).get("numeric_path")
+        assert recorded in ("bfloat16", "float32"), f"{notebook.name}: execute it with `make notebooks`"

@@ -52,8 +52,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-def lab(tmp_path: Path, model_dir: Path):
-    """A JupyterLab server on 127.0.0.1 serving a copy of notebook 02; yields (url, home)."""
+def lab(tmp_path: Path, model_dir: Path, numeric_path_of_notebooks):
+    """A JupyterLab server on 127.0.0.1 serving a copy of notebook 02, in the numeric path nbval runs it in
+    (so its replies, kept in the reply cache, serve nbval's run too); yields (url, home)."""
+    numeric_path_of_notebooks(ROOT / "notebooks" / NOTEBOOK)
     home = tmp_path / "home"
     settings = home / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)

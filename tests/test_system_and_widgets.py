@@ -335,6 +335,7 @@ def test_the_data_size_study_runs_in_the_background_and_shows_each_run_as_it_end
     """The study's cell returns at once; the table, the curves and the saved output fill in as each size
     ends, and wait_for_background (what tools run after Run All) waits for the end."""
     import threading
+    import time
 
     from IPython.core.displaypub import CapturingDisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
@@ -382,6 +383,24 @@ def test_the_data_size_study_runs_in_the_background_and_shows_each_run_as_it_end
         view.stop.click()
         go.set()
         assert view.join(timeout=10) == [] and "<b>Stopped:</b> 0 of 2 sizes finished" in view.status.value
+
+        from lessonlib.widgets.static import stop_background
+
+        def slow_study(sizes, *, on_event, on_result, stop, **options):  # the first size at once, the next one slow
+            results = [limits.SizeResult(10, "runs/test/size-10", 32, 1.0, 24, 0.75, 0.3, False, f1=0.5)]
+            on_result(results[0])
+            for _ in range(100):
+                if stop.is_set():
+                    return results
+                time.sleep(0.1)
+            raise AssertionError("not stopped")
+
+        view = DataSizeStudy([10, 50], study=slow_study)
+        view.start()
+        view._ipython_display_()  # what the test run's memory check does: the first size, then a stop, in seconds
+        assert stop_background(after_results=1, timeout=10) == []
+        assert [r.examples for r in view.results] == [10] and "<b>Stopped:</b> 1 of 2 sizes finished" in view.status.value
+        assert "Lowest validation loss" in shell.display_pub.outputs[-1]["data"]["text/plain"]
 
         from lessonlib import jupyter
         from lessonlib.errors import MemoryShortfall

@@ -47,6 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .. import system
 from ..errors import LessonError
 from .config import RunConfig
 
@@ -234,7 +235,7 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
 
     threads = cfg.threads or max(1, int(cpu.get("cores", 1)))
     reasons.insert(0, f"{threads} torch thread(s): one per usable core")
-    native_bf16 = bool(cpu.get("avx512_bf16") or cpu.get("amx"))
+    native_bf16 = system.cpu_numeric_path(cpu) == "bfloat16"
     if cfg.bf16 == "on":
         bf16 = True
         reasons.append("bf16 on (asked)" + ("" if native_bf16 else "; this CPU has no native bf16: expect ~3x slower steps"))

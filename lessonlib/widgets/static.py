@@ -12,8 +12,9 @@ the saved notebook keeps the result, not the empty form.
 Work a view runs in the background (:meth:`LeavesSummary.start_in_background`: a training run, the
 data-size study) goes on after *Run All* has finished. :func:`wait_for_background` waits for all of
 it in a kernel and then refreshes each view's summary: what a tool that saves or measures a notebook
-after its last cell runs in its kernel (``tests/execute_notebooks.py``, the memory check in
-``conftest.py``, ``benchmarks/binder_walk.py``).
+after its last cell runs in its kernel (``tests/execute_notebooks.py``, ``benchmarks/binder_walk.py``).
+The test run's memory check (``conftest.py``) calls :func:`stop_background` instead: each view's
+first result, then a stop.
 
 >>> import html, re
 >>> re.sub(r"<[^>]+>", "", "<p>pays off above <b>2,302</b> requests</p>")
@@ -104,6 +105,30 @@ def wait_for_background(timeout: float | None = None) -> int:
             view.refresh_summary()
     _BACKGROUND[:] = [(t, view) for t, view in _BACKGROUND if t.is_alive()]
     return len(views)
+
+
+def stop_background(after_results: int = 1, timeout: float | None = None) -> list[str]:
+    """Let each view's background work reach ``after_results`` results, stop it there, and wait for the end.
+
+    What a test does instead of :func:`wait_for_background` when the whole of the work (the data-size
+    study: several training runs) would cost minutes and its later results add nothing to check: a
+    view with a ``results`` list and ``request_stop()`` is asked to stop after its current step once it
+    has that many results. Returns the errors the views recorded (``view.error``), empty when all
+    went well; their saved outputs are refreshed as :func:`wait_for_background` does.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    views: list[LeavesSummary] = []
+    for thread, view in _BACKGROUND.copy():
+        if hasattr(view, "request_stop") and hasattr(view, "results"):
+            while thread.is_alive() and len(getattr(view, "results", ())) < after_results and (
+                    deadline is None or time.monotonic() < deadline):
+                thread.join(0.2)
+            if thread.is_alive():
+                view.request_stop()
+        if not any(view is seen for seen in views):
+            views.append(view)
+    wait_for_background(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    return [str(view.error) for view in views if getattr(view, "error", None)]
 
 
 def plain_text(fragment: str) -> str:
