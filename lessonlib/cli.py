@@ -493,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", default=None,
                    help="folder for everything the service keeps (default: $LESSONLIB_SERVICE_STATE or under the lessonlib cache)")
     p.add_argument("--keys", default=None, metavar="FILE", help="NAME:KEY lines: only these keys get in, each sees only its own work")
+    p.add_argument("--stop-with", type=int, default=None, metavar="PID",
+                   help="end when process PID ends (a notebook kernel starts the service with its Jupyter server's)")
     p.set_defaults(handler=cmd_serve)
     for provider in ("openai", "azure"):
         _add_cloud_commands(sub, provider)
@@ -606,7 +608,7 @@ def _add_autotrain_commands(sub: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .service.app import serve
 
-    serve(host=args.host, port=args.port, state=args.state, keys=args.keys)
+    serve(host=args.host, port=args.port, state=args.state, keys=args.keys, stop_with=args.stop_with)
     return 0
 
 

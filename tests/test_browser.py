@@ -116,7 +116,7 @@ def test_notebook_02_checklist_in_chromium(lab) -> None:
             page.locator("#jp-menu-panel").get_by_text("Run", exact=True).click()
             page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
             result = page.locator(".checklist-result")
-            # Run All evaluates three strategies on 8 recipes with the local model first.
+            # Run All evaluates three strategies on 16 recipes with the local model first.
             expect(result).to_contain_text("Recommendation: fine-tune", timeout=420_000)
 
             examples = page.locator(".checklist-examples input")

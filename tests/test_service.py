@@ -490,3 +490,28 @@ def test_the_reply_worker_survives_a_client_that_leaves_and_a_request_that_fails
     finally:
         chatter.release()
     assert not chatter.loaded()
+
+
+def test_a_service_a_notebook_kernel_started_ends_with_its_jupyter_server(tmp_path):
+    """A kernel starts the service with --stop-with its Jupyter server: once the server is gone (make lab
+    stopped, a Binder session ended), the service stops too, rather than hold its port and memory."""
+    import psutil
+    from jupyter_helpers import Server
+
+    port = _free_port()
+    env = {**os.environ, "LESSONLIB_SERVICE_PORT": str(port), "LESSONLIB_SERVICE_STATE": str(tmp_path / "state")}
+    server = Server(env, root=tmp_path)
+    try:
+        kernel = server.open("probe.ipynb")
+        reply = kernel.run("from lessonlib import service\nprocess = service.start()\nprint(process.pid, service.running())", 120)
+        kernel.close()
+        assert reply.error is None and reply.text.split()[1] == "True", reply.error or reply.text
+        pid = int(reply.text.split()[0])
+        assert "--stop-with" in psutil.Process(pid).cmdline()
+    finally:
+        server.stop()
+    deadline = time.monotonic() + 30
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not service.running(port), "the service outlived the Jupyter server that ran its kernel"
+    assert "the service stops" in (tmp_path / "state" / "service.log").read_text(encoding="utf-8")

@@ -74,7 +74,9 @@ def running(port: int | None = None, host: str = "127.0.0.1") -> bool:
 def start(port: int | None = None, state: str | Path | None = None, *, timeout: float = 60.0) -> subprocess.Popen[bytes] | None:
     """Start the service in the background unless one already answers on ``port``; returns its process (or None).
 
-    Its messages go to ``STATE/service.log`` (a pipe nobody reads would block it once full).
+    Its messages go to ``STATE/service.log`` (a pipe nobody reads would block it once full). Started
+    from a notebook kernel, it ends with the kernel's parent, the Jupyter server (``--stop-with``):
+    the kernels and JupyterLab are then gone, and nothing else would stop it.
     """
     from ..errors import LessonError
 
@@ -84,6 +86,10 @@ def start(port: int | None = None, state: str | Path | None = None, *, timeout: 
     state = Path(state or default_state())
     state.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "lessonlib", "serve", "--port", str(port), "--state", str(state)]
+    from .. import system
+
+    if system.in_notebook_kernel():  # the service goes when the Jupyter server that runs this kernel does
+        command += ["--stop-with", str(os.getppid())]
     with open(state / "service.log", "ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + timeout

@@ -425,11 +425,41 @@ def _sse(pieces: Iterator[str], made: dict[str, Any], stops: list[str], count: A
     yield "data: [DONE]\n\n"
 
 
-def serve(host: str = "127.0.0.1", port: int | None = None, state: str | Path | None = None, keys: str | Path | None = None) -> None:
+def stop_when_gone(pid: int, *, every: float = 2.0) -> threading.Thread:
+    """End this process as SIGTERM does (uvicorn shuts down cleanly, a running job's worker is
+    ended) once process ``pid`` has ended: a service that a notebook kernel started goes with the
+    Jupyter server that ran the kernel, rather than hold its port and memory for nobody."""
+    import signal
+
+    import psutil
+
+    def started(process_id: int) -> float | None:
+        try:
+            process = psutil.Process(process_id)
+            return None if process.status() == psutil.STATUS_ZOMBIE else process.create_time()
+        except psutil.Error:
+            return None
+
+    first = started(pid)
+
+    def watch() -> None:
+        while first is not None and started(pid) == first:  # the same process, not a new one with its number
+            time.sleep(every)
+        print(f"process {pid} has ended: the service stops", flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="lessonlib-stop-with", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(host: str = "127.0.0.1", port: int | None = None, state: str | Path | None = None, keys: str | Path | None = None,
+          stop_with: int | None = None) -> None:
     """Run the service in the foreground until Ctrl-C or SIGTERM (``lessonlib serve``).
 
     ``keys``: a file of ``name:key`` lines; then only those keys get in and each sees only its own
     files, jobs and models (one service for a class). Without it the service only listens on loopback.
+    ``stop_with``: a process id; the service ends when that process does (:func:`stop_when_gone`).
     """
     import uvicorn
 
@@ -448,6 +478,8 @@ def serve(host: str = "127.0.0.1", port: int | None = None, state: str | Path | 
     app.router.on_startup.append(lambda: print("ready", flush=True))
     pid_file = state / "service.pid"
     pid_file.write_text(str(os.getpid()))
+    if stop_with is not None:
+        app.router.on_startup.append(lambda: stop_when_gone(stop_with))
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
