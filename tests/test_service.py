@@ -510,8 +510,14 @@ def test_a_service_a_notebook_kernel_started_ends_with_its_jupyter_server(tmp_pa
         assert "--stop-with" in psutil.Process(pid).cmdline()
     finally:
         server.stop()
+    def alive() -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:  # gone between two looks is gone
+            return False
+
     deadline = time.monotonic() + 30
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+    while alive() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not service.running(port), "the service outlived the Jupyter server that ran its kernel"
     assert "the service stops" in (tmp_path / "state" / "service.log").read_text(encoding="utf-8")

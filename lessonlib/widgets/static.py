@@ -120,8 +120,7 @@ def stop_background(after_results: int = 1, timeout: float | None = None) -> lis
     views: list[LeavesSummary] = []
     for thread, view in _BACKGROUND.copy():
         if hasattr(view, "request_stop") and hasattr(view, "results"):
-            while thread.is_alive() and len(getattr(view, "results", ())) < after_results and (
-                    deadline is None or time.monotonic() < deadline):
+            while thread.is_alive() and len(view.results) < after_results and (deadline is None or time.monotonic() < deadline):
                 thread.join(0.2)
             if thread.is_alive():
                 view.request_stop()
