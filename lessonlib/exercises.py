@@ -633,8 +633,8 @@ def _check_gain_or_noise(verdict: Any) -> str:
     if verdict not in ("gain", "noise"):
         raise Hint("answer with the text \"gain\" or \"noise\".")
     if verdict != expected:
-        raise Hint(f"the tuned model's mean is higher, but look at the interval of the paired differences: {low:+.3f} to "
-                   f"{high:+.3f}. Does it include 0?")
+        raise Hint("a higher mean on 16 recipes can be luck. Compute the 95% interval of the paired differences "
+                   "(tuned minus few-shot, recipe by recipe) with `evaluate.bootstrap_interval`: does it include 0?")
     return (f"the interval is {low:+.3f} to {high:+.3f}: it excludes 0, so on these 16 recipes the gain is real, if small."
             if expected == "gain" else f"the interval {low:+.3f} to {high:+.3f} includes 0: on 16 recipes this is noise.")
 
@@ -817,7 +817,8 @@ def _check_autotrain(config: Any) -> str:
     params = config["params"]
     unknown = set(params) - set(autotrain.build_config("x")["params"])
     if unknown:
-        raise Hint(f"AutoTrain does not know {sorted(unknown)}: its names are `lr`, `epochs`, `lora_r`, `lora_alpha`…")
+        raise Hint(f"AutoTrain does not know {sorted(unknown)}: use its own names, the keys of `config['params']` "
+                   "(the YAML above lists them).")
     for name, value in (("epochs", 3), ("lr", 1e-4), ("lora_r", 16), ("lora_alpha", 32)):
         if params.get(name) != value:
             raise Hint(f"set `params['{name}']` to {value} (it is {params.get(name)!r}).")

@@ -50,6 +50,23 @@ def test_the_solution_passes_its_check_and_a_wrong_answer_gets_a_hint(exercise_i
             service.stop(tmp_path / "service")
 
 
+def test_a_hint_points_the_way_without_giving_the_answer():
+    """05.1's hint names the method (the interval of the paired differences), not the interval; 07.1's names where
+    AutoTrain's own names are (the configuration), not the names."""
+    from lessonlib.evaluate import bootstrap_interval
+
+    low, high = bootstrap_interval([t - f for t, f in zip(exercises._TUNED_F1, exercises._FEW_SHOT_F1)])
+    right = "noise" if low <= 0 <= high else "gain"
+    hint = check("05.1", "gain" if right == "noise" else "noise").message
+    assert "bootstrap_interval" in hint and f"{low:+.3f}" not in hint and f"{high:+.3f}" not in hint
+    from lessonlib.cloud import autotrain
+
+    config = autotrain.build_config("runs/autotrain/recipes-data")
+    config["params"]["learning_rate"] = 1e-4  # TRL's name, not AutoTrain's
+    hint = check("07.1", config).message
+    assert "learning_rate" in hint and "`lr`" not in hint and "config['params']" in hint
+
+
 def test_an_unfinished_or_odd_answer_gets_a_hint_not_a_traceback():
     assert "replace the `...`" in check("04.1", ...).message
     assert "show_solution('00.1')" in check("00.1", None).message
