@@ -67,6 +67,14 @@ def test_a_hint_points_the_way_without_giving_the_answer():
     assert "learning_rate" in hint and "`lr`" not in hint and "config['params']" in hint
 
 
+def test_a_prompt_that_calls_the_library_it_should_replace_gets_a_hint():
+    """02.3 asks for a few-shot prompt written by hand: calling ``prompting.few_shot_messages`` is refused."""
+    from lessonlib import prompting
+
+    verdict = check("02.3", lambda train, query: prompting.few_shot_messages(train, query))
+    assert not verdict.passed and "without `prompting.few_shot_messages`" in verdict.message
+
+
 def test_an_unfinished_or_odd_answer_gets_a_hint_not_a_traceback():
     assert "replace the `...`" in check("04.1", ...).message
     assert "show_solution('00.1')" in check("00.1", None).message
