@@ -167,12 +167,11 @@ class Cgroup:
     def processes(self) -> list[int]:
         return [int(pid) for pid in self.read("cgroup.procs", "cgroup.procs").split()]
 
-    def remove(self) -> list[int]:
-        """Kill what is left in the cgroup (reported first), then remove it; the pids that were left."""
+    def remove(self) -> None:
+        """Kill what is left in the cgroup, then remove it."""
         import signal
 
-        left = self.processes()
-        for pid in left:
+        for pid in self.processes():
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -184,7 +183,6 @@ class Cgroup:
                     break
                 except OSError:
                     time.sleep(0.2)
-        return left
 
 
 def _field(text: str, name: str) -> int:

@@ -362,6 +362,7 @@ def _check_scenario(answers: Any) -> str:
 
 _PROMPT_SCORES_02 = [0.8, 0.5, 0.7, 0.9, 0.4, 0.6, 0.7, 0.5, 0.8, 0.6, 0.3, 0.7]
 _TUNED_SCORES_02 = [0.9, 0.6, 0.7, 0.9, 0.6, 0.7, 0.8, 0.5, 0.9, 0.6, 0.5, 0.7]
+_MIN_GAIN_02 = 0.05  # the smallest F1 gain that pays for fine-tuning in exercise 02.2
 
 
 @exercise("02.2", 2, "A gain worth paying for, or noise?", answer="worth_it", setup=f'''
@@ -369,7 +370,7 @@ from lessonlib import evaluate
 
 prompt_scores = {_PROMPT_SCORES_02}
 tuned_scores = {_TUNED_SCORES_02}
-min_gain = 0.05   # the smallest F1 gain that pays for fine-tuning here: a business choice, not a statistic
+min_gain = {_MIN_GAIN_02}   # the smallest F1 gain that pays for fine-tuning here: a business choice, not a statistic
 ''', solution='''
 gains = [t - p for t, p in zip(tuned_scores, prompt_scores)]
 low, high = evaluate.bootstrap_interval(gains)
@@ -382,16 +383,16 @@ def _check_worth_it(worth_it: Any) -> str:
     from .evaluate import bootstrap_interval
 
     low, high = bootstrap_interval([t - p for t, p in zip(_TUNED_SCORES_02, _PROMPT_SCORES_02)])
-    expected = low >= 0.05
+    expected = low >= _MIN_GAIN_02
     if not isinstance(worth_it, bool):
         raise Hint("answer True or False: is the gain worth fine-tuning for?")
     if worth_it != expected:
         raise Hint("the mean gain is one draw of 12 examples; the 95% interval says how low it could really be. "
                    "Compare the interval's low end, not the mean, with `min_gain`."
                    if worth_it else "the interval's low end is what the gain is at least: compare it with `min_gain`.")
-    return (f"the gain is {low:+.3f} to {high:+.3f} (95%): its mean clears 0.05, its low end does not, so on 12 examples "
+    return (f"the gain is {low:+.3f} to {high:+.3f} (95%): its mean clears {_MIN_GAIN_02}, its low end does not, so on 12 examples "
             "it may not pay for itself. More test examples narrow the interval." if not expected else
-            f"even its low end, {low:+.3f}, clears 0.05: worth paying for.")
+            f"even its low end, {low:+.3f}, clears {_MIN_GAIN_02}: worth paying for.")
 
 
 def _messages_problem(messages: Any) -> str | None:

@@ -107,10 +107,14 @@ V2_NAMES = {"total_rss": "anon", "total_cache": "file", "total_shmem": "shmem", 
             "total_inactive_anon": "inactive_anon", "total_unevictable": "unevictable"}
 
 
+def _recorded_usage(name, folder=RECORDED):
+    """The cgroup's usage recorded with ``name``'s memory.stat (its last line, a comment)."""
+    return int((folder / f"{name}.memory.stat").read_text().rsplit("memory.usage_in_bytes ", 1)[1])
+
+
 def _recorded(name, root, version=1, limit=2 * 2**30, folder=RECORDED):
     """A cgroup tree (v1 or v2) holding the recorded ``memory.stat`` and usage ``name``, under a 2 GiB limit."""
-    text = (folder / f"{name}.memory.stat").read_text()
-    usage = text.rsplit("memory.usage_in_bytes ", 1)[1].strip()
+    text, usage = (folder / f"{name}.memory.stat").read_text(), str(_recorded_usage(name, folder))
     if version == 1:
         _cgroup_v1(root, limit=str(limit), usage=usage)
         (root / "memory" / "memory.stat").write_text(text)
@@ -132,7 +136,7 @@ def test_room_is_what_the_kernel_can_give_back_on_recorded_files(tmp_path, versi
     # after notebook 04 (its kernel ended), 0.7 GiB of cache on the active list, nearly none of it mapped:
     # reclaimable. Counting it as used, as "usage less inactive file" does, left 1.0 GB of 2.1 where the
     # walk then trained notebook 05's run (1.0 GiB) beside the open kernels without an OOM kill.
-    usage = int((RECORDED / "v1-after-04.memory.stat").read_text().rsplit(" ", 1)[1])
+    usage = _recorded_usage("v1-after-04")
     assert (usage - stat["total_inactive_file"]) / 1e9 > limits.memory_used_gb + 0.6
     assert system.memory_shortfall(1.1, limits) is None
     # after notebook 06: 0.6 GiB of mapped pages, 0.46 GiB of them still active (libraries and weights in use)
@@ -150,8 +154,7 @@ def test_the_guard_refuses_only_what_really_does_not_fit(tmp_path, version):
     after_03 = system.cgroup_limits(_recorded("v1-after-03", tmp_path, version))
     assert system.memory_shortfall(1.0, after_03) is None
     # the same cgroup with 1 GiB more anonymous memory: the kernel made room by dropping inactive file cache
-    text = (RECORDED / "v1-after-03.memory.stat").read_text()
-    stat, usage, more = system.read_memory_stat(RECORDED / "v1-after-03.memory.stat"), int(text.rsplit(" ", 1)[1]), 2**30
+    stat, usage, more = system.read_memory_stat(RECORDED / "v1-after-03.memory.stat"), _recorded_usage("v1-after-03"), 2**30
     dropped = usage + more - 2 * 2**30
     changed = {**stat, "total_rss": stat["total_rss"] + more, "total_cache": stat["total_cache"] - dropped,
                "total_inactive_file": stat["total_inactive_file"] - dropped}
