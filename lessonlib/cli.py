@@ -402,12 +402,13 @@ def cmd_decide(args: argparse.Namespace) -> int:
     from . import decide
 
     answers = decide.load_answers(args.answers)
-    scores = {}
+    scores, paired = {}, {}
     if args.results:
         from .evaluate import load_report
 
-        scores = decide.scores_from_report(load_report(args.results))
-    decision = decide.decide(answers, scores)
+        report = load_report(args.results)
+        scores, paired = decide.scores_from_report(report), decide.paired_from_report(report)
+    decision = decide.decide(answers, scores, paired)
     if args.json:
         _print_json(decision.to_dict())
     elif args.markdown:

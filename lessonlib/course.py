@@ -138,12 +138,12 @@ def tutorial_map(number: str) -> str:
     out: list[str] = []
     for tutorial in (t for t in TUTORIALS if t.home == number):
         out += [f"**{tutorial.title}**, step by step ([the original]({tutorial.url})):", "",
-                "| the tutorial's step | here |", "| --- | --- |"]
+                "| the tutorial's step | where |", "| --- | --- |"]
         for step in tutorial.steps:
             nb = by_number[step.notebook]
-            where = "this notebook" if step.notebook == number else f"[notebook {nb.number}]({nb.filename})"
-            if step.section != "-":
-                where += f", section *{step.section}*"
+            section = f"*{step.section}*" if step.section != "-" else ""
+            where = section or "this notebook" if step.notebook == number else \
+                f"[notebook {nb.number}]({nb.filename})" + (f", {section}" if section else "")
             out.append(f"| {step.original} | {where} |")
         out.append("")
     return "\n".join(out).rstrip("\n")

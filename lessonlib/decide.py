@@ -3,9 +3,9 @@
 The lesson asks, before fine-tuning: the **use case** (what to improve), the **alternatives** tried
 as baselines (prompt engineering, retrieval), the **costs** (is the base model fine-tunable, the
 effort, the compute, the data in hand) and the **benefits** (quality over the baseline, token and
-cost savings, reuse of the base model). :func:`decide` answers with one of four recommendations —
-``fine-tune``, ``improve the prompt``, ``add retrieval``, ``collect more data first`` — and every
-reason that decided it, in order. Measured evaluation results (:mod:`lessonlib.evaluate`) take
+cost savings, reuse of the base model). :func:`decide` answers with one of five recommendations —
+``fine-tune``, ``improve the prompt``, ``add retrieval``, ``collect more data first``, ``try a
+stronger base model`` — and every reason that decided it, in order. Measured evaluation results (:mod:`lessonlib.evaluate`) take
 precedence over impressions when they exist.
 
 The rules, in the order they are applied:
@@ -16,7 +16,14 @@ The rules, in the order they are applied:
 4. A tuned model was measured: it beats the best baseline by at least ``min_gain`` -> ``fine-tune``
    (unless it costs more than the budget allows); otherwise the best baseline wins.
 5. No tuned model yet: the best baseline already reaches ``target`` -> keep it (retrieval if it beat
-   prompting by ``min_gain``, else the prompt); below target with enough data -> ``fine-tune``.
+   prompting by ``min_gain``, else the prompt); below target, with a stronger base model not yet
+   tried -> ``try a stronger base model`` (prompting it is cheaper than training); otherwise, with
+   enough data -> ``fine-tune``.
+
+A difference smaller than ``min_gain`` (retrieval against prompting, a tuned model against the best
+baseline) is reported as no clear difference, never as a finding. Where the scores were measured
+example by example on the same examples (``paired``: :func:`paired_from_report`), a gain counts only
+when its paired bootstrap interval lies above 0 as well.
 
 >>> decide(Answers(tried_prompting=True, examples=200), {"zero-shot": 0.2, "few-shot": 0.5, "rag": 0.55, "fine-tuned": 0.8}).recommendation
 'fine-tune'
@@ -27,11 +34,11 @@ The rules, in the order they are applied:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Sequence
 
 from .errors import LessonError
 
-RECOMMENDATIONS = ("fine-tune", "improve the prompt", "add retrieval", "collect more data first")
+RECOMMENDATIONS = ("fine-tune", "improve the prompt", "add retrieval", "collect more data first", "try a stronger base model")
 
 
 @dataclass
@@ -47,8 +54,9 @@ class Answers:
     effort_acceptable: bool = True  # can you spend the effort to prepare data, evaluate and iterate?
     monthly_budget_usd: float = 50.0  # what the solution may cost a month
     fine_tune_monthly_usd: float = 0.0  # estimated monthly cost of the tuned model (training spread + hosting + tokens)
-    requests_per_month: int = 10_000  # expected volume
+    requests_per_month: int = 10_000  # expected volume (recorded in the report; fine_tune_monthly_usd carries its cost)
     reuse_for_new_domains: bool = False  # do you want to reuse the base model for other domains? (favours adapters)
+    stronger_model_untried: bool = False  # is there a stronger base model you have not tried with prompting yet?
     target: float = 0.8  # the score that would be good enough
     min_gain: float = 0.05  # the least improvement worth its cost
 
@@ -95,15 +103,53 @@ def _baselines(scores: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in scores.items() if k in {"zero-shot", "few-shot", "rag"} and v is not None}
 
 
-def decide(answers: Answers, scores: dict[str, float] | None = None) -> Decision:
-    """Apply the checklist's rules (see the module docstring) to the answers and measured scores."""
+def _paired_interval(paired: dict[str, Sequence[float]] | None, scores: dict[str, float], before: str,
+                     after: str) -> tuple[float, float] | None:
+    """The bootstrap interval of ``after - before`` over the same examples, when both were measured example
+    by example and the scores are still those measurements (a learner may have typed others); else None."""
+    if not paired or before not in paired or after not in paired or not paired[before] or len(paired[before]) != len(paired[after]):
+        return None
+    if any(abs(sum(paired[k]) / len(paired[k]) - scores[k]) > 5e-4 for k in (before, after)):
+        return None
+    from .evaluate import bootstrap_interval
+
+    return bootstrap_interval([b - a for a, b in zip(paired[before], paired[after])])
+
+
+def _clear(gain: float, interval: tuple[float, float] | None, min_gain: float) -> bool:
+    """A gain that counts: at least ``min_gain``, and its paired interval (when known) above 0."""
+    return gain >= min_gain and (interval is None or interval[0] > 0)
+
+
+def _spread(interval: tuple[float, float] | None) -> str:
+    return f" (paired 95% interval {interval[0]:+.3f} to {interval[1]:+.3f})" if interval else ""
+
+
+def _rag_vs_prompting(gain: float, min_gain: float, interval: tuple[float, float] | None = None) -> str:
+    if _clear(gain, interval, min_gain):
+        return f"retrieval beats prompting by {gain:+.3f}{_spread(interval)}"
+    if gain >= min_gain:
+        return f"retrieval vs prompting {gain:+.3f}{_spread(interval)}: the interval includes 0, no clear difference"
+    return f"retrieval vs prompting {gain:+.3f}, less than the {min_gain} that counts: no clear difference"
+
+
+def decide(answers: Answers, scores: dict[str, float] | None = None,
+           paired: dict[str, Sequence[float]] | None = None) -> Decision:
+    """Apply the checklist's rules (see the module docstring) to the answers and measured scores.
+
+    ``paired``: each strategy's per-example scores on the same examples, when measured (the gains are then
+    judged by their paired bootstrap interval too).
+    """
     scores = {k: float(v) for k, v in (scores or {}).items() if v is not None}
     reasons: list[str] = [f"Use case: {answers.use_case}."]
     baselines = _baselines(scores)
     best = max(baselines, key=baselines.get) if baselines else None
     best_score = baselines.get(best) if best else None
-    rag_gain = (baselines["rag"] - max(v for k, v in baselines.items() if k != "rag")) if "rag" in baselines and len(baselines) > 1 else None
-    alternative = "add retrieval" if (rag_gain is not None and rag_gain >= answers.min_gain) or (answers.tried_retrieval and not baselines) else "improve the prompt"
+    prompting = max((k for k in baselines if k != "rag"), key=baselines.get, default=None)
+    rag_gain = baselines["rag"] - baselines[prompting] if "rag" in baselines and prompting else None
+    rag_interval = _paired_interval(paired, scores, prompting, "rag") if rag_gain is not None else None
+    rag_clear = rag_gain is not None and _clear(rag_gain, rag_interval, answers.min_gain)
+    alternative = "add retrieval" if rag_clear or (answers.tried_retrieval and not baselines) else "improve the prompt"
 
     def done(recommendation: str, gain: float | None = None) -> Decision:
         return Decision(recommendation, reasons, scores, best, gain)
@@ -111,7 +157,7 @@ def decide(answers: Answers, scores: dict[str, float] | None = None) -> Decision
     if not answers.base_model_fine_tunable:
         reasons.append("The base model cannot be fine-tuned, so the choice is among the alternatives.")
         if rag_gain is not None:
-            reasons.append(f"Retrieval {'beat' if rag_gain >= answers.min_gain else 'did not clearly beat'} prompting ({rag_gain:+.3f}).")
+            reasons.append(f"{_rag_vs_prompting(rag_gain, answers.min_gain, rag_interval).capitalize()}.")
         return done(alternative)
     if not baselines and not (answers.tried_prompting or answers.tried_retrieval):
         reasons.append("No alternative has been tried: measure prompt engineering (few-shot) first, it is the baseline any fine-tune must beat.")
@@ -125,23 +171,33 @@ def decide(answers: Answers, scores: dict[str, float] | None = None) -> Decision
         reasons.append("The effort of preparing data, evaluating and iterating is not acceptable now: stay with the alternatives.")
         return done(alternative)
     if best:
-        reasons.append(f"Best baseline: {best} at {best_score:.3f}" + (f"; retrieval vs prompting {rag_gain:+.3f}." if rag_gain is not None else "."))
+        reasons.append(f"Best baseline: {best} at {best_score:.3f}" + (f"; {_rag_vs_prompting(rag_gain, answers.min_gain, rag_interval)}." if rag_gain is not None else "."))
     tuned = scores.get("fine-tuned")
     if tuned is not None and best_score is not None:
         gain = tuned - best_score
-        if gain >= answers.min_gain:
-            reasons.append(f"The tuned model scores {tuned:.3f}, {gain:+.3f} over the best baseline (at least {answers.min_gain} needed).")
+        interval = _paired_interval(paired, scores, best, "fine-tuned")
+        if _clear(gain, interval, answers.min_gain):
+            reasons.append(f"The tuned model scores {tuned:.3f}, {gain:+.3f} over the best baseline{_spread(interval)} "
+                           f"(at least {answers.min_gain} needed).")
             if answers.fine_tune_monthly_usd > answers.monthly_budget_usd:
                 reasons.append(f"But it would cost ${answers.fine_tune_monthly_usd:,.2f} a month, over the ${answers.monthly_budget_usd:,.2f} budget.")
                 return done(alternative, gain)
             if answers.reuse_for_new_domains:
                 reasons.append("A LoRA adapter keeps the base model reusable for new domains (one small adapter each).")
             return done("fine-tune", gain)
-        reasons.append(f"The tuned model scores {tuned:.3f}, only {gain:+.3f} over the best baseline: not worth its cost.")
+        if gain >= answers.min_gain:
+            reasons.append(f"The tuned model scores {tuned:.3f}, {gain:+.3f} over the best baseline{_spread(interval)}: the "
+                           "interval includes 0, so the gain may be noise; not worth its cost yet (measure on more examples).")
+        else:
+            reasons.append(f"The tuned model scores {tuned:.3f}, only {gain:+.3f} over the best baseline: not worth its cost.")
         return done(alternative, gain)
     if best_score is not None and best_score >= answers.target:
         reasons.append(f"{best} already reaches the target ({answers.target}): no need to fine-tune.")
         return done(alternative)
+    if best_score is not None and answers.stronger_model_untried:
+        reasons.append(f"The best baseline is below the target ({answers.target}), and a stronger base model has not been tried: "
+                       "prompting it costs no training, so measure it first.")
+        return done("try a stronger base model")
     if best_score is not None:
         reasons.append(f"The best baseline is below the target ({answers.target}) and there are {answers.examples} examples: fine-tuning is worth a try (then measure it).")
     else:
@@ -155,6 +211,11 @@ def decide(answers: Answers, scores: dict[str, float] | None = None) -> Decision
 def scores_from_report(report: Any) -> dict[str, float]:
     """Primary scores of an :class:`lessonlib.evaluate.EvalReport`, by strategy."""
     return {r.strategy: r.metrics[report.primary_metric] for r in report.results if not r.skipped}
+
+
+def paired_from_report(report: Any) -> dict[str, list[float]]:
+    """Per-example primary scores of an :class:`lessonlib.evaluate.EvalReport`, by strategy (same examples, same order)."""
+    return {r.strategy: list(r.per_example) for r in report.results if not r.skipped and r.per_example}
 
 
 def load_answers(path: str) -> Answers:

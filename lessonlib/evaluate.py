@@ -187,6 +187,7 @@ class EvalReport:
     primary_metric: str  # "f1" (recipes) or "execution_accuracy" (sql)
     languages: list[str] = field(default_factory=list)  # each test example's language (recipes: "en" or "fr"), in order
     adapter: str | None = None  # the adapter folder the fine-tuned strategy used (None without one)
+    split: str = "test"  # the split scored: "valid" to choose settings, "test" once at the end
 
     def by_language(self, strategy: str) -> dict[str, list[float]]:
         """A strategy's per-example scores grouped by the examples' language (empty without languages).
@@ -229,7 +230,7 @@ class EvalReport:
             interval = r.interval()
             spread = f"{interval[0]:.2f} to {interval[1]:.2f}" if interval else ""
             lines.append(f"{r.strategy:<11} {r.metrics[metric]:>18.3f} {spread:>13} {extra} {r.prompt_tokens:>10.0f} {r.latency_s:>9.2f} {r.usd_per_1000:>9.4f}")
-        lines.append(f"({self.task}, {self.results[0].n if self.results else 0} test examples, k={self.k}, local model {self.model}; "
+        lines.append(f"({self.task}, {self.results[0].n if self.results else 0} {self.split} examples, k={self.k}, local model {self.model}; "
                      f"costs at {self.price_model} prices of {self.prices_as_of})")
         return "\n".join(lines + self._language_lines())
 
@@ -273,7 +274,8 @@ def load_report(path: str | Path) -> EvalReport:
         if not r.get("skipped") and raw["primary_metric"] not in r.get("metrics", {}):
             raise LessonError(f"{path}: results[{i}].metrics lacks '{raw['primary_metric']}'")
     return EvalReport(raw["task"], raw.get("model", "?"), raw.get("price_model", "?"), raw.get("prices_as_of", "?"), raw.get("k", 0), results,
-                      raw["primary_metric"], [str(language) for language in raw.get("languages") or []], raw.get("adapter"))
+                      raw["primary_metric"], [str(language) for language in raw.get("languages") or []], raw.get("adapter"),
+                      str(raw.get("split", "test")))
 
 
 def _prompts(strategy: str, train: list[dict[str, Any]], test: list[dict[str, Any]], k: int) -> list[list[dict[str, Any]]]:
@@ -298,9 +300,17 @@ def evaluate(
     price_model: str = "gpt-4o-mini",
     max_new_tokens: int | None = None,
     samples: int = 3,
+    split: str = "test",
+    progress: bool | None = None,
 ) -> EvalReport:
-    """Run the strategies on ``task``'s test split and score them (see the module docstring)."""
+    """Run the strategies on ``task``'s ``split`` and score them (see the module docstring).
+
+    Choose settings on ``split="valid"`` and score the test split once, with the settings chosen: a score
+    used to choose is no longer a fair estimate of how the choice does on new data. ``progress``: a live
+    line per strategy (by default where someone sees it: a notebook or a terminal).
+    """
     from . import corpora, costs, data, models, tokens
+    from .progress import LiveLine
 
     if task not in TASKS:
         raise LessonError(f"unknown task '{task}'", fix=f"use one of: {', '.join(TASKS)}", exit_code=2)
@@ -308,7 +318,9 @@ def evaluate(
     if unknown:
         raise LessonError(f"unknown strategy '{unknown[0]}'", fix=f"use some of: {', '.join(STRATEGIES)}", exit_code=2)
     train = data.read_examples(corpora.split_path(task, "train"))
-    test = data.read_examples(corpora.split_path(task, "test"))[:limit]
+    if split not in ("valid", "test"):
+        raise LessonError(f"unknown split '{split}'", fix="use valid (to choose settings) or test (once, at the end)", exit_code=2)
+    test = data.read_examples(corpora.split_path(task, split))[:limit]
     price = costs.get_price(price_model)
     encoding = tokens.encoding_for(price.model)
     max_new = max_new_tokens or (60 if task == "recipes" else 80)
@@ -316,7 +328,9 @@ def evaluate(
 
     db = sql.connect() if task == "sql" else None
     results = []
-    for strategy in strategies:
+    line = LiveLine("scoring", total=len(strategies), enabled=progress)
+    for number, strategy in enumerate(strategies, start=1):
+        line.update(number, f"{strategy} on {len(test)} {split} examples")
         if strategy == "fine-tuned" and not adapter:
             results.append(StrategyResult(strategy, 0, {}, 0, 0, 0, 0, skipped="no adapter: train one in notebook 04 (lessonlib train local)"))
             continue
@@ -340,6 +354,9 @@ def evaluate(
                      for e, a in list(zip(test, answers))[:samples]],
             per_example=[round(r["f1" if task == "recipes" else "execution_accuracy"], 4) for r in rows],
         ))
+    scored = [r.strategy for r in results if not r.skipped]
+    line.finish(f"Scored {', '.join(scored[:-1]) + ' and ' + scored[-1] if len(scored) > 1 else ''.join(scored) or 'nothing'} "
+                f"on {len(test)} {split} examples.")
     languages = [recipes.language_of(e) for e in test] if task == "recipes" else []
     return EvalReport(task, model or models.DEFAULT_MODEL, price.model, price.as_of, k, results,
-                      "f1" if task == "recipes" else "execution_accuracy", languages, str(adapter) if adapter else None)
+                      "f1" if task == "recipes" else "execution_accuracy", languages, str(adapter) if adapter else None, split)

@@ -302,33 +302,46 @@ def _check_training_usd(usd: Any) -> str:
                "and by `price.training_per_1m / 1e6`.")
 
 
-@exercise("01.3", 3, "When does the tuned model pay for itself?", answer="requests", setup=_FEW_SHOT_SETUP, solution='''
+@exercise("01.3", 3, "When does the tuned model pay for itself?", answer="break_even", setup=_FEW_SHOT_SETUP, solution='''
 from lessonlib import costs
 
 price = costs.get_price("gpt-4o-mini")
 prompt = tokens.count_messages(prompting.zero_shot_messages(query), encoding)
-reply = 30                                                                       # per_shot: measured above
-few_shot_cost = costs.request_cost(prompt + 10 * per_shot, reply, price)         # 10 examples, base prices
-tuned_cost = costs.request_cost(prompt, reply, price, fine_tuned=True)            # short prompt, fine-tuned prices
+reply = 30
 training = data.validate(corpora.split_path("recipes", "train"), model=price.model).tokens.total * 3 * price.training_per_1m / 1e6
-requests = training / (few_shot_cost - tuned_cost)
+
+
+def break_even(shots):
+    few_shot_cost = costs.request_cost(prompt + shots * per_shot, reply, price)  # the examples, at base prices
+    tuned_cost = costs.request_cost(prompt, reply, price, fine_tuned=True)       # the short prompt, at fine-tuned prices
+    saving = few_shot_cost - tuned_cost
+    return training / saving if saving > 0 else None                              # None: it never pays off
 ''', wrong='''
-requests = 1000
+def break_even(shots):
+    return 1000 * shots
 ''')
-def _check_break_even(requests: Any) -> str:
+def _check_break_even(break_even: Any) -> str:
     from . import costs, data, prompting, tokens
 
+    if not callable(break_even):
+        raise Hint("`break_even` should be a function of `shots`: `def break_even(shots): ...`.")
     price = costs.get_price("gpt-4o-mini")
     query = data.read_examples(_train_path().with_name("test.jsonl"))[0]
     encoding = tokens.encoding_for("gpt-4o-mini")
     prompt = tokens.count_messages(prompting.zero_shot_messages(query), encoding)
-    saving = costs.request_cost(prompt + 10 * _tokens_per_shot(), 30, price) - costs.request_cost(prompt, 30, price, fine_tuned=True)
-    expected = _training_usd("gpt-4o-mini", 3) / saving
-    if _close(requests, expected, expected * 0.03):
-        return (f"about {expected:,.0f} requests. Each one saves ${saving * 1000:.4f} per thousand: the tuned model's "
-                "tokens cost more, but it reads about 10 times fewer of them.")
-    raise Hint("cost one request both ways with `costs.request_cost` (10 examples at base prices; the short prompt with "
-               "fine_tuned=True), then divide the training cost by the saving per request.")
+    training = _training_usd("gpt-4o-mini", 3)
+    for shots in (10, 5, 20, 2):
+        saving = costs.request_cost(prompt + shots * _tokens_per_shot(), 30, price) - costs.request_cost(prompt, 30, price, fine_tuned=True)
+        expected = training / saving if saving > 0 else None
+        got = break_even(shots)
+        if expected is None and got is not None:
+            raise Hint(f"with {shots} examples a few-shot request is cheaper than a request to the tuned model (its tokens "
+                       "cost more): the saving per request is not positive, so it never pays off. Return None then.")
+        if expected is not None and not _close(got, expected, expected * 0.03):
+            raise Hint(f"break_even({shots}) gave {got!r}. Cost one request both ways with `costs.request_cost` (the examples "
+                       "at base prices; the short prompt with fine_tuned=True), then divide the training cost by the saving per request.")
+    return ("right for 2, 5, 10 and 20 examples. The fewer examples a prompt carries, the longer the tuned model takes to pay "
+            "for itself, and below some number it never does: its tokens cost more than the base model's.")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -339,23 +352,28 @@ def _check_break_even(requests: Any) -> str:
 @exercise("02.1", 1, "Fill the checklist for a scenario", answer="answers", solution='''
 from lessonlib.decide import Answers
 
-answers = Answers(tried_prompting=True, tried_retrieval=True, examples=400, monthly_budget_usd=50,
-                  fine_tune_monthly_usd=20, target=0.8)
+answers = Answers(tried_prompting=True, tried_retrieval=True, examples=400,
+                  monthly_budget_usd=600 / 12,       # the checklist counts per month
+                  fine_tune_monthly_usd=20, target=0.8,
+                  stronger_model_untried=False)      # they use the strongest model they can get
 ''', wrong='''
 from lessonlib.decide import Answers
 
-answers = Answers(tried_prompting=True, examples=400)
+answers = Answers(tried_prompting=True, tried_retrieval=True, examples=400, monthly_budget_usd=600,
+                  fine_tune_monthly_usd=20, target=0.8)
 ''')
 def _check_scenario(answers: Any) -> str:
     from .decide import Answers, decide
 
     if not isinstance(answers, Answers):
         raise Hint("build the answers with `Answers(...)`, from lessonlib.decide.")
-    wanted = {"tried_prompting": True, "tried_retrieval": True, "examples": 400, "monthly_budget_usd": 50,
-              "fine_tune_monthly_usd": 20, "target": 0.8}
+    wanted = {"tried_prompting": True, "tried_retrieval": True, "examples": 400, "fine_tune_monthly_usd": 20, "target": 0.8,
+              "stronger_model_untried": False}
     for name, value in wanted.items():
         if getattr(answers, name) != value:
             raise Hint(f"read the scenario again for `{name}` (you have {getattr(answers, name)!r}).")
+    if not _close(answers.monthly_budget_usd, 50, 0.01):
+        raise Hint(f"`monthly_budget_usd` is a budget per month (you have {answers.monthly_budget_usd!r}); the scenario gives one per year.")
     decision = decide(answers, {"few-shot": 0.55, "rag": 0.60})
     return f"with those baselines the checklist says: {decision.recommendation}. Notebook 05 measures them for real."
 
@@ -692,10 +710,10 @@ def _check_per_language(per_language: Any, samples: list[dict[str, str]] | None 
 
 #: The held-out F1 that exercise 05.3 asks an adapter of the learner's own to reach (notebook 05's
 #: 20-step, rank-8 adapter scores about 0.5; 30 steps of rank 16 on every linear layer about 0.7).
-TARGET_F1 = 0.6
+TARGET_F1 = 0.75  # on the validation split; notebook 05's 20-step adapter stays below it, the solution well above
 
 
-@exercise("05.3", 3, "Settings that reach an F1 of 0.6", answer="report", setup='''
+@exercise("05.3", 3, "Settings that reach an F1 of 0.75", answer="report", setup='''
 from lessonlib import evaluate
 from lessonlib.train import RunConfig, run_in_subprocess
 ''', solution='''
@@ -708,7 +726,7 @@ mine = RunConfig(
     overwrite=True,
 )
 result = run_in_subprocess(mine)
-report = evaluate.evaluate("recipes", ["fine-tuned"], adapter=result.output_dir, limit=16)
+report = evaluate.evaluate("recipes", ["fine-tuned"], adapter=result.output_dir, split="valid", limit=16)
 print(report.table())
 ''', wrong='''
 report = evaluate.evaluate("recipes", ["zero-shot"], limit=2, max_new_tokens=8)   # the base model, on 2 recipes
@@ -721,9 +739,12 @@ def _check_reach_f1(report: Any) -> str:
     tuned = next((r for r in report.results if r.strategy == "fine-tuned"), None)
     if report.task != "recipes" or tuned is None or tuned.skipped or not report.adapter:
         raise Hint("score your adapter, with the fine-tuned strategy: "
-                   "evaluate.evaluate(\"recipes\", [\"fine-tuned\"], adapter=result.output_dir, limit=16).")
+                   "evaluate.evaluate(\"recipes\", [\"fine-tuned\"], adapter=result.output_dir, split=\"valid\", limit=16).")
+    if report.split != "valid":
+        raise Hint("choose settings on the validation split (split=\"valid\"): a test score used to choose settings "
+                   "is no longer a fair estimate of how they do on new recipes. The test split is scored once, at the end.")
     if tuned.n < 16:
-        raise Hint(f"score all 16 held-out recipes (limit=16): on {tuned.n}, a high score can be luck.")
+        raise Hint(f"score 16 validation recipes (limit=16): on {tuned.n}, a high score can be luck.")
     try:
         settings = json.loads((Path(report.adapter) / "adapter_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -737,9 +758,10 @@ def _check_reach_f1(report: Any) -> str:
                    "More steps show the model more recipes (2 a step); a larger rank, or LoRA on every linear layer "
                    "(\"all-linear\"), gives it more to change; short LoRA runs like a learning rate of 1e-3 to 3e-3.")
     low, high = tuned.interval()
-    return (f"F1 {f1:.2f} on the 16 held-out recipes (95% interval {low:.2f} to {high:.2f}), with rank "
-            f"{settings.get('r')} on {layers}. Is the interval's lower end above the 0.5 of the notebook's adapter? "
-            "If not, your settings may be no better, only luckier. Keep a note of what each change did.")
+    return (f"F1 {f1:.2f} on 16 validation recipes (95% interval {low:.2f} to {high:.2f}), with rank "
+            f"{settings.get('r')} on {layers}. Now, once, score the test split with these settings "
+            "(`evaluate.evaluate(\"recipes\", [\"fine-tuned\"], adapter=..., limit=16)`): that is the number to report. "
+            "Keep a note of what each change did.")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -924,20 +946,46 @@ def _check_mix(mix: Any) -> str:
             "and measure forgetting with `limits.forgetting`.")
 
 
-@exercise("08.1", 1, "Where did it start to overfit?", answer="best_step", setup='''
-history = [(10, 1.42), (20, 1.18), (30, 1.05), (40, 1.01), (50, 1.04), (60, 1.12)]    # (step, validation loss)
+_HISTORY_08 = [(10, 1.42), (20, 1.18), (30, 1.05), (40, 1.01), (50, 1.04), (60, 1.00), (70, 1.03), (80, 1.06), (90, 1.10), (100, 1.15)]
+_PATIENCE_08 = 2
+
+
+@exercise("08.1", 1, "When does early stopping stop?", answer=("stopped_at", "kept"), setup=f'''
+history = {_HISTORY_08}   # (step, validation loss)
+patience = {_PATIENCE_08}
 ''', solution='''
-best_step = min(history, key=lambda row: row[1])[0]
-''', wrong='best_step = history[-1][0]', context={"history": "history"})
-def _check_best_step(best_step: Any, history: list[tuple[int, float]] | None = None) -> str:
-    if not history:
-        raise Hint("pass the validation history: check('08.1', best_step, history=history).")
-    step, loss = min(history, key=lambda row: row[1])
-    if best_step != step:
-        raise Hint("look for the lowest validation loss, not the last step: training loss keeps falling, validation loss "
-                   "turns up when the model starts to memorise.")
-    return (f"step {step} (validation loss {loss}). Keep that checkpoint: `load_best_model_at_end=True` with "
-            "`metric_for_best_model=\"eval_loss\"` does it for you.")
+best_loss, best_step, waited = float("inf"), None, 0
+for step, loss in history:
+    if loss < best_loss:                     # a new best: remember it, start waiting again
+        best_loss, best_step, waited = loss, step, 0
+    else:
+        waited += 1
+        if waited == patience:               # `patience` evaluations in a row without a new best
+            break
+stopped_at, kept = step, best_step
+''', wrong='''
+stopped_at, kept = history[-1][0], min(history, key=lambda row: row[1])[0]
+''')
+def _check_early_stop(stopped_at: Any, kept: Any) -> str:
+    best_loss, best_step, waited, stop = float("inf"), None, 0, _HISTORY_08[-1][0]
+    for step, loss in _HISTORY_08:
+        if loss < best_loss:
+            best_loss, best_step, waited = loss, step, 0
+        else:
+            waited += 1
+            if waited == _PATIENCE_08:
+                stop = step
+                break
+    if stopped_at == _HISTORY_08[-1][0]:
+        raise Hint("early stopping does not wait for the last step: it stops once the validation loss has failed to reach a "
+                   "new best `patience` evaluations in a row. Walk through the history one evaluation at a time.")
+    if stopped_at != stop:
+        raise Hint("count the evaluations since the last *new best* (lower than every loss before it); a new best starts "
+                   "the count again. Training stops when the count reaches `patience`.")
+    if kept != best_step:
+        raise Hint("the model kept is the one from the best evaluation seen before training stopped.")
+    return (f"it stops at step {stop} and keeps step {best_step}. In TRL: `EarlyStoppingCallback(early_stopping_patience=2)` "
+            "with `load_best_model_at_end=True` and `metric_for_best_model=\"eval_loss\"` in the SFTConfig (notebook 08, section 1).")
 
 
 @exercise("08.3", 3, "Does mixing reduce forgetting?", answer="mixed", setup='''

@@ -816,7 +816,8 @@ def info(name: str | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"name": name or DEFAULT_MODEL}
     if name is None or str(name).lower() == DEFAULT_MODEL:
         state = cache_state()
-        result.update(model=DEFAULT_MODEL_ID, cache=asdict(state))
+        result.update(model=DEFAULT_MODEL_ID, cache=asdict(state),
+                      weights=f"{GGUF_NAME} (4-bit Q4_1), dequantised to float32 once by `make setup`")
         try:
             result["gguf"] = str(gguf_path())
         except LessonError as exc:

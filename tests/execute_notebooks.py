@@ -49,7 +49,10 @@ def execute(path: Path, timeout: int = 900) -> None:
     # One more cell, not saved: it waits for what the notebook's views run in the background, whose final
     # state then updates the outputs that show them (display ids), so the notebook is saved with it.
     nb.cells.append(nbformat.v4.new_code_cell(AFTER_RUN_ALL))
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    # coalesce_streams: a cell's stdout in one output, with what a carriage return overwrote dropped, as nbval
+    # compares it (a live progress line leaves only its final summary)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", coalesce_streams=True,
+                            resources={"metadata": {"path": str(path.parent)}})
     try:
         client.execute()
     finally:

@@ -408,3 +408,19 @@ def test_generated_recipes_read_like_recipes():
         names = {i.en: (i.fr if example["meta"]["lang"] == "fr" else i.en) for i in recipes.CATALOGUE.values()}
         for promised in recipes.promised_ingredients(example["meta"]["title"]):
             assert names[promised] in answer, (example["meta"]["title"], answer)
+        title = example["meta"]["title"].lower()
+        meats = [names[m] for m in recipes.MEATS if names[m] in answer]
+        promised_meats = [names[m] for m in recipes.promised_ingredients(example["meta"]["title"]) if m in recipes.MEATS]
+        if re.search(r"vegetable|légumes", title):
+            assert not meats and not re.search(r"chicken|volaille", user), (title, answer)  # no beef in a vegetable sauté
+        else:
+            assert len(meats) <= max(1, len(promised_meats)) and set(meats) >= set(promised_meats), (title, answer)
+
+
+def test_the_data_readme_lists_the_whole_recipe_vocabulary():
+    from lessonlib.corpora import recipes
+
+    text = (Path(__file__).resolve().parent.parent / "data" / "README.md").read_text(encoding="utf-8")
+    for ingredient in recipes.CATALOGUE.values():
+        row = f"| {ingredient.en} / {ingredient.fr} | {', '.join(ingredient.en_forms + ingredient.fr_forms)} |"
+        assert row in text, f"data/README.md: regenerate the vocabulary table ({ingredient.en} is missing or out of date)"

@@ -28,6 +28,9 @@ BASE = dict(tried_prompting=True, examples=200)
     (BASE, {"few-shot": 0.6, "rag": 0.9}, "add retrieval", "already reaches the target"),
     (BASE, {"few-shot": 0.4, "rag": 0.42}, "fine-tune", "below the target"),
     (dict(tried_retrieval=True, examples=300), {}, "fine-tune", "tried but not measured"),
+    (dict(stronger_model_untried=True, **BASE), {"few-shot": 0.2, "rag": 0.22}, "try a stronger base model", "has not been tried"),
+    (BASE, {"few-shot": 0.2, "rag": 0.21}, "fine-tune", "no clear difference"),
+    (BASE, {"few-shot": 0.2, "rag": 0.3}, "fine-tune", "retrieval beats prompting by +0.100"),
 ])
 def test_every_recommendation_path(answers, scores, expected, reason):
     decision = decide(Answers(**answers), scores)
@@ -39,7 +42,7 @@ def test_every_recommendation_path(answers, scores, expected, reason):
 def test_every_recommendation_is_reachable():
     reached = set()
     for answers, scores in [({}, {}), (dict(examples=1, tried_prompting=True), {}), (BASE, {"few-shot": 0.1, "fine-tuned": 0.9}),
-                            (BASE, {"few-shot": 0.1, "rag": 0.95})]:
+                            (BASE, {"few-shot": 0.1, "rag": 0.95}), (dict(stronger_model_untried=True, **BASE), {"few-shot": 0.1})]:
         reached.add(decide(Answers(**answers), scores).recommendation)
     assert reached == set(RECOMMENDATIONS)
 
@@ -153,3 +156,22 @@ def test_evaluate_refuses_unknown_names():
         evaluate.evaluate("poems")
     with pytest.raises(LessonError, match="unknown strategy 'magic'"):
         evaluate.evaluate("recipes", ["magic"])
+
+
+def test_a_gain_counts_only_when_its_paired_interval_is_above_zero():
+    """Retrieval +0.07 over prompting on the same 8 examples, with examples that go both ways: no clear difference."""
+    few = [0.2, 0.0, 0.4, 0.1, 0.3, 0.0, 0.2, 0.4]
+    rag = [0.5, 0.0, 0.1, 0.4, 0.3, 0.0, 0.6, 0.3]
+    scores = {"few-shot": sum(few) / 8, "rag": sum(rag) / 8}
+    noisy = decide(Answers(**BASE), scores, {"few-shot": few, "rag": rag})
+    assert any("interval includes 0, no clear difference" in r for r in noisy.reasons), noisy.reasons
+    assert decide(Answers(**dict(BASE, base_model_fine_tunable=False)), scores, {"few-shot": few, "rag": rag}).recommendation == "improve the prompt"
+    assert decide(Answers(**dict(BASE, base_model_fine_tunable=False)), scores).recommendation == "add retrieval"  # means alone
+    steady = [f + 0.1 for f in few]
+    clear = decide(Answers(**BASE), {"few-shot": scores["few-shot"], "rag": sum(steady) / 8}, {"few-shot": few, "rag": steady})
+    assert any("retrieval beats prompting by +0.100 (paired 95% interval +0.100 to +0.100)" in r for r in clear.reasons), clear.reasons
+    edited = decide(Answers(**BASE), {"few-shot": scores["few-shot"], "rag": 0.9}, {"few-shot": few, "rag": rag})  # a typed score
+    assert not any("paired" in r for r in edited.reasons)
+    tuned = [0.9, 0.0, 0.1, 0.9, 0.2, 0.0, 0.9, 0.1]
+    maybe = decide(Answers(**BASE), {**scores, "fine-tuned": sum(tuned) / 8}, {"few-shot": few, "rag": rag, "fine-tuned": tuned})
+    assert maybe.recommendation != "fine-tune" and any("may be noise" in r for r in maybe.reasons), maybe.reasons

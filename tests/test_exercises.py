@@ -67,6 +67,19 @@ def test_a_hint_points_the_way_without_giving_the_answer():
     assert "learning_rate" in hint and "`lr`" not in hint and "config['params']" in hint
 
 
+def test_settings_chosen_on_the_test_split_get_a_hint(tmp_path):
+    """05.3 chooses hyper-parameters: a report on the test split is refused, whatever its score."""
+    from lessonlib.evaluate import EvalReport, StrategyResult
+
+    (tmp_path / "adapter_config.json").write_text('{"r": 16, "target_modules": "all-linear"}', encoding="utf-8")
+    tuned = StrategyResult("fine-tuned", 16, {"f1": 0.9}, 119, 30, 0.5, 0.07, per_example=[0.9] * 16)
+    on_test = EvalReport("recipes", "smollm2", "gpt-4o-mini", "2025-06-01", 3, [tuned], "f1", adapter=str(tmp_path))
+    verdict = check("05.3", on_test)
+    assert not verdict.passed and 'split="valid"' in verdict.message
+    on_valid = EvalReport("recipes", "smollm2", "gpt-4o-mini", "2025-06-01", 3, [tuned], "f1", adapter=str(tmp_path), split="valid")
+    assert check("05.3", on_valid).passed
+
+
 def test_a_prompt_that_calls_the_library_it_should_replace_gets_a_hint():
     """02.3 asks for a few-shot prompt written by hand: calling ``prompting.few_shot_messages`` is refused."""
     from lessonlib import prompting

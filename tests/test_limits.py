@@ -128,3 +128,20 @@ def test_the_general_examples_to_mix_in_are_not_the_questions_that_measure_forge
     prompts = {e["messages"][0]["content"].removesuffix(" Answer in one short sentence.").lower() for e in examples}
     assert len(examples) == len(prompts) >= 40 and not asked & prompts
     assert all(e["messages"][0]["content"].endswith("Answer in one short sentence.") for e in examples)  # as knowledge() asks
+
+
+def test_forgetting_is_judged_with_a_paired_test():
+    """9 forgotten against 4 gained (notebook 08's run) is p = 0.27: said to be possibly chance, not a finding."""
+    from lessonlib.limits import ForgettingReport, KnowledgeResult
+
+    def result(marks):
+        return KnowledgeResult(None, sum(marks) / len(marks), [{"question": f"q{i}", "reply": "", "correct": m} for i, m in enumerate(marks)])
+
+    before = [True] * 9 + [False] * 4 + [True] * 8 + [False] * 3
+    after = [False] * 9 + [True] * 4 + [True] * 8 + [False] * 3
+    report = ForgettingReport(result(before), result(after))
+    assert (len(report.forgotten), len(report.gained)) == (9, 4)
+    assert round(report.p_value, 2) == 0.27 and "could be chance" in report.summary()
+    lopsided = ForgettingReport(result([True] * 12), result([False] * 12))
+    assert lopsided.p_value < 0.001 and "unlikely to be chance" in lopsided.summary()
+    assert ForgettingReport(result([True]), result([True])).p_value == 1.0

@@ -764,3 +764,20 @@ def test_a_run_in_a_subprocess_relays_its_events_and_its_errors(tmp_path, small_
     broken.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n', encoding="utf-8")
     with pytest.raises(LessonError, match="broken.jsonl"):
         run_in_subprocess(tiny(tmp_path, (broken, small_data[1]), valid_file=None, output_dir=str(tmp_path / "other")))
+
+
+def test_the_limits_runs_pass_their_early_stopping_settings_to_trl():
+    """Notebook 08 shows these SFTConfig fields and EarlyStoppingCallback(early_stopping_patience=2) as what the runner uses."""
+    import warnings
+
+    from lessonlib import limits
+    from lessonlib.train import plan_for, recipe
+
+    config = limits.experiment_config("data/recipes/train.jsonl", "runs/test-early", valid_file="data/recipes/valid.jsonl")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        args = recipe.sft_config(config, plan_for(config), config.output_dir)
+    shown = dict(eval_strategy="steps", eval_steps=4, save_strategy="steps", save_steps=4, load_best_model_at_end=True,
+                 metric_for_best_model="eval_loss", greater_is_better=False)
+    assert {name: getattr(args, name) for name in shown} == shown
+    assert config.early_stopping and config.early_stopping_patience == 2

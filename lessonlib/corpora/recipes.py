@@ -274,6 +274,22 @@ def promised_ingredients(title: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+#: Ingredients a dish is named after when it has them: a title promises at most these, and an extra never adds
+#: one the title contradicts.
+MEATS = ("chicken", "beef", "bacon", "shrimp", "salmon")
+#: Titles that promise no meat or fish ("Vegetable Soup", "Sauté aux légumes").
+_MEATLESS = r"vegetable|légumes|veggie|végé"
+
+
+def _coherent(extras: list[str], title: str, promised: list[str]) -> list[str]:
+    """The optional ingredients a title allows: none of meat or fish for a meatless title, no other meat or fish
+    than the one a title promises, and at most one otherwise (a garlic pasta has bacon or shrimp, not both)."""
+    if re.search(_MEATLESS, title.lower()) or any(name in MEATS for name in promised):
+        return [name for name in extras if name not in MEATS]
+    first_meat = next((name for name in extras if name in MEATS), None)
+    return [name for name in extras if name not in MEATS or name == first_meat]
+
+
 def make_example(rng: random.Random, lang: str | None = None) -> dict[str, Any]:
     """One random recipe and its answer, as an OpenAI chat record (plus a ``meta`` field)."""
     lang = lang or ("fr" if rng.random() < 0.25 else "en")
@@ -281,13 +297,18 @@ def make_example(rng: random.Random, lang: str | None = None) -> dict[str, Any]:
     family = FAMILIES[family_name]
     x = rng.randrange(len(family[f"x_{lang}"]))
     title = rng.choice(family[lang]).format(x=family[f"x_{lang}"][x])
+    promised = promised_ingredients(title)
     extras = rng.sample(family["extra"], k=rng.randint(2, min(6, len(family["extra"]))))
-    names = list(dict.fromkeys(family["core"] + promised_ingredients(title) + extras))
+    names = list(dict.fromkeys(family["core"] + promised + _coherent(extras, title, promised)))
     rng.shuffle(names)
+    meatless = bool(re.search(_MEATLESS, title.lower()))
     lines, answer = [], []
     for name in names:
         ing = CATALOGUE[name]
-        form = rng.choice(ing.fr_forms if lang == "fr" else ing.en_forms)
+        forms = ing.fr_forms if lang == "fr" else ing.en_forms
+        if meatless:  # a vegetable soup is not made with chicken stock
+            forms = tuple(f for f in forms if not re.search(r"chicken|volaille", f)) or forms
+        form = rng.choice(forms)
         lines.append(_line(_quantity(ing.unit, lang, rng, one=name in _ONE_OF), form, lang))
         answer.append(ing.fr if lang == "fr" else ing.en)
     intro = rng.choice(_INTROS_FR if lang == "fr" else _INTROS_EN)

@@ -63,11 +63,17 @@ def _result(body: dict[str, Any]) -> RunResult:
 
 
 def run_in_subprocess(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag | None = None,
-                      resume: bool = False) -> RunResult:
-    """:func:`lessonlib.train.run` in a child process that exits when the run ends; returns its ``RunResult``."""
+                      resume: bool = False, progress: bool | None = None) -> RunResult:
+    """:func:`lessonlib.train.run` in a child process that exits when the run ends; returns its ``RunResult``.
+
+    ``progress``: a live line with the step and the loss, replaced at the end by "Trained N steps." By default it
+    shows where someone sees it (a notebook or a terminal) unless ``on_event`` is given: a view that follows the
+    events (the training monitor, the data-size study) shows the progress itself, often from another thread.
+    """
     import multiprocessing
 
     from .. import models
+    from ..progress import LiveLine
 
     cfg.check()
     models.make_room_for_training()  # the child needs the room more than this process's (or the service's) idle model
@@ -75,6 +81,8 @@ def run_in_subprocess(cfg: RunConfig, *, on_event: EventHandler | None = None, s
     events, child_stop = context.Queue(), context.RawValue("b", 0)
     process = context.Process(target=_child, args=(asdict(cfg), resume, events, child_stop), name="lessonlib-train", daemon=True)
     process.start()
+    line = LiveLine("training", enabled=progress if progress is not None or on_event is None else False)
+    line.update(0, "starting (loading the model)")
     try:
         while True:
             if stop is not None and stop.is_set():
@@ -87,10 +95,16 @@ def run_in_subprocess(cfg: RunConfig, *, on_event: EventHandler | None = None, s
                                       fix="it may have run out of memory: `lessonlib doctor` shows what the machine allows") from None
                 continue
             if kind == "event":
+                event = ProgressEvent(**body)
+                if event.kind == "step" and event.total:
+                    line.total = event.total
+                    line.update(event.step, f"loss {event.loss:.2f}" if event.loss is not None else "")
                 if on_event is not None:
-                    on_event(ProgressEvent(**body))
+                    on_event(event)
             elif kind == "result":
-                return _result(body)
+                result = _result(body)
+                line.finish(f"Trained {result.steps} steps.")
+                return result
             else:
                 raise error_from_dict(body)
     finally:

@@ -480,6 +480,22 @@ def return_freed_memory(threshold: int = 4 << 20) -> bool:
     return bool(libc.mallopt(m_mmap_threshold, threshold)) and bool(libc.mallopt(m_trim_threshold, threshold))
 
 
+def prepare_kernel_for_training() -> None:
+    """Memory housekeeping for a notebook kernel that trains in its own process, and is shut down after.
+
+    Frees the models this process and the local service hold (:func:`lessonlib.models.make_room_for_training`),
+    caps oneDNN's cache of compiled kernels at 64 shapes (it reads ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` once,
+    before its first kernel; an explicit setting wins) and makes glibc hand freed blocks over 4 MB straight back
+    (:func:`return_freed_memory`). The last two last as long as the process: call it only in a kernel that
+    trains and then ends (notebook 04 shuts its kernel down in its last cell).
+    """
+    from .. import models
+
+    models.make_room_for_training()
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+    return_freed_memory()
+
+
 @contextlib.contextmanager
 def _malloc_settings() -> Iterator[None]:
     return_freed_memory()

@@ -22,7 +22,7 @@ _LABELS = {
     "effort_acceptable": "Effort (data, evaluation, iteration) acceptable?",
     "monthly_budget_usd": "Monthly budget (USD)",
     "fine_tune_monthly_usd": "Tuned model's monthly cost (USD)",
-    "requests_per_month": "Requests per month",
+    "stronger_model_untried": "A stronger base model not tried yet?",
     "reuse_for_new_domains": "Reuse the base model for new domains?",
     "target": "Score that is good enough",
     "min_gain": "Least gain worth the cost",
@@ -30,7 +30,7 @@ _LABELS = {
 _SECTIONS = (
     ("Use case", ("use_case",)),
     ("Alternatives", ("tried_prompting", "tried_retrieval")),
-    ("Costs", ("base_model_fine_tunable", "effort_acceptable", "examples", "min_examples", "monthly_budget_usd", "fine_tune_monthly_usd", "requests_per_month")),
+    ("Costs", ("base_model_fine_tunable", "effort_acceptable", "examples", "min_examples", "monthly_budget_usd", "fine_tune_monthly_usd", "stronger_model_untried")),
     ("Benefits", ("reuse_for_new_domains", "target", "min_gain")),
 )
 _STRATEGIES = ("zero-shot", "few-shot", "rag", "fine-tuned")
@@ -42,7 +42,9 @@ class Checklist(LeavesSummary, w.VBox):
     A saved notebook shows the answers, the scores and, once decided, the recommendation and its reasons.
     """
 
-    def __init__(self, answers: Answers | None = None, scores: dict[str, float] | None = None) -> None:
+    def __init__(self, answers: Answers | None = None, scores: dict[str, float] | None = None,
+                 paired: dict[str, list[float]] | None = None) -> None:
+        self.paired = paired  # per-example scores, for paired intervals (used while the scores are the measured ones)
         answers = answers or Answers()
         self.controls: dict[str, w.Widget] = {}
         style = {"description_width": "22em"}
@@ -89,7 +91,7 @@ class Checklist(LeavesSummary, w.VBox):
         return {s: box.value for s, box in self.scores.items() if self.measured[s]}
 
     def run(self) -> Decision:
-        self.decision = decide(self.answers(), self.current_scores())
+        self.decision = decide(self.answers(), self.current_scores(), self.paired)
         reasons = "".join(f"<li>{html.escape(r)}</li>" for r in self.decision.reasons)
         self.result.value = f"<h3 class='recommendation'>Recommendation: {html.escape(self.decision.recommendation)}</h3><ol>{reasons}</ol>"
         self.refresh_summary()
