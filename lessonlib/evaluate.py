@@ -355,8 +355,8 @@ def evaluate(
             per_example=[round(r["f1" if task == "recipes" else "execution_accuracy"], 4) for r in rows],
         ))
     scored = [r.strategy for r in results if not r.skipped]
-    line.finish(f"Scored {', '.join(scored[:-1]) + ' and ' + scored[-1] if len(scored) > 1 else ''.join(scored) or 'nothing'} "
-                f"on {len(test)} {split} examples.")
+    names = " and ".join(filter(None, [", ".join(scored[:-1]), scored[-1] if scored else "nothing"]))
+    line.finish(f"Scored {names} on {len(test)} {split} examples.")
     languages = [recipes.language_of(e) for e in test] if task == "recipes" else []
     return EvalReport(task, model or models.DEFAULT_MODEL, price.model, price.as_of, k, results,
                       "f1" if task == "recipes" else "execution_accuracy", languages, str(adapter) if adapter else None, split)
