@@ -33,6 +33,25 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _pin_this_worker() -> None:
+    """Under pytest-xdist (``make test`` runs two workers): give each worker its own share of the cores.
+
+    A training run or a generation uses one torch thread per usable core; two workers that both think
+    they own every core would fight over them. Pinned, each worker's runs see their share as the
+    machine's cores, as a run on a 1-CPU Binder does. Children (kernels, services, training
+    processes) inherit the affinity.
+    """
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    mine = cpus[int(worker[2:]) % count::count]
+    if len(cpus) >= count and mine:
+        os.sched_setaffinity(0, mine)
+
+
+_pin_this_worker()
+
 # The local service the notebooks start (for replies, and notebook 06's jobs) gets its own port and a
 # fresh state folder for this test session, so it neither uses nor disturbs a learner's service, and
 # outputs do not depend on earlier jobs; it is stopped at the end. Kernels inherit this environment.
@@ -46,7 +65,11 @@ WITHOUT_BF16 = "avx512_bf16,amx"
 STARTED_WITHOUT = os.environ.get("LESSONLIB_CPU_WITHOUT")
 #: This CPU's numeric path as the test run was started ("bfloat16" or "float32").
 NATIVE = system.cpu_numeric_path()
-_PATHS = pytest.StashKey[dict]()  # notebook -> (path its outputs were computed in, path nbval ran it in)
+#: What the notebooks' cells reported, gathered in the process that prints the summary (under
+#: pytest-xdist, from the workers' reports): notebook -> (path its outputs were computed in, path nbval
+#: ran it in), and notebook (or "service") -> GB it held after its last cell.
+_PATHS: dict[str, tuple] = {}
+_USED: dict[str, float] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -103,7 +126,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if type(item).__name__ != "IPyNbCell" or getattr(notebook, "kernel", None) is not None:
         return
     use_cpu_without(cpu_without_for(notebook.path, item.config))
-    item.config.stash.setdefault(_PATHS, {})[notebook.path.name] = (committed_path(notebook.path), system.cpu_numeric_path())
+    # reported with the cell (a user property), so that the summary has it under pytest-xdist too
+    item.user_properties.append(("numeric_paths", (notebook.path.name, committed_path(notebook.path), system.cpu_numeric_path())))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -111,7 +135,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
     service.stop()
 
-_USED = pytest.StashKey[dict]()  # notebook -> GB its kernel held after its last cell
 
 
 def _is_service(process: Any) -> bool:
@@ -186,13 +209,22 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: Any) -> None:
         pytest.fail(f"{notebook.path.name}: its kernel (with what it started) holds {used:.2f} GB after Run All, over its share "
                     f"of {share:.2f} GB in lessonlib/binder.py (Binder: {binder.BINDER_GB:.0f} GB for JupyterLab and every kernel). "
                     "Give memory back at the end (models.unload()), or run the heavy part in the local service.", pytrace=False)
-    item.config.stash.setdefault(_USED, {})[notebook.path.name] = round(used, 2)
+    item.user_properties.append(("kernel_gb", (notebook.path.name, round(used, 2))))
     if service:
-        item.config.stash.setdefault(_USED, {})["service"] = round(service, 2)
+        item.user_properties.append(("kernel_gb", ("service", round(service, 2))))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Gather what the notebooks' cells reported (in this process, or sent by a pytest-xdist worker)."""
+    for name, value in getattr(report, "user_properties", ()):
+        if name == "numeric_paths":
+            _PATHS[value[0]] = tuple(value[1:])
+        elif name == "kernel_gb":
+            _USED[value[0]] = value[1]
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    paths = config.stash.get(_PATHS, {})
+    paths = _PATHS
     if paths:
         pairs = sorted(set(paths.values()), key=str)
         terminalreporter.write_line("notebooks: " + "; ".join(
@@ -202,7 +234,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if any(committed == ran for committed, ran in pairs):
             terminalreporter.write_line("notebooks: some ran in the path their outputs were computed in, so this run does not "
                                         "show that the other path reproduces them (a CPU with native bf16 can show it)")
-    used = config.stash.get(_USED, {})
+    used = dict(_USED)
     if used:
         from lessonlib import binder
 

@@ -586,7 +586,7 @@ def _check_lora(lora: Any) -> str:
     if lora.r != 16:
         raise Hint(f"the rank `r` should be 16 (it is {lora.r}).")
     if lora.lora_alpha != 2 * lora.r:
-        raise Hint(f"keep `lora_alpha` at twice the rank: {2 * lora.r} (it is {lora.lora_alpha}).")
+        raise Hint(f"keep `lora_alpha` at twice the rank: it is {lora.lora_alpha} for a rank of {lora.r}.")
     if lora.target_modules != "all-linear" and set(lora.target_modules or ()) != {"q_proj", "k_proj", "v_proj", "o_proj",
                                                                                 "gate_proj", "up_proj", "down_proj"}:
         raise Hint("put an adapter on every linear layer: `target_modules=\"all-linear\"`.")

@@ -23,7 +23,10 @@ unless ``enabled=True`` asks for it.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from collections.abc import Iterator, Sequence
+from typing import TextIO, TypeVar
+
+T = TypeVar("T")
 
 
 def shown_here(stream: TextIO | None = None) -> bool:
@@ -67,3 +70,23 @@ class LiveLine:
     def finish(self, summary: str) -> None:
         """Replace the line with ``summary`` (the same on every run) and end it."""
         self._write(summary, end="\n")
+
+
+def track(items: Sequence[T], label: str, *, summary: str | None = None, enabled: bool | None = None,
+          stream: TextIO | None = None) -> Iterator[T]:
+    """Yield each of ``items`` while a live line counts them ("replies: 3 of 16"), then print ``summary``
+    (by default "label: 16 done").
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> [x * 2 for x in track([1, 2], "doubling", stream=out, enabled=True)]
+    [2, 4]
+    >>> out.getvalue()
+    '\\rdoubling: 0 of 2\\rdoubling: 1 of 2\\rdoubling: 2 of 2\\rdoubling: 2 done\\n'
+    """
+    line = LiveLine(label, total=len(items), stream=stream, enabled=enabled)
+    line.update(0)
+    for done, item in enumerate(items, start=1):
+        yield item
+        line.update(done)
+    line.finish(summary or f"{label}: {len(items)} done")

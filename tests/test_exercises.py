@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -25,6 +26,45 @@ def _verdict(ex: exercises.Exercise, scope: dict) -> exercises.Verdict:
     return check(ex.id, *(scope[name] for name in ex.answer), **context)
 
 
+def _answer_forms(value, depth: int = 0) -> list[str]:
+    """The ways a hint could write an answer out: a number (as printed to 2 or 3 places, or whole), a
+    bool, a short string, and the same inside a list, a dict or a dataclass (functions, reports and
+    other objects are not written out)."""
+    if depth > 2:
+        return []
+    if isinstance(value, bool):
+        return [str(value)]
+    if isinstance(value, int):
+        return [str(value), f"{value:,}"] if abs(value) >= 3 else []
+    if isinstance(value, float):
+        return [f"{value:.2f}", f"{value:.3f}"] if abs(value) >= 0.005 and not value.is_integer() else _answer_forms(int(value), depth)
+    if isinstance(value, str):
+        return [value] if 3 <= len(value) <= 40 and "\n" not in value else []
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return [form for v in value.values() for form in _answer_forms(v, depth + 1)]
+    if isinstance(value, (list, tuple)) and len(value) <= 8:
+        return [form for v in value for form in _answer_forms(v, depth + 1)]
+    return []
+
+
+def _states(message: str, form: str) -> bool:
+    """Whether ``message`` writes ``form`` out as a value: a number not inside a longer one, a word on its own
+    (a bool or a word the learner must choose, such as "noise", counts only when the hint says it is the answer)."""
+    if re.fullmatch(r"[\d.,$-]+", form):
+        return re.search(rf"(?<![\d.,]){re.escape(form)}(?![\d])", message) is not None
+    return re.search(rf"\b(?:should be|answer is|is|answer:)\s*[`'\"]?{re.escape(form)}\b", message, re.IGNORECASE) is not None
+
+
+def _task_text(exercise_id: str) -> str:
+    """What the learner reads of an exercise: its task (markdown) and the code cell it starts from."""
+    path = next((ROOT / "notebooks").glob(f"{exercise_id[:2]}-*.ipynb"))
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    start = next(i for i, c in enumerate(cells) if f"Exercise {exercise_id} " in "".join(c["source"]))
+    return "\n".join("".join(c["source"]) for c in cells[start:start + 2])
+
+
 @pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
 def test_the_solution_passes_its_check_and_a_wrong_answer_gets_a_hint(exercise_id, tmp_path, monkeypatch):
     ex = EXERCISES[exercise_id]
@@ -37,11 +77,16 @@ def test_the_solution_passes_its_check_and_a_wrong_answer_gets_a_hint(exercise_i
         monkeypatch.setenv("LESSONLIB_SERVICE_STATE", str(tmp_path / "service"))
     try:
         assert ex.solution and ex.wrong and 1 <= ex.stars <= 3
-        solved = _verdict(ex, _run(ex.solution, _run(ex.setup, {})))
+        solved_scope = _run(ex.solution, _run(ex.setup, {}))
+        solved = _verdict(ex, solved_scope)
         assert solved.passed, f"{exercise_id}: {solved.message}"
         wrong = _verdict(ex, _run(ex.wrong, _run(ex.setup, {})))
         assert not wrong.passed and len(wrong.message) > 20, f"{exercise_id}: {wrong}"
         assert "Traceback" not in wrong.message
+        task = _task_text(exercise_id)  # a value the task itself gives is no secret
+        given_away = [form for name in ex.answer for form in _answer_forms(solved_scope[name])
+                      if _states(wrong.message, form) and form not in task]
+        assert not given_away, f"{exercise_id}: the hint to a wrong answer states the answer {given_away}: {wrong.message}"
         assert ex.solution in str(getattr(show_solution(exercise_id), "data", show_solution(exercise_id)))
     finally:
         if own_service:

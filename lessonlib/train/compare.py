@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import LessonError
 from ..prompting import split_example, zero_shot_messages
@@ -23,25 +23,33 @@ def is_json_list(text: str) -> bool:
 
 
 def before_after(examples: Sequence[dict[str, Any]], *, adapter: str | None = None, model: str | None = None,
-                 max_new_tokens: int = 60, tuned: Any = None, tokenizer: Any = None) -> list[dict[str, Any]]:
+                 max_new_tokens: int = 60, tuned: Any = None, tokenizer: Any = None,
+                 on_stage: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """For each chat example: its prompt, the expected answer, the base model's and the tuned model's replies.
 
     The replies come from ``model`` (a name, the default model if None) without and with ``adapter``
     (a folder), through :mod:`lessonlib.models`; or, given ``tuned`` (a ``PeftModel`` you loaded) and
     its ``tokenizer``, from that model with its adapter switched off (``disable_adapter()``) and on:
-    a kernel that holds it already loads nothing more.
+    a kernel that holds it already loads nothing more. ``on_stage`` is told "base model", then "tuned
+    model", as each starts answering (a view shows it: each takes seconds per prompt on a CPU).
     """
     from .. import models
+
+    stage = on_stage or (lambda _name: None)
 
     prompts = [zero_shot_messages(example) for example in examples]
     if tuned is not None:
         if tokenizer is None:
             raise LessonError("before_after(tuned=...) needs the model's tokenizer too", fix="pass tokenizer=...")
+        stage("base model")
         with tuned.disable_adapter():
             base = models.replies_from(tuned, tokenizer, prompts, max_new_tokens=max_new_tokens)
+        stage("tuned model")
         after = models.replies_from(tuned, tokenizer, prompts, max_new_tokens=max_new_tokens)
     elif adapter:
+        stage("base model")
         base = models.generate_many(prompts, model=model, max_new_tokens=max_new_tokens)
+        stage("tuned model")
         after = models.generate_many(prompts, model=model, adapter=adapter, max_new_tokens=max_new_tokens)
     else:
         raise LessonError("before_after needs an adapter folder or a tuned model", fix="pass adapter='runs/...' or tuned=peft_model")

@@ -167,13 +167,13 @@ def qlora_choice(cfg: RunConfig, *, parameters: float, gpu_memory_gb: float, bit
         reasons.append("full fine-tuning: no QLoRA")
         return None
     if cfg.qlora == "off":
-        reasons.append("QLoRA off (asked)")
+        reasons.append("QLoRA off (as asked)")
         return None
     if cfg.qlora == "on":
         if not bitsandbytes:
             raise LessonError("qlora: on needs the bitsandbytes package, which is not installed",
                               fix="pip install bitsandbytes, or set qlora: auto")
-        reasons.append("QLoRA on (asked): base weights in 4-bit NF4 (bitsandbytes), adapters in bf16")
+        reasons.append("QLoRA on (as asked): base weights in 4-bit NF4 (bitsandbytes), adapters in bf16")
         return "4bit"
     big = weights_gb > QLORA_GPU_SHARE * gpu_memory_gb
     if big and bitsandbytes:
@@ -238,10 +238,10 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     native_bf16 = system.cpu_numeric_path(cpu) == "bfloat16"
     if cfg.bf16 == "on":
         bf16 = True
-        reasons.append("bf16 on (asked)" + ("" if native_bf16 else "; this CPU has no native bf16: expect ~3x slower steps"))
+        reasons.append("bf16 on (as asked)" + ("" if native_bf16 else "; this CPU has no native bf16: expect ~3x slower steps"))
     elif cfg.bf16 == "off":
         bf16 = False
-        reasons.append("bf16 off (asked)")
+        reasons.append("bf16 off (as asked)")
     else:
         # Measured (benchmarks/train_settings.py): with avx512_bf16/AMX, bf16 autocast beat fp32 by ~15%;
         # without native bf16 it costs ~3x (FACTS). So: on exactly when the CPU has it.
@@ -289,12 +289,12 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
             on.remove("malloc_settings")
     if cfg.activation_checkpointing in {"on", "off"}:
         ckpt = cfg.activation_checkpointing == "on"
-        reasons.append(f"activation checkpointing {cfg.activation_checkpointing} (asked)")
+        reasons.append(f"activation checkpointing {cfg.activation_checkpointing} (as asked)")
     else:
         ckpt = estimate[lean, False] > budget
         reasons.append(f"activation checkpointing {'on' if ckpt else 'off'}: estimated peak {estimate[lean, False]:.2f} GB without it"
                        + (" (lean fp32)" if lean else "") + f", budget {budget:.2f} GB"
-                       + (f" (~15-30% slower steps; memory_budget_gb: {estimate[lean, False] + 0.05:.2f} avoids it)" if ckpt else ""))
+                       + (f" (~15-30% slower steps; a budget of {estimate[lean, False] + 0.05:.2f} GB avoids it)" if ckpt else ""))
     from .measures import MEASURES
 
     if lean:
@@ -386,7 +386,7 @@ def _container_room_gb(limits: Any | None) -> float | None:
 def _padding_free(cfg: RunConfig, longest_example: int | None, reasons: list[str]) -> bool:
     """TRL's padding-free batches, where they keep the run's meaning (no packing; every example fits max_length)."""
     if cfg.packing:
-        reasons.append("packing on (asked): TRL packs examples into rows of max_length tokens")
+        reasons.append("packing on (as asked): TRL packs examples into rows of max_length tokens")
         return False
     if longest_example is not None and longest_example > cfg.max_length:
         reasons.append(f"padded batches: the longest example has {longest_example} tokens, over max_length {cfg.max_length}, "
@@ -403,8 +403,8 @@ def _measures(cfg: RunConfig, wanted: list[str], reasons: list[str], *, owns_pro
     if not wanted:
         return [], {}
     if cfg.measures == "off" or not enabled_by_environment():
-        why = "asked" if cfg.measures == "off" else "LESSONLIB_MEASURES=off"
-        reasons.append(f"optional measures off ({why}): the public TRL recipe alone")
+        why = "as asked" if cfg.measures == "off" else "LESSONLIB_MEASURES=off"
+        reasons.append(f"speed and memory extras off ({why}): TRL's recipe alone")
         return [], {name: "switched off" for name in wanted}
     on, skipped = [], {}
     for name in wanted:

@@ -203,25 +203,37 @@ class BeforeAfter(LeavesSummary, w.VBox):
         self.button = w.Button(description="Compare", button_style="primary", icon="columns")
         self.table = w.HTML()
         self.rows: list[dict[str, Any]] = []
-        self.button.on_click(lambda _b: self.compare())
+        self.button.on_click(lambda _b: self.compare(progress=False))
         super().__init__([self.button, self.table])
 
     def static_summary(self) -> str | None:
         """The comparison table, once compared (for GitHub and nbviewer)."""
         return self.table.value if self.rows else None
 
-    def compare(self) -> list[dict[str, Any]]:
+    def compare(self, *, progress: bool | None = None) -> list[dict[str, Any]]:
+        """Ask the base and the tuned model every prompt, then show the table. While it works, the view
+        (and, called from a cell, a live line under it) says which model is answering."""
+        from ..progress import LiveLine
+
         self.button.disabled = True
         self.table.value = "<i>Asking both models…</i>"
+        line = LiveLine("asking", total=2, enabled=progress)
+        stages: list[str] = []
+
+        def on_stage(name: str) -> None:
+            stages.append(name)
+            self.table.value = f"<i>Asking the {name} ({len(stages)} of 2)…</i>"
+            line.update(len(stages) - 1, f"the {name}")
         try:
             tuned = self._tuned() if self._tuned is not None else None
             if self._tuned is not None and tuned is None:
                 raise LessonError("the tuned model given to this comparison has been deleted",
                                   fix="load it again and make a new BeforeAfter, or pass adapter='runs/...'")
             self.rows = before_after(self.examples, adapter=self.adapter, max_new_tokens=self.max_new_tokens,
-                                     tuned=tuned, tokenizer=self.tokenizer)
+                                     tuned=tuned, tokenizer=self.tokenizer, on_stage=on_stage)
         finally:
             self.button.disabled = False
+        line.finish(f"Asked the base and the tuned model the same {len(self.examples)} prompts.")
         cells = "".join(
             f"<tr><td><pre>{html.escape(r['prompt'])}</pre></td><td><code>{html.escape(r['expected'])}</code></td>"
             f"<td>{'✅' if is_json_list(r['base']) else '❌'} <code>{html.escape(r['base'][:200])}</code></td>"
@@ -232,6 +244,7 @@ class BeforeAfter(LeavesSummary, w.VBox):
             "<table><tr><th>prompt</th><th>expected</th><th>base model</th><th>tuned model</th></tr>" + cells + "</table>"
             "<small>✅ = the answer is a JSON list (the trained format)</small>"
         )
+        self.refresh_summary()  # a view displayed before it compared keeps the table in the saved notebook
         return self.rows
 
 
