@@ -26,7 +26,7 @@ PYTEST_ARGS ?=
 # make test: pytest-xdist workers, each pinned to its share of the cores (conftest.py); 0 runs in one process
 TEST_WORKERS ?= 2
 
-.PHONY: help setup browser lab test notebooks bench clean
+.PHONY: help setup browser lab test notebooks bench clean autotrain test-autotrain
 
 help:
 	@echo "make lab     set up, then open JupyterLab on the notebooks"
@@ -34,6 +34,8 @@ help:
 	@echo "make setup   install pinned requirements and prepare the local model (idempotent)"
 	@echo "make notebooks  re-execute and clean the committed notebooks (maintainers)"
 	@echo "make bench   run the benchmarks in benchmarks/"
+	@echo "make autotrain  AutoTrain Advanced in its own environment, .venv-autotrain/ (optional; ~2 GB)"
+	@echo "make test-autotrain  train a few steps with the real AutoTrain and check its adapter"
 
 $(STAMP): requirements.txt pyproject.toml
 	$(MAKE_ENV)
@@ -72,8 +74,24 @@ test: setup browser
 notebooks: setup
 	HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 $(PYTHON) tests/execute_notebooks.py notebooks/*.ipynb
 
+# AutoTrain Advanced pins transformers 4.48, TRL 0.13 and PEFT 0.14: it cannot share the course's
+# environment. Its own, beside it: the CPU build of torch first, then requirements-autotrain.txt with
+# --no-deps (every version pinned there), so that nothing pulls torch's CUDA build.
+AUTOTRAIN_VENV := .venv-autotrain
+$(AUTOTRAIN_VENV)/.setup-done: requirements-autotrain.txt
+	python3 -m venv $(AUTOTRAIN_VENV)
+	$(AUTOTRAIN_VENV)/bin/python -m pip --disable-pip-version-check install $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(AUTOTRAIN_VENV)/bin/python -m pip --disable-pip-version-check install --no-deps -r requirements-autotrain.txt
+	@touch $@
+
+autotrain: setup $(AUTOTRAIN_VENV)/.setup-done
+	@$(AUTOTRAIN_VENV)/bin/autotrain --version
+
+test-autotrain: autotrain
+	HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 $(PYTHON) -m pytest -p no:cacheprovider tests/test_autotrain.py $(PYTEST_ARGS)
+
 bench: setup
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PYTHON) $$script || exit 1; done
 
 clean:
-	rm -rf .venv .setup-done .pytest_cache runs
+	rm -rf .venv .venv-autotrain .setup-done .pytest_cache runs

@@ -421,17 +421,18 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_autotrain_run(args: argparse.Namespace) -> int:
-    import shutil
-
     from .cloud import autotrain
 
-    if shutil.which("autotrain") and not args.local:
-        return autotrain.run(args.config)
+    if autotrain.command() and not args.local:
+        project = autotrain.run(args.config)
+        _log(f"AutoTrain saved its adapter in {project}")
+        return 0
     cfg = autotrain.to_run_config(args.config, output_dir=args.out, max_steps=args.steps)
     if args.overwrite:
         cfg.overwrite = True
-    if not shutil.which("autotrain"):
-        _log("AutoTrain is not installed: the configuration runs with the local recipe (TRL + PEFT, as `lessonlib train local`)")
+    if not autotrain.command():
+        _log("AutoTrain is not installed (`make autotrain` installs it): the configuration runs with the local recipe "
+             "(TRL + PEFT, as `lessonlib train local`)")
     return _train_here(cfg, args)
 
 

@@ -59,6 +59,34 @@ def execute(path: Path, timeout: int = 900) -> None:
         nb.cells.pop()
     nbformat.write(clean(nb, system.cpu_numeric_path()), path)
     print(f"executed {path}")
+    record_autotrain_run(nb, path.parent / "recorded" / "07-autotrain-run.txt")
+
+
+def record_autotrain_run(nb: nbformat.NotebookNode, out: Path) -> None:
+    """Notebook 07 run where AutoTrain is installed (``make autotrain``): keep what its AutoTrain cells
+    printed, which the notebook shows, labelled as recorded, where AutoTrain is absent."""
+    import importlib.metadata as meta
+    import re
+    import subprocess
+
+    from lessonlib.cloud import autotrain
+
+    printed = {marker: "".join("".join(o.get("text", "")) for c in nb.cells if marker in "".join(c.source)
+                               for o in c.get("outputs", []))
+               for marker in ("autotrain.run(demo)", "AutoTrain against the course's recipe")}
+    if not printed["autotrain.run(demo)"] or "recorded (not run here)" in printed["autotrain.run(demo)"]:
+        return  # not a notebook 07 run with AutoTrain
+    versions = subprocess.run([str(autotrain.VENV / "bin" / "python"), "-c", "import importlib.metadata as m; print(', '.join("
+                               "f'{p} {m.version(p)}' for p in ('autotrain-advanced', 'transformers', 'trl', 'peft', 'torch')))"],
+                              capture_output=True, text=True).stdout.strip()
+    text = "\n".join(printed.values())
+    text = re.sub(r"/\S*/notebooks/", "notebooks/", text)  # this machine's folders
+    from datetime import date
+
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(f"Recorded on {date.today()} by `make autotrain`, then `make notebooks` on a CPU without a GPU "
+                   f"(lessonlib {meta.version('lessonlib')}; {versions}).\n\n{text}", encoding="utf-8")
+    print(f"recorded AutoTrain's run in {out}")
 
 
 if __name__ == "__main__":

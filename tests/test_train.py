@@ -104,7 +104,7 @@ def test_machine_plan():
     assert not long.padding_free and not long.uses("attention_by_example") and any("258 tokens" in r for r in long.reasons)
     # measures off: the public recipe alone, with checkpointing where its estimate needs it
     public = plan_for(RunConfig(measures="off", memory_budget_gb=2.0), device="cpu", cpu=no_bf16)
-    assert public.measures == [] and public.padding_free and any("measures off" in r for r in public.reasons)
+    assert public.measures == [] and public.padding_free and any("extras off" in r for r in public.reasons)
     assert public.micro_batch is None and public.examples_per_pass(2) == 2
     # still over the budget with checkpointing: one example a forward pass, added up into the same step
     short = plan_for(RunConfig(measures="off"), device="cpu", cpu=no_bf16)

@@ -13,6 +13,7 @@ no-code route trains the same model on the same data with the same settings as n
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,16 @@ REQUIRED_DATA = ("path", "train_split", "chat_template", "column_mapping")
 REQUIRED_PARAMS = ("epochs", "batch_size", "lr", "peft", "block_size", "model_max_length")
 
 
-def build_config(data_folder: str | Path, *, run_config: Any = None, project: str = "recipes-autotrain", valid: bool = False) -> dict[str, Any]:
-    """The AutoTrain LLM SFT configuration as a dict (see the module docstring)."""
+def build_config(data_folder: str | Path, *, run_config: Any = None, project: str = "recipes-autotrain", valid: bool = False,
+                 base_model: str | Path | None = None) -> dict[str, Any]:
+    """The AutoTrain LLM SFT configuration as a dict (see the module docstring). ``base_model`` replaces
+    the Hub id, e.g. with the folder :func:`model_copy` makes for an offline run."""
     from .. import models
     from ..train import RunConfig
 
     cfg = run_config or RunConfig()
     base = models.DEFAULT_MODEL_ID if cfg.model.lower() == models.DEFAULT_MODEL else cfg.model
+    base = str(base_model) if base_model else base
     epochs = cfg.epochs if cfg.max_steps == 0 else 1
     return {
         "task": "llm-sft",
@@ -78,6 +82,8 @@ def validate_config(config: dict[str, Any]) -> list[str]:
     for key, kind in REQUIRED.items():
         if not isinstance(config.get(key), kind):
             problems.append(f"'{key}' is missing or not a {kind.__name__}")
+    if isinstance(config.get("project_name"), str) and not re.fullmatch(r"[A-Za-z0-9-]+", config["project_name"]):
+        problems.append(f"project_name {config['project_name']!r}: AutoTrain takes letters, digits and hyphens only")
     if config.get("task") not in {"llm-sft", "llm", "llm-generic"}:
         problems.append(f"task is {config.get('task')!r}; this companion writes 'llm-sft'")
     for key in REQUIRED_DATA:
@@ -92,7 +98,7 @@ def validate_config(config: dict[str, Any]) -> list[str]:
 
 
 def write_config(data: str | Path, out: str | Path, *, run_config: Any = None, project: str = "recipes-autotrain",
-                 valid: str | Path | None = None) -> Path:
+                 valid: str | Path | None = None, base_model: str | Path | None = None) -> Path:
     """Write the data folder AutoTrain reads (beside ``out``) and the YAML; returns the YAML's path.
 
     ``run_config`` is a :class:`~lessonlib.train.RunConfig` or the path of its YAML file.
@@ -111,7 +117,7 @@ def write_config(data: str | Path, out: str | Path, *, run_config: Any = None, p
         (folder / "_valid").rmdir()
     if run_config is not None and not isinstance(run_config, RunConfig):
         run_config = RunConfig.load(run_config)  # a RUN.yaml path
-    cfg = build_config(folder, run_config=run_config, project=project, valid=bool(valid))
+    cfg = build_config(folder, run_config=run_config, project=project, valid=bool(valid), base_model=base_model)
     problems = validate_config(cfg)
     if problems:  # pragma: no cover - build_config writes valid configurations
         raise LessonError("the AutoTrain configuration is invalid: " + "; ".join(problems))
@@ -121,24 +127,116 @@ def write_config(data: str | Path, out: str | Path, *, run_config: Any = None, p
     return out
 
 
+#: The environment ``make autotrain`` makes: AutoTrain pins older transformers, TRL and PEFT than the
+#: course, so it lives beside the course's environment, never in it.
+VENV = Path(__file__).resolve().parents[2] / ".venv-autotrain"
+
+
+def command() -> Path | None:
+    """The ``autotrain`` command: ``make autotrain``'s environment first, then one on ``PATH``; None if neither."""
+    own = VENV / "bin" / "autotrain"
+    if own.exists():
+        return own
+    found = shutil.which("autotrain")
+    return Path(found) if found else None
+
+
 def how_to_run(config_path: str | Path) -> str:
-    """What to do with the configuration here: run it if AutoTrain is installed, else the command and Spaces."""
-    if shutil.which("autotrain"):
-        return f"AutoTrain is installed: run `autotrain --config {config_path}`"
+    """What to do with the configuration here: run it if AutoTrain is installed, else how to install it and Spaces."""
+    if command():
+        return f"AutoTrain is installed: `autotrain --config {config_path}` (in notebook 07: autotrain.run)."
     return (
-        "AutoTrain is not installed here (it is an optional extra: `pip install -e .[autotrain]`, several GB with its\n"
-        f"own pinned libraries). With it: `autotrain --config {config_path}`. Without installing anything: create an\n"
-        "AutoTrain Space on Hugging Face, upload the data folder, and pick the same settings in its web form."
+        "AutoTrain is not installed here. `make autotrain` installs it in its own environment, .venv-autotrain/\n"
+        "(about 2 GB and a few minutes; its pinned libraries are older than the course's). With it:\n"
+        f"`autotrain --config {config_path}`. Without installing anything: create an AutoTrain Space on\n"
+        "Hugging Face, upload the data folder, and pick the same settings in its web form."
     )
 
 
-def run(config_path: str | Path) -> int:
-    """Run AutoTrain on the configuration (returns its exit code); a clear error when it is absent."""
+def model_copy(out: str | Path, model: str | None = None) -> Path:
+    """A folder of the local model that AutoTrain's transformers (4.48) loads: the weights linked, the
+    tokenizer named ``GPT2TokenizerFast`` (the converted copy names a class only transformers 5 knows)
+    and the chat template written into ``tokenizer_config.json``, where 4.48 reads it. Idempotent."""
+    import json
+
+    from .. import models
+
+    source, out = Path(models.resolve(model or models.DEFAULT_MODEL)), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        target = out / item.name
+        if item.name in {"tokenizer_config.json", "chat_template.jinja"} or target.exists():
+            continue
+        if item.suffix == ".safetensors":
+            target.symlink_to(item.resolve())
+        elif item.is_file():
+            shutil.copy2(item, target)
+    settings = json.loads((source / "tokenizer_config.json").read_text(encoding="utf-8"))
+    settings["tokenizer_class"] = "GPT2TokenizerFast"
+    template = source / "chat_template.jinja"
+    if template.exists():
+        settings["chat_template"] = template.read_text(encoding="utf-8")
+    (out / "tokenizer_config.json").write_text(json.dumps(settings, indent=1, ensure_ascii=False), encoding="utf-8")
+    return out
+
+
+def _noise(line: str) -> bool:
+    """AutoTrain's lines a learner need not read: progress bars and library warnings."""
+    return ("%|" in line or "it/s]" in line or "s/it]" in line or "examples/s]" in line or "Warning" in line
+            or line.lstrip().startswith("warnings.warn"))
+
+
+def _short(line: str) -> str:
+    """An AutoTrain log line without its time and code location: "INFO | 2026-… | autotrain.x:f:12 - text" -> "INFO text"."""
+    return re.sub(r"^(\w+)\s*\| [\d-]+ [\d:.]+ \| \S+ - ", r"\1 ", line)
+
+
+def run(config_path: str | Path, *, echo: Any = print) -> Path:
+    """Run ``autotrain --config FILE`` on this machine's CPU and return the project folder it trained into,
+    beside the configuration (AutoTrain names it after ``project_name``).
+
+    AutoTrain runs in the configuration's folder, from a copy of it whose data and model paths are
+    absolute (``FILE.run.yml``). Its own output goes to ``echo`` line by line (progress bars left out)
+    and, whole, to ``autotrain.log`` in the project folder. Offline: nothing is downloaded or pushed.
+    A failed run raises with the end of AutoTrain's output.
+    """
+    import os
     import subprocess
 
-    if not shutil.which("autotrain"):
-        raise LessonError("AutoTrain is not installed", fix="`pip install -e .[autotrain]`, or use an AutoTrain Space (see how_to_run)")
-    return subprocess.call(["autotrain", "--config", str(config_path)])
+    import yaml
+
+    exe = command()
+    if exe is None:
+        raise LessonError("AutoTrain is not installed", fix="`make autotrain` (its own environment), or use an AutoTrain Space")
+    config_path = Path(config_path)
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["data"]["path"] = str(Path(config["data"]["path"]).resolve())
+    if Path(config["base_model"]).exists():
+        config["base_model"] = str(Path(config["base_model"]).resolve())
+    cwd = config_path.parent
+    ran = cwd / f"{config_path.stem}.run.yml"
+    ran.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    project = cwd / config["project_name"]
+    env = {**os.environ, "PATH": f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}",  # AutoTrain launches `accelerate`
+           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONWARNINGS": "ignore", "TOKENIZERS_PARALLELISM": "false"}
+    env.pop("PYTHONPATH", None)
+    lines: list[str] = []
+    with subprocess.Popen([str(exe), "--config", ran.name], cwd=cwd, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1) as process:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            for line in raw.rstrip("\n").split("\r"):
+                lines.append(line)
+                if line.strip() and not _noise(line):
+                    echo(_short(line))
+    if project.is_dir():
+        (project / "autotrain.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if process.returncode != 0 or not (project / "adapter_config.json").exists():
+        tail = "\n".join(line for line in lines if line.strip())[-1500:]
+        raise LessonError(f"AutoTrain stopped (exit code {process.returncode}) without saving an adapter in {project}",
+                          fix="read its output:\n" + tail)
+    return project
 
 
 # AutoTrain's llm-sft parameters: what each does, and the lessonlib RunConfig field and the TRL / PEFT
@@ -149,19 +247,49 @@ SETTINGS: dict[str, tuple[str | None, str | None, str]] = {
     "lr": ("learning_rate", "SFTConfig.learning_rate", "peak learning rate"),
     "scheduler": ("lr_scheduler", "SFTConfig.lr_scheduler_type", "how the learning rate falls from its peak"),
     "gradient_accumulation": ("grad_accum", "SFTConfig.gradient_accumulation_steps", "steps whose gradients add up before one update"),
-    "block_size": ("max_length", "SFTConfig.max_length", "most tokens of an example (longer ones are cut)"),
-    "model_max_length": ("max_length", "SFTConfig.max_length", "the model's own limit (here the same as block_size)"),
+    "block_size": ("max_length", "SFTConfig.max_length", "tokens in a packed row of examples (TRL 0.13: max_seq_length)"),
+    "model_max_length": ("max_length", "tokenizer.model_max_length", "the tokenizer's limit (here the same as block_size)"),
     "peft": ("method", "SFTTrainer(peft_config=LoraConfig(...))", "true: LoRA adapters on a frozen model; false: every weight"),
     "lora_r": ("lora_r", "LoraConfig.r", "adapter rank"),
     "lora_alpha": ("lora_alpha", "LoraConfig.lora_alpha", "adapter scale numerator (scale = alpha / r)"),
     "lora_dropout": ("lora_dropout", "LoraConfig.lora_dropout", "dropout on the adapter's input"),
     "target_modules": ("lora_target_modules", "LoraConfig.target_modules", "the layers that get an adapter"),
-    "seed": ("seed", "SFTConfig.seed", "data order and adapter start"),
+    "seed": ("seed", None, "data order and adapter start: AutoTrain 0.8.36's SFT trainer leaves TRL's seed at 42"),
     "merge_adapter": ("merge", "PeftModel.merge_and_unload()", "also save a full model with the adapter folded in"),
     "optimizer": (None, "SFTConfig.optim", "the optimiser (adamw_torch here and in TRL by default)"),
     "padding": (None, "tokenizer.padding_side", "which side short examples are padded on"),
     "quantization": (None, "BitsAndBytesConfig", "int4 / int8 base weights (QLoRA): GPU only"),
     "mixed_precision": (None, "SFTConfig.bf16 / fp16", "half-precision compute: the local plan chooses bf16 itself"),
+}
+
+
+#: Where AutoTrain 0.8.36 hands each parameter to TRL, PEFT or transformers: a line of its own code
+#: (``autotrain/trainers/clm/``), which ``tests/test_autotrain.py`` finds in the installed package.
+IN_AUTOTRAIN_CODE: dict[str, str] = {
+    "epochs": "num_train_epochs=config.epochs",
+    "batch_size": "per_device_train_batch_size=config.batch_size",
+    "lr": "learning_rate=config.lr",
+    "scheduler": "lr_scheduler_type=config.scheduler",
+    "gradient_accumulation": "gradient_accumulation_steps=config.gradient_accumulation",
+    "optimizer": "optim=config.optimizer",
+    "block_size": 'training_args["max_seq_length"] = config.block_size',
+    "model_max_length": "tokenizer.model_max_length = config.model_max_length",
+    "lora_r": "r=config.lora_r",
+    "lora_alpha": "lora_alpha=config.lora_alpha",
+    "lora_dropout": "lora_dropout=config.lora_dropout",
+    "target_modules": "target_modules=utils.get_target_modules(config)",
+    "padding": "tokenizer.padding_side = config.padding",
+    "mixed_precision": 'training_args["bf16"] = True',
+    "quantization": "BitsAndBytesConfig(",
+    "merge_adapter": "if config.peft and config.merge_adapter:",
+}
+
+#: What AutoTrain's llm-sft trainer does on its own, whatever the YAML says (read in its code, as above).
+AUTOTRAIN_ADDS: dict[str, str] = {
+    "packing": 'training_args["packing"] = True',  # examples packed end to end into rows of block_size tokens
+    "loss on the whole text": 'training_args["dataset_text_field"] = config.text_column',  # prompts included
+    "gradient checkpointing": "gradient_checkpointing=not config.disable_gradient_checkpointing",
+    "warmup": "warmup_ratio=config.warmup_ratio",
 }
 
 
