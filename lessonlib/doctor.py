@@ -23,7 +23,7 @@ from . import settings, system
 
 #: Packages the offline course needs, then packages that only add paths.
 REQUIRED_PACKAGES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "gguf", "tiktoken", "ipywidgets")
-OPTIONAL_PACKAGES = ("openai", "jupyterlab", "nbval", "autotrain-advanced", "bitsandbytes")
+OPTIONAL_PACKAGES = ("openai", "jupyterlab", "nbval", "bitsandbytes")
 MIN_PYTHON = (3, 10)
 
 
@@ -132,6 +132,11 @@ def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
     else:
         net_text = "the Hugging Face Hub answers" if net else "unreachable: Hub models and cloud jobs are off; the offline course is unaffected"
     add(Check("network", "note", net_text))
+    from .cloud import autotrain
+
+    found = autotrain.command()
+    add(Check("autotrain", "ok", f"AutoTrain Advanced at {found}") if found else
+        Check("autotrain", "note", "not installed (optional: `make autotrain` for notebook 07's real run, about 2 GB)"))
 
     report.facts = {
         "python": sys.version.split()[0],

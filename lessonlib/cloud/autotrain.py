@@ -1,10 +1,14 @@
-"""AutoTrain Advanced: a valid ``llm-sft`` YAML configuration from the same data and run settings.
+"""AutoTrain Advanced: a valid ``llm-sft`` YAML configuration from the same data and run settings, and a run of it.
 
-AutoTrain (``pip install autotrain-advanced``, an optional extra: it is not in the default
-requirements) trains from a YAML file: ``autotrain --config FILE``. :func:`build_config` writes
-one from the course's chat data (a folder holding ``train.jsonl`` with a ``messages`` column, the
-chat template taken from the tokenizer) and from a :class:`~lessonlib.train.RunConfig`, so the
-no-code route trains the same model on the same data with the same settings as notebook 04.
+AutoTrain trains from a YAML file: ``autotrain --config FILE``. :func:`build_config` writes one from
+the course's chat data (a folder holding ``train.jsonl`` with a ``messages`` column, the chat
+template taken from the tokenizer) and from a :class:`~lessonlib.train.RunConfig`, so the no-code
+route trains the same model on the same data with the same settings as notebook 04. :func:`run`
+runs the real AutoTrain on the CPU, offline, from the local model (:func:`model_copy`).
+
+Scope and limits: AutoTrain 0.8.36 (January 2025, its last release) pins transformers 4.48, TRL 0.13
+and PEFT 0.14, so it is never imported here: it lives in its own environment, ``.venv-autotrain/``
+(``make autotrain``), and runs as a command. Only its LLM fine-tuning task is covered.
 
 >>> cfg = build_config("runs/autotrain-data", project="demo")
 >>> cfg["task"], cfg["data"]["column_mapping"]["text_column"], validate_config(cfg)
