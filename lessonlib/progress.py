@@ -67,6 +67,10 @@ class LiveLine:
         count = f"{done} of {self.total}" if self.total else str(done)
         self._write(f"{self.label}: {count}" + (f" · {detail}" if detail else ""))
 
+    def show(self, text: str) -> None:
+        """Redraw the line with any text ("Azure job: running")."""
+        self._write(text)
+
     def finish(self, summary: str) -> None:
         """Replace the line with ``summary`` (the same on every run) and end it."""
         self._write(summary, end="\n")

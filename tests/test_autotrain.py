@@ -52,6 +52,26 @@ def test_autotrains_own_parser_accepts_the_configuration_notebook_07_writes(tmp_
     assert params["text_column"] == "messages" and params["valid_split"] == "valid"
 
 
+def test_autotrains_command_line_takes_the_same_run_from_llm_command(tmp_path):
+    path = autotrain.write_config(corpora.split_path("recipes", "train"), tmp_path / "recipes.yml",
+                                  run_config=RunConfig(max_steps=0, epochs=2, batch_size=2, learning_rate=2e-4))
+    command = autotrain.llm_command(path)
+    assert command[:3] == ["autotrain", "llm", "--train"]
+    printed = _in_autotrain(
+        "import json, sys\n"
+        "from argparse import ArgumentParser\n"
+        "from autotrain.cli.run_llm import RunAutoTrainLLMCommand\n"
+        "parser = ArgumentParser()\n"
+        "RunAutoTrainLLMCommand.register_subcommand(parser.add_subparsers())\n"
+        "args = parser.parse_args(sys.argv[1:])\n"
+        "RunAutoTrainLLMCommand(args)  # its own checks of a training command\n"
+        "print(json.dumps(vars(args), default=str))\n", *command[1:])
+    args = json.loads(printed.strip().splitlines()[-1])
+    assert args["train"] and args["peft"] and args["trainer"] == "sft" and args["chat_template"] == "tokenizer"
+    assert (args["lr"], args["epochs"], args["batch_size"], args["block_size"]) == (2e-4, 2, 2, 320)
+    assert (args["lora_r"], args["lora_alpha"], args["target_modules"], args["text_column"]) == (8, 16, "q_proj,v_proj", "messages")
+
+
 def test_each_line_of_autotrains_code_the_settings_table_cites_is_in_the_installed_package():
     package = Path(_in_autotrain("import autotrain, os; print(os.path.dirname(autotrain.__file__))").strip())
     code = "\n".join(p.read_text(encoding="utf-8") for p in (package / "trainers" / "clm").glob("*.py"))

@@ -157,6 +157,35 @@ def how_to_run(config_path: str | Path) -> str:
     )
 
 
+def llm_command(config: dict[str, Any] | str | Path) -> list[str]:
+    """The same run from AutoTrain's command line: ``autotrain llm --train`` with one flag per setting
+    (AutoTrain names its flags after its parameters, ``lora_r`` -> ``--lora-r``; a true switch is a bare
+    flag, a false one or an empty value is left out).
+
+    >>> " ".join(llm_command(build_config("runs/autotrain/recipes-data"))[:7])
+    'autotrain llm --train --backend local --model HuggingFaceTB/SmolLM2-135M-Instruct'
+    """
+    import yaml
+
+    if not isinstance(config, dict):
+        config = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
+    data = config["data"]
+    values: dict[str, Any] = {
+        "model": config["base_model"], "project_name": config["project_name"], "data_path": data["path"],
+        "train_split": data["train_split"], "valid_split": data.get("valid_split"), "chat_template": data["chat_template"],
+        "text_column": data["column_mapping"]["text_column"], "log": config.get("log"),
+        "trainer": config["task"].split("-", 1)[1] if "-" in config["task"] else None, **config["params"],
+    }
+    args = ["autotrain", "llm", "--train", "--backend", str(config.get("backend", "local"))]
+    for name, value in values.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value is not None and value is not False:
+            args += [flag, str(value)]
+    return args
+
+
 def model_copy(out: str | Path, model: str | None = None) -> Path:
     """A folder of the local model that AutoTrain's transformers (4.48) loads: the weights linked, the
     tokenizer named ``GPT2TokenizerFast`` (the converted copy names a class only transformers 5 knows)
