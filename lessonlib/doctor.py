@@ -132,9 +132,7 @@ def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
     else:
         net_text = "the Hugging Face Hub answers" if net else "unreachable: Hub models and cloud jobs are off; the offline course is unaffected"
     add(Check("network", "note", net_text))
-    from .cloud import autotrain
-
-    found = autotrain.command()
+    found = settings.autotrain_command()
     add(Check("autotrain", "ok", f"AutoTrain Advanced at {found}") if found else
         Check("autotrain", "note", "not installed (optional: `make autotrain` for notebook 07's real run, about 2 GB)"))
 

@@ -75,6 +75,18 @@ def models_dir() -> Path:
     return cache_dir() / "models"
 
 
+def autotrain_command() -> Path | None:
+    """AutoTrain's ``autotrain`` command: in the environment ``make autotrain`` makes beside the
+    course's (``.venv-autotrain/``), else one on ``PATH``; None if neither."""
+    import shutil
+
+    own = repo_root() / ".venv-autotrain" / "bin" / "autotrain"
+    if own.exists():
+        return own
+    found = shutil.which("autotrain")
+    return Path(found) if found else None
+
+
 def runs_dir() -> Path:
     """Default parent folder of training runs: ``$LESSONLIB_RUNS`` or ``./runs``."""
     return Path(os.environ.get("LESSONLIB_RUNS", "runs")).expanduser()

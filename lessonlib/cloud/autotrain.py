@@ -22,6 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .. import settings
 from ..errors import LessonError
 
 REQUIRED = {
@@ -133,16 +134,8 @@ def write_config(data: str | Path, out: str | Path, *, run_config: Any = None, p
 
 #: The environment ``make autotrain`` makes: AutoTrain pins older transformers, TRL and PEFT than the
 #: course, so it lives beside the course's environment, never in it.
-VENV = Path(__file__).resolve().parents[2] / ".venv-autotrain"
-
-
-def command() -> Path | None:
-    """The ``autotrain`` command: ``make autotrain``'s environment first, then one on ``PATH``; None if neither."""
-    own = VENV / "bin" / "autotrain"
-    if own.exists():
-        return own
-    found = shutil.which("autotrain")
-    return Path(found) if found else None
+VENV = settings.repo_root() / ".venv-autotrain"
+command = settings.autotrain_command  # the ``autotrain`` command: VENV's, else one on PATH; None if neither
 
 
 def how_to_run(config_path: str | Path) -> str:
