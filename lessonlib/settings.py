@@ -75,12 +75,17 @@ def models_dir() -> Path:
     return cache_dir() / "models"
 
 
+def autotrain_venv() -> Path:
+    """The environment ``make autotrain`` makes for AutoTrain, beside the course's: ``.venv-autotrain/``."""
+    return repo_root() / ".venv-autotrain"
+
+
 def autotrain_command() -> Path | None:
     """AutoTrain's ``autotrain`` command: in the environment ``make autotrain`` makes beside the
     course's (``.venv-autotrain/``), else one on ``PATH``; None if neither."""
     import shutil
 
-    own = repo_root() / ".venv-autotrain" / "bin" / "autotrain"
+    own = autotrain_venv() / "bin" / "autotrain"
     if own.exists():
         return own
     found = shutil.which("autotrain")

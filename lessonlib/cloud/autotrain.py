@@ -134,7 +134,7 @@ def write_config(data: str | Path, out: str | Path, *, run_config: Any = None, p
 
 #: The environment ``make autotrain`` makes: AutoTrain pins older transformers, TRL and PEFT than the
 #: course, so it lives beside the course's environment, never in it.
-VENV = settings.repo_root() / ".venv-autotrain"
+VENV = settings.autotrain_venv()
 command = settings.autotrain_command  # the ``autotrain`` command: VENV's, else one on PATH; None if neither
 
 
