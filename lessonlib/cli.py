@@ -17,6 +17,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from .errors import LessonError
+from .i18n import _
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -123,7 +124,7 @@ def cmd_cost_estimate(args: argparse.Namespace) -> int:
 
     report = data.validate(args.file, model=args.model, provider=args.provider, epochs=args.epochs)
     if report.cost is None:
-        raise LessonError(f"no price for model '{args.model}'", fix="see `lessonlib cost prices`")
+        raise LessonError(_("no price for model '{model}'").format(model=args.model), fix=_("see `lessonlib cost prices`"))
     if args.json:
         _print_json({"file": args.file, "examples": report.valid_examples, **report.cost.to_dict()})
     else:
@@ -143,7 +144,7 @@ def cmd_cost_break_even(args: argparse.Namespace) -> int:
 
         report = data.validate(args.data, model=args.model, provider=args.provider)
         if not report.valid_examples:
-            raise LessonError(f"{args.data} has no valid examples", fix=f"run `lessonlib data validate {args.data}`")
+            raise LessonError(_("{file} has no valid examples").format(file=args.data), fix=_("run `lessonlib data validate {file}`").format(file=args.data))
         example_tokens = example_tokens or report.tokens.total / report.valid_examples
         training_tokens = training_tokens or costs.billed_tokens(report.tokens.per_example, price)
         completion = completion or report.tokens.assistant / report.valid_examples
@@ -710,12 +711,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except LessonError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(_("error: {message}").format(message=exc.message), file=sys.stderr)
         if exc.fix:
-            print(f"fix: {exc.fix}", file=sys.stderr)
+            print(_("fix: {fix}").format(fix=exc.fix), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(_("interrupted"), file=sys.stderr)
         return 130
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LessonError
+from .i18n import N_, _
 from .settings import data_dir
 
 # OpenAI's default epochs (as in the cookbook's data-preparation notebook).
@@ -139,8 +140,8 @@ class TrainingCost:
 
     def __str__(self) -> str:
         return (
-            f"{self.billed_tokens_per_epoch:,} tokens x {self.epochs} epochs = {self.billed_tokens:,} billed tokens "
-            f"-> ${self.usd:,.2f} at {self.price.label}"
+            _("{tokens:,} tokens x {epochs} epochs = {billed:,} billed tokens -> ${usd:,.2f} at {price}").format(
+                tokens=self.billed_tokens_per_epoch, epochs=self.epochs, billed=self.billed_tokens, usd=self.usd, price=self.price.label)
         )
 
 
@@ -186,12 +187,12 @@ class BreakEven:
         return {**{k: v for k, v in asdict(self).items() if k != "price"}, "model": self.price.model, "provider": self.price.provider, "prices_as_of": self.price.as_of}
 
     def __str__(self) -> str:
-        where = "never (the fine-tuned model costs more per request)" if self.break_even_requests is None else f"{math.ceil(self.break_even_requests):,} requests a month"
-        return (
-            f"At {self.requests_per_month:,} requests/month: few-shot ${self.few_shot_monthly:,.2f}, fine-tuned "
-            f"${self.fine_tuned_monthly:,.2f} (training ${self.training_usd:,.2f} spread over the period, hosting "
-            f"${self.hosting_monthly:,.2f}) -> {self.cheaper} is cheaper. Break-even: {where}. {self.price.label}."
-        )
+        where = (_("never (the fine-tuned model costs more per request)") if self.break_even_requests is None
+                 else _("{n:,} requests a month").format(n=math.ceil(self.break_even_requests)))
+        return _("At {requests:,} requests/month: few-shot ${few_shot:,.2f}, fine-tuned ${fine_tuned:,.2f} (training ${training:,.2f} "
+                 "spread over the period, hosting ${hosting:,.2f}) -> {cheaper} is cheaper. Break-even: {where}. {price}.").format(
+            requests=self.requests_per_month, few_shot=self.few_shot_monthly, fine_tuned=self.fine_tuned_monthly,
+            training=self.training_usd, hosting=self.hosting_monthly, cheaper=_(self.cheaper), where=where, price=self.price.label)
 
 
 def break_even(
@@ -233,7 +234,7 @@ def break_even(
         hosting_monthly=hosting,
         saving_per_request=saving,
         break_even_requests=crossover,
-        cheaper="fine-tuned" if tuned_monthly < few_shot_monthly else "few-shot",
+        cheaper=N_("fine-tuned") if tuned_monthly < few_shot_monthly else N_("few-shot"),
         price=price,
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .i18n import N_, _, language
 from .settings import repo_root
 
 
@@ -19,40 +20,57 @@ from .settings import repo_root
 class Notebook:
     number: str  # two-digit position in the course
     slug: str  # file name without number and extension
-    title: str  # what a learner sees
-    lesson_part: str  # which question or tutorial of the lesson it answers
+    title: str  # what a learner sees (translated where shown)
+    lesson_part: str  # which question or tutorial of the lesson it answers (translated where shown)
+    slug_fr: str = ""  # the French notebook's file name, in notebooks/fr/
 
     @property
     def filename(self) -> str:
         return f"{self.number}-{self.slug}.ipynb"
 
-    def path(self, root: Path | None = None) -> Path:
-        return (root or repo_root()) / "notebooks" / self.filename
+    def localized_filename(self, lang: str) -> str:
+        """The file name of this notebook in ``lang`` (in ``notebooks/<lang>/`` unless English)."""
+        return self.filename if lang == "en" else f"{self.number}-{getattr(self, 'slug_' + lang)}.ipynb"
 
-    def ready(self, root: Path | None = None) -> bool:
-        return self.path(root).is_file()
+    def path(self, root: Path | None = None, lang: str = "en") -> Path:
+        folder = (root or repo_root()) / "notebooks"
+        return folder / self.filename if lang == "en" else folder / lang / self.localized_filename(lang)
+
+    def ready(self, root: Path | None = None, lang: str = "en") -> bool:
+        return self.path(root, lang).is_file()
 
 
 NOTEBOOKS: tuple[Notebook, ...] = (
-    Notebook("00", "start-here", "Start here: the companion, your machine, a first chat", "-"),
-    Notebook("01", "what-is-fine-tuning", "What is fine-tuning? Few-shot limits in tokens and money", "Question 1: what is fine-tuning"),
-    Notebook("02", "when-and-why", "When and why: the checklist, with measured baselines", "Question 2: when and why"),
-    Notebook("03", "prepare-your-data", "Prepare your data: the data doctor", "Question 3: how (data) / OpenAI and Azure tutorials, step 1"),
-    Notebook("04", "fine-tune-locally", "Fine-tune locally with TRL + LoRA", "Question 3: how / Hugging Face TRL tutorial"),
-    Notebook("05", "evaluate", "Evaluate: prompt, retrieval and tuned model side by side", "Question 2: benefits, measured"),
-    Notebook("06", "openai-and-azure", "OpenAI and Azure OpenAI: the SDK's fine-tuning calls, run on the local service", "OpenAI and Azure OpenAI tutorials"),
-    Notebook("07", "autotrain", "AutoTrain Advanced: the no-code route", "Hugging Face AutoTrain tutorial"),
-    Notebook("08", "limits", "The limits: overfitting, forgetting, data size", "Question 4: the limits"),
+    Notebook("00", "start-here", N_("Start here: the companion, your machine, a first chat"), "-", "commencer-ici"),
+    Notebook("01", "what-is-fine-tuning", N_("What is fine-tuning? Few-shot limits in tokens and money"),
+             N_("Question 1: what is fine-tuning"), "qu-est-ce-que-l-affinage"),
+    Notebook("02", "when-and-why", N_("When and why: the checklist, with measured baselines"), N_("Question 2: when and why"),
+             "quand-et-pourquoi"),
+    Notebook("03", "prepare-your-data", N_("Prepare your data: the data doctor"),
+             N_("Question 3: how (data) / OpenAI and Azure tutorials, step 1"), "preparer-vos-donnees"),
+    Notebook("04", "fine-tune-locally", N_("Fine-tune locally with TRL + LoRA"), N_("Question 3: how / Hugging Face TRL tutorial"),
+             "affiner-en-local"),
+    Notebook("05", "evaluate", N_("Evaluate: prompt, retrieval and tuned model side by side"), N_("Question 2: benefits, measured"),
+             "evaluer"),
+    Notebook("06", "openai-and-azure", N_("OpenAI and Azure OpenAI: the SDK's fine-tuning calls, run on the local service"),
+             N_("OpenAI and Azure OpenAI tutorials"), "openai-et-azure"),
+    Notebook("07", "autotrain", N_("AutoTrain Advanced: the no-code route"), N_("Hugging Face AutoTrain tutorial"), "autotrain"),
+    Notebook("08", "limits", N_("The limits: overfitting, forgetting, data size"), N_("Question 4: the limits"), "limites"),
 )
 
 
 def notebook_map(root: Path | None = None) -> str:
-    """The course map as a Markdown table, with each notebook's state on disk."""
-    rows = ["| # | notebook | answers | state |", "| --- | --- | --- | --- |"]
+    """The course map as a Markdown table, with each notebook's state on disk, in the language lessonlib speaks
+    (a notebook not yet translated links to the English one)."""
+    lang = language()
+    rows = [("| # | " + _("notebook") + " | " + _("answers") + " | " + _("state") + " |"), "| --- | --- | --- | --- |"]
     for nb in NOTEBOOKS:
-        state = "ready" if nb.ready(root) else "coming soon"
-        name = f"[{nb.title}]({nb.filename})" if nb.ready(root) else nb.title
-        rows.append(f"| {nb.number} | {name} | {nb.lesson_part} | {state} |")
+        here = lang != "en" and nb.ready(root, lang)
+        link = nb.localized_filename(lang) if here else (f"../{nb.filename}" if lang != "en" else nb.filename)
+        ready = nb.ready(root)
+        state = (_("ready") if here or lang == "en" else _("ready, in English")) if ready else _("coming soon")
+        name = f"[{_(nb.title)}]({link})" if ready else _(nb.title)
+        rows.append(f"| {nb.number} | {name} | {_(nb.lesson_part)} | {state} |")
     return "\n".join(rows)
 
 

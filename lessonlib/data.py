@@ -37,6 +37,7 @@ from typing import Any, Iterator, Sequence
 from . import tokens as tok
 from .corpora import split_path  # noqa: F401  (re-exported for notebooks: data.split_path)
 from .errors import LessonError
+from .i18n import N_
 from .settings import display_path
 
 try:  # a fast JSON parser when present (it is in requirements.txt); the standard one otherwise
@@ -53,36 +54,36 @@ except ImportError:  # pragma: no cover
 #: Every finding code: (severity, what it means). Codes are stable: tests and tools rely on them.
 CODES: dict[str, tuple[str, str]] = {
     # the file as a whole
-    "file_empty": ("error", "the file holds no examples"),
-    "too_few_examples": ("warning", "fewer examples than the provider's minimum"),
+    "file_empty": ("error", N_("the file holds no examples")),
+    "too_few_examples": ("warning", N_("fewer examples than the provider's minimum")),
     # one line
-    "blank_line": ("note", "a blank line (skipped)"),
-    "bad_encoding": ("error", "the line is not valid UTF-8"),
-    "invalid_json": ("error", "the line is not valid JSON"),
-    "data_type": ("error", "an example (or a message) is not a JSON object"),
-    "unrecognized_top_level_key": ("error", "a key other than messages, tools, functions, parallel_tool_calls"),
-    "missing_messages_list": ("error", "no 'messages' list"),
-    "empty_messages": ("error", "the 'messages' list is empty"),
-    "bad_tools": ("error", "'tools' / 'parallel_tool_calls' have the wrong shape"),
+    "blank_line": ("note", N_("a blank line (skipped)")),
+    "bad_encoding": ("error", N_("the line is not valid UTF-8")),
+    "invalid_json": ("error", N_("the line is not valid JSON")),
+    "data_type": ("error", N_("an example (or a message) is not a JSON object")),
+    "unrecognized_top_level_key": ("error", N_("a key other than messages, tools, functions, parallel_tool_calls")),
+    "missing_messages_list": ("error", N_("no 'messages' list")),
+    "empty_messages": ("error", N_("the 'messages' list is empty")),
+    "bad_tools": ("error", N_("'tools' / 'parallel_tool_calls' have the wrong shape")),
     # one message
-    "message_missing_key": ("error", "a message lacks 'role' or 'content'"),
-    "message_unrecognized_key": ("error", "a message has a key the format does not know"),
-    "unrecognized_role": ("error", "a role other than system, user, assistant, tool, function"),
-    "missing_content": ("error", "a message's content is empty"),
-    "content_wrong_type": ("error", "content is neither text nor a list of text parts"),
-    "field_wrong_type": ("error", "name, tool_call_id or function_call has the wrong type"),
-    "bad_weight": ("error", "weight must be 0 or 1, on assistant messages only"),
-    "bad_tool_call": ("error", "a tool call lacks its id, type or function name/arguments"),
-    "tool_call_id_mismatch": ("error", "tool messages and the assistant's tool calls do not match up"),
-    "example_missing_assistant_message": ("error", "no assistant message to learn from"),
+    "message_missing_key": ("error", N_("a message lacks 'role' or 'content'")),
+    "message_unrecognized_key": ("error", N_("a message has a key the format does not know")),
+    "unrecognized_role": ("error", N_("a role other than system, user, assistant, tool, function")),
+    "missing_content": ("error", N_("a message's content is empty")),
+    "content_wrong_type": ("error", N_("content is neither text nor a list of text parts")),
+    "field_wrong_type": ("error", N_("name, tool_call_id or function_call has the wrong type")),
+    "bad_weight": ("error", N_("weight must be 0 or 1, on assistant messages only")),
+    "bad_tool_call": ("error", N_("a tool call lacks its id, type or function name/arguments")),
+    "tool_call_id_mismatch": ("error", N_("tool messages and the assistant's tool calls do not match up")),
+    "example_missing_assistant_message": ("error", N_("no assistant message to learn from")),
     # warnings
-    "no_trainable_message": ("warning", "every assistant message has weight 0: nothing is learned"),
-    "no_system_message": ("warning", "no system message"),
-    "no_user_message": ("warning", "no user message: the model learns answers to no question"),
-    "duplicate_example": ("warning", "the same example (the same line) appears earlier in the file"),
-    "too_long": ("warning", "longer than the model's training context: it would be truncated"),
-    "personal_data": ("warning", "text that looks like an e-mail address or a phone number"),
-    "secret": ("warning", "text that looks like an API key or access token"),
+    "no_trainable_message": ("warning", N_("every assistant message has weight 0: nothing is learned")),
+    "no_system_message": ("warning", N_("no system message")),
+    "no_user_message": ("warning", N_("no user message: the model learns answers to no question")),
+    "duplicate_example": ("warning", N_("the same example (the same line) appears earlier in the file")),
+    "too_long": ("warning", N_("longer than the model's training context: it would be truncated")),
+    "personal_data": ("warning", N_("text that looks like an e-mail address or a phone number")),
+    "secret": ("warning", N_("text that looks like an API key or access token")),
 }
 
 TOP_LEVEL_KEYS = {"messages", "tools", "functions", "parallel_tool_calls"}

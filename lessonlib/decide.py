@@ -37,8 +37,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Sequence
 
 from .errors import LessonError
+from .i18n import N_, _
 
-RECOMMENDATIONS = ("fine-tune", "improve the prompt", "add retrieval", "collect more data first", "try a stronger base model")
+#: The values ``Decision.recommendation`` takes (English: code compares them; views show ``_(recommendation)``).
+RECOMMENDATIONS = (N_("fine-tune"), N_("improve the prompt"), N_("add retrieval"), N_("collect more data first"),
+                   N_("try a stronger base model"))
 
 
 @dataclass
@@ -67,14 +70,14 @@ class Answers:
         clean: dict[str, Any] = {}
         for key, value in values.items():
             if key not in known:
-                raise LessonError(f"unknown checklist field '{key}'", fix=f"use some of: {', '.join(known)}")
+                raise LessonError(_("unknown checklist field '{key}'").format(key=key), fix=_("use some of: {names}").format(names=", ".join(known)))
             kind = type(getattr(cls(), key))
             if kind is bool and not isinstance(value, bool):
-                raise LessonError(f"checklist field '{key}' must be true or false (got {value!r})")
+                raise LessonError(_("checklist field '{key}' must be true or false (got {value})").format(key=key, value=repr(value)))
             if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise LessonError(f"checklist field '{key}' must be a number (got {value!r})")
+                raise LessonError(_("checklist field '{key}' must be a number (got {value})").format(key=key, value=repr(value)))
             if kind is str and not isinstance(value, str):
-                raise LessonError(f"checklist field '{key}' must be text (got {value!r})")
+                raise LessonError(_("checklist field '{key}' must be text (got {value})").format(key=key, value=repr(value)))
             clean[key] = kind(value) if kind in (int, float) else value
         return cls(**clean)
 
@@ -93,10 +96,12 @@ class Decision:
     def markdown(self, answers: Answers) -> str:
         """The filled checklist and the decision, as a Markdown report."""
         rows = "\n".join(f"| {f.name.replace('_', ' ')} | {getattr(answers, f.name)} |" for f in fields(answers))
-        scores = "\n".join(f"| {k} | {v:.3f} |" for k, v in self.scores.items()) or "| (none measured) | |"
+        scores = "\n".join(f"| {k} | {v:.3f} |" for k, v in self.scores.items()) or ("| " + _("(none measured)") + " | |")
         reasons = "\n".join(f"{i}. {r}" for i, r in enumerate(self.reasons, 1))
-        return (f"# Should we fine-tune?\n\n**Recommendation: {self.recommendation}**\n\n## Why\n{reasons}\n\n"
-                f"## Measured scores\n| strategy | score |\n| --- | --- |\n{scores}\n\n## The checklist\n| question | answer |\n| --- | --- |\n{rows}\n")
+        recommendation = _("Recommendation: {recommendation}").format(recommendation=_(self.recommendation))
+        return ("# " + _("Should we fine-tune?") + f"\n\n**{recommendation}**\n\n## " + _("Why") + f"\n{reasons}\n\n"
+                + "## " + _("Measured scores") + "\n| " + _("strategy") + " | " + _("score") + f" |\n| --- | --- |\n{scores}\n\n"
+                + "## " + _("The checklist") + "\n| " + _("question") + " | " + _("answer") + f" |\n| --- | --- |\n{rows}\n")
 
 
 def _baselines(scores: dict[str, float]) -> dict[str, float]:
@@ -122,15 +127,17 @@ def _clear(gain: float, interval: tuple[float, float] | None, min_gain: float) -
 
 
 def _spread(interval: tuple[float, float] | None) -> str:
-    return f" (paired 95% interval {interval[0]:+.3f} to {interval[1]:+.3f})" if interval else ""
+    return _(" (paired 95% interval {low:+.3f} to {high:+.3f})").format(low=interval[0], high=interval[1]) if interval else ""
 
 
 def _rag_vs_prompting(gain: float, min_gain: float, interval: tuple[float, float] | None = None) -> str:
     if _clear(gain, interval, min_gain):
-        return f"retrieval beats prompting by {gain:+.3f}{_spread(interval)}"
+        return _("retrieval beats prompting by {gain:+.3f}{interval}").format(gain=gain, interval=_spread(interval))
     if gain >= min_gain:
-        return f"retrieval vs prompting {gain:+.3f}{_spread(interval)}: the interval includes 0, no clear difference"
-    return f"retrieval vs prompting {gain:+.3f}, less than the {min_gain} that counts: no clear difference"
+        return _("retrieval vs prompting {gain:+.3f}{interval}: the interval includes 0, no clear difference").format(
+            gain=gain, interval=_spread(interval))
+    return _("retrieval vs prompting {gain:+.3f}, less than the {min_gain} that counts: no clear difference").format(
+        gain=gain, min_gain=min_gain)
 
 
 def decide(answers: Answers, scores: dict[str, float] | None = None,
@@ -141,7 +148,7 @@ def decide(answers: Answers, scores: dict[str, float] | None = None,
     judged by their paired bootstrap interval too).
     """
     scores = {k: float(v) for k, v in (scores or {}).items() if v is not None}
-    reasons: list[str] = [f"Use case: {answers.use_case}."]
+    reasons: list[str] = [_("Use case: {use_case}.").format(use_case=answers.use_case)]
     baselines = _baselines(scores)
     best = max(baselines, key=baselines.get) if baselines else None
     best_score = baselines.get(best) if best else None
@@ -155,55 +162,64 @@ def decide(answers: Answers, scores: dict[str, float] | None = None,
         return Decision(recommendation, reasons, scores, best, gain)
 
     if not answers.base_model_fine_tunable:
-        reasons.append("The base model cannot be fine-tuned, so the choice is among the alternatives.")
+        reasons.append(_("The base model cannot be fine-tuned, so the choice is among the alternatives."))
         if rag_gain is not None:
-            reasons.append(f"{_rag_vs_prompting(rag_gain, answers.min_gain, rag_interval).capitalize()}.")
+            reasons.append(_rag_vs_prompting(rag_gain, answers.min_gain, rag_interval).capitalize() + ".")
         return done(alternative)
     if not baselines and not (answers.tried_prompting or answers.tried_retrieval):
-        reasons.append("No alternative has been tried: measure prompt engineering (few-shot) first, it is the baseline any fine-tune must beat.")
+        reasons.append(_("No alternative has been tried: measure prompt engineering (few-shot) first, it is the baseline any fine-tune must beat."))
         return done("improve the prompt")
     if answers.examples < answers.min_examples:
-        reasons.append(f"Only {answers.examples} examples; fine-tuning needs at least {answers.min_examples} good ones to matter.")
+        reasons.append(_("Only {examples} examples; fine-tuning needs at least {min_examples} good ones to matter.").format(
+            examples=answers.examples, min_examples=answers.min_examples))
         if best:
-            reasons.append(f"Meanwhile the best measured alternative is {best} ({best_score:.3f}).")
+            reasons.append(_("Meanwhile the best measured alternative is {best} ({score:.3f}).").format(best=best, score=best_score))
         return done("collect more data first")
     if not answers.effort_acceptable:
-        reasons.append("The effort of preparing data, evaluating and iterating is not acceptable now: stay with the alternatives.")
+        reasons.append(_("The effort of preparing data, evaluating and iterating is not acceptable now: stay with the alternatives."))
         return done(alternative)
     if best:
-        reasons.append(f"Best baseline: {best} at {best_score:.3f}" + (f"; {_rag_vs_prompting(rag_gain, answers.min_gain, rag_interval)}." if rag_gain is not None else "."))
+        reasons.append(_("Best baseline: {best} at {score:.3f}").format(best=best, score=best_score)
+                       + (f"; {_rag_vs_prompting(rag_gain, answers.min_gain, rag_interval)}." if rag_gain is not None else "."))
     tuned = scores.get("fine-tuned")
     if tuned is not None and best_score is not None:
         gain = tuned - best_score
         interval = _paired_interval(paired, scores, best, "fine-tuned")
         if _clear(gain, interval, answers.min_gain):
-            reasons.append(f"The tuned model scores {tuned:.3f}, {gain:+.3f} over the best baseline{_spread(interval)} "
-                           f"(at least {answers.min_gain} needed).")
+            reasons.append(_("The tuned model scores {tuned:.3f}, {gain:+.3f} over the best baseline{interval} "
+                             "(at least {min_gain} needed).").format(tuned=tuned, gain=gain, interval=_spread(interval),
+                                                                      min_gain=answers.min_gain))
             if answers.fine_tune_monthly_usd > answers.monthly_budget_usd:
-                reasons.append(f"But it would cost ${answers.fine_tune_monthly_usd:,.2f} a month, over the ${answers.monthly_budget_usd:,.2f} budget.")
+                reasons.append(_("But it would cost ${cost:,.2f} a month, over the ${budget:,.2f} budget.").format(
+                    cost=answers.fine_tune_monthly_usd, budget=answers.monthly_budget_usd))
                 return done(alternative, gain)
             if answers.reuse_for_new_domains:
-                reasons.append("A LoRA adapter keeps the base model reusable for new domains (one small adapter each).")
+                reasons.append(_("A LoRA adapter keeps the base model reusable for new domains (one small adapter each)."))
             return done("fine-tune", gain)
         if gain >= answers.min_gain:
-            reasons.append(f"The tuned model scores {tuned:.3f}, {gain:+.3f} over the best baseline{_spread(interval)}: the "
-                           "interval includes 0, so the gain may be noise; not worth its cost yet (measure on more examples).")
+            reasons.append(_("The tuned model scores {tuned:.3f}, {gain:+.3f} over the best baseline{interval}: the "
+                             "interval includes 0, so the gain may be noise; not worth its cost yet (measure on more examples).").format(
+                tuned=tuned, gain=gain, interval=_spread(interval)))
         else:
-            reasons.append(f"The tuned model scores {tuned:.3f}, only {gain:+.3f} over the best baseline: not worth its cost.")
+            reasons.append(_("The tuned model scores {tuned:.3f}, only {gain:+.3f} over the best baseline: not worth its cost.").format(
+                tuned=tuned, gain=gain))
         return done(alternative, gain)
     if best_score is not None and best_score >= answers.target:
-        reasons.append(f"{best} already reaches the target ({answers.target}): no need to fine-tune.")
+        reasons.append(_("{best} already reaches the target ({target}): no need to fine-tune.").format(best=best, target=answers.target))
         return done(alternative)
     if best_score is not None and answers.stronger_model_untried:
-        reasons.append(f"The best baseline is below the target ({answers.target}), and a stronger base model has not been tried: "
-                       "prompting it costs no training, so measure it first.")
+        reasons.append(_("The best baseline is below the target ({target}), and a stronger base model has not been tried: "
+                         "prompting it costs no training, so measure it first.").format(target=answers.target))
         return done("try a stronger base model")
     if best_score is not None:
-        reasons.append(f"The best baseline is below the target ({answers.target}) and there are {answers.examples} examples: fine-tuning is worth a try (then measure it).")
+        reasons.append(_("The best baseline is below the target ({target}) and there are {examples} examples: fine-tuning is worth a try "
+                         "(then measure it).").format(target=answers.target, examples=answers.examples))
     else:
-        reasons.append(f"Alternatives were tried but not measured; with {answers.examples} examples, fine-tune and compare on a held-out set.")
+        reasons.append(_("Alternatives were tried but not measured; with {examples} examples, fine-tune and compare on a held-out set.").format(
+            examples=answers.examples))
     if answers.fine_tune_monthly_usd > answers.monthly_budget_usd:
-        reasons.append(f"But it would cost ${answers.fine_tune_monthly_usd:,.2f} a month, over the ${answers.monthly_budget_usd:,.2f} budget.")
+        reasons.append(_("But it would cost ${cost:,.2f} a month, over the ${budget:,.2f} budget.").format(
+                    cost=answers.fine_tune_monthly_usd, budget=answers.monthly_budget_usd))
         return done(alternative)
     return done("fine-tune")
 
@@ -226,11 +242,11 @@ def load_answers(path: str) -> Answers:
         with open(path, encoding="utf-8") as handle:
             values = yaml.safe_load(handle) or {}
     except OSError as exc:
-        raise LessonError(f"cannot read the answers file {path}: {exc.strerror or exc}", exit_code=2) from None
+        raise LessonError(_("cannot read the answers file {path}: {problem}").format(path=path, problem=exc.strerror or exc), exit_code=2) from None
     except yaml.YAMLError as exc:
-        raise LessonError(f"{path} is not valid YAML ({str(exc).splitlines()[0]})", exit_code=2) from None
+        raise LessonError(_("{path} is not valid YAML ({problem})").format(path=path, problem=str(exc).splitlines()[0]), exit_code=2) from None
     if not isinstance(values, dict):
-        raise LessonError(f"{path} must hold a mapping of checklist answers", exit_code=2)
+        raise LessonError(_("{path} must hold a mapping of checklist answers").format(path=path), exit_code=2)
     try:
         return Answers.from_dict(values)
     except LessonError as exc:

@@ -343,7 +343,7 @@ def test_data_doctor_widget(tmp_path):
     doctor.file.value = str(corpora.split_path("examples", "broken-recipes"))
     doctor.model.value = "gpt-3.5-turbo"
     doctor.check.click()
-    assert "error(s) to fix first" in doctor.verdict.value and "unrecognized_role" in doctor.findings.value
+    assert "errors to fix first" in doctor.verdict.value and "unrecognized_role" in doctor.findings.value
     assert "chef.marie" not in doctor.findings.value  # personal data is never shown
     doctor.file.value = str(tmp_path / "missing.jsonl")
     doctor.check.click()

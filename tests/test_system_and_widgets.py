@@ -291,7 +291,7 @@ def test_kernel_cleaner_lists_and_shuts_down_only_idle_kernels():
 
     cleaner = KernelCleaner(list_kernels=lambda: list(kernels), shut_down=shut_down)
     assert "notebooks/01.ipynb (idle, 0.30 GB)" in cleaner.listing.value and "busy" in cleaner.listing.value
-    assert cleaner.button.description == "Shut down 1 idle kernel(s)" and not cleaner.button.disabled
+    assert cleaner.button.description == "Shut down 1 idle kernel" and not cleaner.button.disabled
     cleaner.button.click()
     assert [k.id for k in asked] == ["a"] and "Shut down: notebooks/01.ipynb" in cleaner.status.value
     assert cleaner.button.disabled  # only the busy one is left
@@ -351,7 +351,7 @@ def test_widgets_leave_a_static_summary_for_readers_without_a_kernel():
     assert "application/vnd.jupyter.widget-view+json" in bundle  # JupyterLab still draws the live widget
     assert "10 examples per prompt" in bundle["text/html"] and "children=" not in bundle["text/plain"]
     doctor = DataDoctor(corpora.split_path("examples", "broken-recipes-2"))._repr_mimebundle_()
-    assert "error(s) to fix first" in doctor["text/plain"] and "unrecognized_role" in doctor["text/plain"]
+    assert "errors to fix first" in doctor["text/plain"] and "unrecognized_role" in doctor["text/plain"]
     unrun = BeforeAfter([], adapter="runs/none")._repr_mimebundle_()
     assert "text/html" not in unrun  # nothing to summarise before it ran
     from lessonlib.widgets import ChatBox

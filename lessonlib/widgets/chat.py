@@ -9,7 +9,8 @@ import ipywidgets as w
 
 from .. import models
 from ..errors import LessonError
-from .static import LeavesSummary
+from ..i18n import _
+from .static import LeavesSummary, problem_line
 
 
 class ChatBox(LeavesSummary, w.VBox):
@@ -25,26 +26,26 @@ class ChatBox(LeavesSummary, w.VBox):
         adapter: str | None = None,
         model: str | None = None,
         max_new_tokens: int = 80,
-        prompt: str = "Give me a recipe for pancakes.",
+        prompt: str | None = None,
     ) -> None:
         self.system = system
         self.adapter = adapter
         self.model_name = model
-        self.prompt = w.Textarea(value=prompt, description="You:", layout=w.Layout(width="100%", height="4em"))
-        self.max_new_tokens = w.IntSlider(value=max_new_tokens, min=8, max=256, step=8, description="Max tokens")
-        self.send = w.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.prompt = w.Textarea(value=_("Give me a recipe for pancakes.") if prompt is None else prompt, description=_("You:"), layout=w.Layout(width="100%", height="4em"))
+        self.max_new_tokens = w.IntSlider(value=max_new_tokens, min=8, max=256, step=8, description=_("Max tokens"))
+        self.send = w.Button(description=_("Send"), button_style="primary", icon="paper-plane")
         self.status = w.HTML(value="")
-        self.reply = w.Textarea(value="", description="Model:", disabled=True, layout=w.Layout(width="100%", height="10em"))
+        self.reply = w.Textarea(value="", description=_("Model:"), disabled=True, layout=w.Layout(width="100%", height="10em"))
         self.send.on_click(self._on_send)
         super().__init__([self.prompt, w.HBox([self.max_new_tokens, self.send]), self.status, self.reply])
 
     def _on_send(self, _button: w.Button | None = None) -> None:
         text = self.prompt.value.strip()
         if not text:
-            self.status.value = "<i>Type a question first.</i>"
+            self.status.value = ("<i>" + _("Type a question first.") + "</i>")
             return
         self.send.disabled = True
-        self.status.value = "<i>Thinking... (the first reply also loads the model, a few seconds)</i>"
+        self.status.value = ("<i>" + _("Thinking... (the first reply also loads the model, a few seconds)") + "</i>")
         started = time.perf_counter()
         try:
             self.reply.value = models.chat(
@@ -54,11 +55,10 @@ class ChatBox(LeavesSummary, w.VBox):
                 adapter=self.adapter,
                 max_new_tokens=self.max_new_tokens.value,
             )
-            self.status.value = f"<small>answered in {time.perf_counter() - started:.1f} s</small>"
+            self.status.value = "<small>" + _("answered in {seconds:.1f} s").format(seconds=time.perf_counter() - started) + "</small>"
         except LessonError as exc:
             self.reply.value = ""
-            fix = f"<br><b>Fix:</b> {html.escape(exc.fix)}" if exc.fix else ""
-            self.status.value = f"<b>Problem:</b> {html.escape(exc.message)}{fix}"
+            self.status.value = problem_line(exc)
         finally:
             self.send.disabled = False
             self.refresh_summary()
@@ -66,6 +66,6 @@ class ChatBox(LeavesSummary, w.VBox):
     def static_summary(self) -> str | None:
         """The last question and reply as HTML, or how to use the box before the first one."""
         if not self.reply.value:
-            return "<p><i>Chat box: type a question and press Send (in JupyterLab, with the kernel running).</i></p>"
-        return (f"<p><b>You:</b> {html.escape(self.prompt.value)}</p><p><b>Model:</b> {html.escape(self.reply.value)}</p>"
-                f"<p>{self.status.value}</p>")
+            return ("<p><i>" + _("Chat box: type a question and press Send (in JupyterLab, with the kernel running).") + "</i></p>")
+        return ("<p><b>" + _("You:") + f"</b> {html.escape(self.prompt.value)}</p><p><b>" + _("Model:")
+                + f"</b> {html.escape(self.reply.value)}</p><p>{self.status.value}</p>")

@@ -14,7 +14,8 @@ from .. import costs, plots
 from ..data import CODES, DataReport, validate
 from ..errors import LessonError
 from ..settings import data_dir, display_path, project_path
-from .static import LeavesSummary
+from ..i18n import _, ngettext
+from .static import LeavesSummary, problem_line
 
 _SENSITIVE = {"secret", "personal_data"}  # never show these lines' text
 
@@ -43,7 +44,7 @@ def _line_text(path: Path, lines: set[int], width: int = 110) -> dict[int, str]:
 def findings_html(report: DataReport, path: Path, per_code: int = 5) -> str:
     """Findings grouped by code, each with its offending lines (sensitive lines are not shown)."""
     if not report.findings:
-        return "<p>✅ No findings: the file follows the format.</p>"
+        return ("<p>✅ " + _("No findings: the file follows the format.") + "</p>")
     groups = report.by_code()
     shown_lines = {f.line for code, items in groups.items() if code not in _SENSITIVE for f in items[:per_code] if f.line}
     texts = _line_text(path, shown_lines)
@@ -53,13 +54,13 @@ def findings_html(report: DataReport, path: Path, per_code: int = 5) -> str:
         severity, meaning = CODES[code]
         rows = []
         for f in items[:per_code]:
-            where = f"line {f.line}" if f.line is not None else "file"
+            where = _("line {line}").format(line=f.line) if f.line is not None else _("file")
             snippet = "" if code in _SENSITIVE or f.line not in texts else f"<br><code>{html.escape(texts[f.line])}</code>"
             rows.append(f"<li>{where}: {html.escape(f.message)}{snippet}</li>")
         more = report.counts[code] - min(len(items), per_code)
         if more > 0:
-            rows.append(f"<li><i>... and {more} more</i></li>")
-        parts.append(f"<details{' open' if severity == 'error' else ''}><summary>{icon[severity]} <b>{code}</b> ×{report.counts[code]} — {html.escape(meaning)}</summary><ul>{''.join(rows)}</ul></details>")
+            rows.append("<li><i>" + _("... and {n} more").format(n=more) + "</i></li>")
+        parts.append(f"<details{' open' if severity == 'error' else ''}><summary>{icon[severity]} <b>{code}</b> ×{report.counts[code]} — {html.escape(_(meaning))}</summary><ul>{''.join(rows)}</ul></details>")
     return "".join(parts)
 
 
@@ -72,11 +73,11 @@ class DataDoctor(LeavesSummary, w.VBox):
         start = display_path(path) if path else (default if default in files else (files[0] if files else ""))
         if start and start not in files:
             files.insert(0, start)
-        self.file = w.Combobox(value=start, options=files, description="File:", layout=w.Layout(width="60%"), ensure_option=False)
-        self.upload = w.FileUpload(accept=".jsonl,.json,.txt", multiple=False, description="Upload")
-        self.model = w.Dropdown(options=_model_choices(model), value=model, description="Model:")
-        self.epochs = w.BoundedIntText(value=epochs, min=0, max=50, description="Epochs:", tooltip="0 = OpenAI's default rule")
-        self.check = w.Button(description="Check", button_style="primary", icon="stethoscope")
+        self.file = w.Combobox(value=start, options=files, description=_("File:"), layout=w.Layout(width="60%"), ensure_option=False)
+        self.upload = w.FileUpload(accept=".jsonl,.json,.txt", multiple=False, description=_("Upload"))
+        self.model = w.Dropdown(options=_model_choices(model), value=model, description=_("Model:"))
+        self.epochs = w.BoundedIntText(value=epochs, min=0, max=50, description=_("Epochs:"), tooltip=_("0 = OpenAI's default rule"))
+        self.check = w.Button(description=_("Check"), button_style="primary", icon="stethoscope")
         self.verdict = w.HTML()
         self.findings = w.HTML()
         self.histogram = w.Image(format="png", layout=w.Layout(max_width="640px"))
@@ -113,40 +114,42 @@ class DataDoctor(LeavesSummary, w.VBox):
     def _on_check(self, _button: Any = None) -> None:
         path = self._resolve()
         self.check.disabled = True
-        self.verdict.value = "<i>Checking…</i>"
+        self.verdict.value = ("<i>" + _("Checking…") + "</i>")
         try:
             report = validate(path, model=self.model.value, epochs=self.epochs.value or None)
         except LessonError as exc:
             self.report = None
-            self.verdict.value = f"<b>Problem:</b> {html.escape(exc.message)}" + (f"<br><b>Fix:</b> {html.escape(exc.fix)}" if exc.fix else "")
+            self.verdict.value = problem_line(exc)
             self.findings.value = self.cost.value = ""
             self.histogram.value = b""
             return
         finally:
             self.check.disabled = False
         self.report = report
-        status = "✅ ready to upload" if report.ok else f"❌ {report.error_count} error(s) to fix first"
-        self.verdict.value = (
-            f"<h4>{html.escape(path.name)}: {report.examples} examples — {status}; {report.warning_count} warning(s)</h4>"
-        )
+        status = ("✅ " + _("ready to upload") if report.ok else
+                  "❌ " + ngettext("{n} error to fix first", "{n} errors to fix first", report.error_count).format(n=report.error_count))
+        examples = ngettext("{n} example", "{n} examples", report.examples).format(n=report.examples)
+        warnings = ngettext("{n} warning", "{n} warnings", report.warning_count).format(n=report.warning_count)
+        self.verdict.value = f"<h4>{html.escape(path.name)}: {examples} — {status}; {warnings}</h4>"
         self.findings.value = findings_html(report, path)
         context = report.cost.price.training_context if report.cost else None
         if len(report.tokens.per_example):
             stats = report.tokens.summary()
             fig = plots.token_histogram(list(report.tokens.per_example), context=context,
-                                        title=f"Tokens per example ({report.model}: min {stats['min']}, mean {stats['mean']}, max {stats['max']})")
+                                        title=_("Tokens per example ({model}: min {min}, mean {mean}, max {max})").format(model=report.model, **stats))
             self.histogram.value = plots.png(fig)
         else:
             self.histogram.value = b""
         if report.cost is not None:
             c = report.cost
-            self.cost.value = (
-                f"<p><b>Training cost:</b> {c.billed_tokens_per_epoch:,} tokens × {c.epochs} epochs = {c.billed_tokens:,} billed tokens "
-                f"→ <b>${c.usd:,.2f}</b><br><small>{html.escape(c.price.provider)}/{html.escape(c.price.model)}, "
-                f"prices of {c.price.as_of} from {html.escape(c.price.source)} — check before you spend.</small></p>"
-            )
+            cost = _("<b>Training cost:</b> {tokens:,} tokens × {epochs} epochs = {billed:,} billed tokens → <b>${usd:,.2f}</b>").format(
+                tokens=c.billed_tokens_per_epoch, epochs=c.epochs, billed=c.billed_tokens, usd=c.usd)
+            source = _("{provider}/{model}, prices of {date} from {source} — check before you spend.").format(
+                provider=html.escape(c.price.provider), model=html.escape(c.price.model), date=c.price.as_of,
+                source=html.escape(c.price.source))
+            self.cost.value = f"<p>{cost}<br><small>{source}</small></p>"
         else:
-            self.cost.value = f"<p><i>No price known for {html.escape(report.model)}.</i></p>"
+            self.cost.value = "<p><i>" + _("No price known for {model}.").format(model=html.escape(report.model)) + "</i></p>"
 
 
 class BreakEvenExplorer(LeavesSummary, w.VBox):
@@ -167,10 +170,10 @@ class BreakEvenExplorer(LeavesSummary, w.VBox):
         self.example_tokens, self.prompt_tokens = example_tokens, prompt_tokens
         self.completion_tokens, self.training_tokens = completion_tokens, training_tokens
         rows = [p for p in costs.load_prices() if p.provider != "local"]
-        self.price = w.Dropdown(options=[(f"{p.provider}/{p.model}", p) for p in rows], value=costs.get_price(model, provider), description="Model:", layout=w.Layout(width="50%"))
-        self.requests = w.IntSlider(value=requests, min=0, max=500_000, step=1_000, description="Requests/mo", continuous_update=False, style={"description_width": "initial"})
-        self.shots = w.IntSlider(value=shots, min=0, max=50, description="Examples/prompt", continuous_update=False, style={"description_width": "initial"})
-        self.months = w.IntSlider(value=1, min=1, max=24, description="Spread training over (months)", continuous_update=False, style={"description_width": "initial"})
+        self.price = w.Dropdown(options=[(f"{p.provider}/{p.model}", p) for p in rows], value=costs.get_price(model, provider), description=_("Model:"), layout=w.Layout(width="50%"))
+        self.requests = w.IntSlider(value=requests, min=0, max=500_000, step=1_000, description=_("Requests/mo"), continuous_update=False, style={"description_width": "initial"})
+        self.shots = w.IntSlider(value=shots, min=0, max=50, description=_("Examples/prompt"), continuous_update=False, style={"description_width": "initial"})
+        self.months = w.IntSlider(value=1, min=1, max=24, description=_("Spread training over (months)"), continuous_update=False, style={"description_width": "initial"})
         self.text = w.HTML()
         self.chart = w.Image(format="png", layout=w.Layout(max_width="640px"))
         self.result: costs.BreakEven | None = None
@@ -181,8 +184,8 @@ class BreakEvenExplorer(LeavesSummary, w.VBox):
 
     def static_summary(self) -> str | None:
         """The break-even line for the settings the cell left (for GitHub and nbviewer)."""
-        return (f"<p><b>{html.escape(f'{self.price.value.provider}/{self.price.value.model}')}</b>, "
-                f"{self.shots.value} examples per prompt, {self.requests.value:,} requests a month:</p>" + self.text.value)
+        settings = _("{shots} examples per prompt, {requests:,} requests a month:").format(shots=self.shots.value, requests=self.requests.value)
+        return f"<p><b>{html.escape(f'{self.price.value.provider}/{self.price.value.model}')}</b>, {settings}</p>" + self.text.value
 
     def compute(self, requests: int) -> costs.BreakEven:
         return costs.break_even(

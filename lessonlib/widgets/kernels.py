@@ -9,6 +9,7 @@ import ipywidgets as w
 
 from .. import jupyter
 from ..errors import LessonError, MemoryShortfall
+from ..i18n import _, ngettext
 
 
 class KernelCleaner(w.VBox):
@@ -25,7 +26,7 @@ class KernelCleaner(w.VBox):
         self._list = list_kernels or (lambda: jupyter.other_kernels(server) if server else [])
         self._shut_down = shut_down or (lambda kernels: jupyter.shut_down(server, kernels) if server else [])
         self.listing = w.HTML()
-        self.button = w.Button(description="Shut down idle kernels", icon="power-off", button_style="warning")
+        self.button = w.Button(description=_("Shut down idle kernels"), icon="power-off", button_style="warning")
         self.status = w.HTML()
         self.button.on_click(lambda _: self.clean())
         super().__init__([self.listing, self.button, self.status])
@@ -40,27 +41,29 @@ class KernelCleaner(w.VBox):
             self.kernels = self._list()
         except OSError as exc:
             self.kernels = []
-            self.status.value = f"<b>Problem:</b> cannot reach the Jupyter server ({html.escape(str(exc))})"
+            self.status.value = ("<b>" + _("Problem:") + "</b> ") + _("cannot reach the Jupyter server ({problem})").format(problem=html.escape(str(exc)))
         if not self.kernels:
-            self.listing.value = "No other kernel is running."
+            self.listing.value = _("No other kernel is running.")
         else:
             rows = "".join(f"<li>{html.escape(k.describe())}</li>" for k in self.kernels)
-            self.listing.value = f"Other kernels running now:<ul>{rows}</ul>"
+            self.listing.value = _("Other kernels running now:") + f"<ul>{rows}</ul>"
         self.button.disabled = not self.idle()
-        self.button.description = f"Shut down {len(self.idle())} idle kernel(s)"
+        idle = len(self.idle())
+        self.button.description = ngettext("Shut down {n} idle kernel", "Shut down {n} idle kernels", idle).format(n=idle)
 
     def clean(self) -> list[str]:
         """Shut down the idle kernels listed; the notebooks whose kernels stopped."""
         done = self._shut_down(self.idle())
         self.refresh()
-        self.status.value = ("Shut down: " + html.escape(", ".join(done)) + ". Run this notebook's cell again.") if done else "Nothing to shut down."
+        self.status.value = (_("Shut down: {notebooks}. Run this notebook's cell again.").format(notebooks=html.escape(", ".join(done)))
+                             if done else _("Nothing to shut down."))
         return done
 
 
-def problem_html(error: LessonError, heading: str = "Problem") -> str:
-    """A refused step as HTML: its problem and, when it has one, its fix."""
-    fix = f"<br><b>Fix:</b> {html.escape(error.fix)}" if error.fix else ""
-    return f"<b>{html.escape(heading)}:</b> <pre>{html.escape(error.message)}</pre>{fix}"
+def problem_html(error: LessonError, heading: str | None = None) -> str:
+    """A refused step as HTML: its problem (under ``heading``, by default "Problem:") and, when it has one, its fix."""
+    fix = ("<br><b>" + _("Fix:") + f"</b> {html.escape(error.fix)}") if error.fix else ""
+    return f"<b>{html.escape(heading or _('Problem:'))}</b> <pre>{html.escape(error.message)}</pre>{fix}"
 
 
 def cleaners_for(error: LessonError) -> list[Any]:
@@ -70,7 +73,7 @@ def cleaners_for(error: LessonError) -> list[Any]:
 
 def show_memory_problem(error: LessonError) -> Any:
     """The problem, its fix and, inside JupyterLab, the :class:`KernelCleaner`: what a memory refusal shows."""
-    return w.VBox([w.HTML(problem_html(error, "Not enough memory")), *cleaners_for(error)])
+    return w.VBox([w.HTML(problem_html(error, _("Not enough memory:"))), *cleaners_for(error)])
 
 
 def show_memory_problems_in_notebooks() -> None:

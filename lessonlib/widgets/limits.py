@@ -11,6 +11,7 @@ import ipywidgets as w
 
 from .. import limits, plots
 from ..errors import LessonError
+from ..i18n import _
 from ..train import ProgressEvent, StopFlag
 from .kernels import cleaners_for, problem_html
 from .static import LeavesSummary, png_tag
@@ -40,8 +41,8 @@ class DataSizeStudy(LeavesSummary, w.VBox):
         self.error: str | None = None
         self.stop_flag = StopFlag()
         self._started: float | None = None
-        self.stop = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-        self.status = w.HTML("<i>Not started yet: <code>start()</code> runs it in the background.</i>")
+        self.stop = w.Button(description=_("Stop"), button_style="danger", icon="stop", disabled=True)
+        self.status = w.HTML("<i>" + _("Not started yet: {start} runs it in the background.").format(start="<code>start()</code>") + "</i>")
         self.table = w.HTML()
         self.chart = w.Image(format="png", layout=w.Layout(max_width="640px"))
         self.conclusion = w.HTML()
@@ -57,13 +58,14 @@ class DataSizeStudy(LeavesSummary, w.VBox):
         self.stop.disabled = False
         self.table.value = self.conclusion.value = ""
         self.chart.value = b""
-        self.status.value = f"<i>Running in the background: {len(self.sizes)} sizes, one run after the other. Read on; the table fills in here.</i>"
+        self.status.value = "<i>" + _("Running in the background: {n} sizes, one run after the other. Read on; the table fills in here.").format(
+            n=len(self.sizes)) + "</i>"
         self.start_in_background(self._work, "lessonlib-study")
 
     def request_stop(self) -> None:
         self.stop_flag.request()
         self.stop.disabled = True
-        self.status.value = "<i>Stopping after this step…</i>"
+        self.status.value = ("<i>" + _("Stopping after this step…") + "</i>")
 
     def join(self, timeout: float | None = None) -> list[limits.SizeResult]:
         """Wait for the study to end (or ``timeout`` seconds); the results so far."""
@@ -72,7 +74,7 @@ class DataSizeStudy(LeavesSummary, w.VBox):
 
     def static_summary(self) -> str:
         parts = [f"<p>{self.status.value}</p>", self.table.value,
-                 png_tag(self.chart.value, "validation loss by data size") if self.chart.value else "",
+                 png_tag(self.chart.value, _("validation loss by data size")) if self.chart.value else "",
                  f"<p>{self.conclusion.value}</p>" if self.conclusion.value else ""]
         return "".join(parts)
 
@@ -81,9 +83,9 @@ class DataSizeStudy(LeavesSummary, w.VBox):
         try:
             self._study(self.sizes, on_event=self._on_event, on_result=self._on_result, stop=self.stop_flag, **self.options)
             seconds = time.monotonic() - (self._started or time.monotonic())
-            done = f"{len(self.results)} of {len(self.sizes)} sizes"
-            self.status.value = (f"<b>Stopped:</b> {done} finished." if self.stop_flag.is_set()
-                                 else f"<b>Done:</b> {done} in {seconds / 60:.1f} min.")
+            done, of = len(self.results), len(self.sizes)
+            self.status.value = (_("<b>Stopped:</b> {done} of {of} sizes finished.").format(done=done, of=of) if self.stop_flag.is_set()
+                                 else _("<b>Done:</b> {done} of {of} sizes in {minutes:.1f} min.").format(done=done, of=of, minutes=seconds / 60))
             self.conclusion.value = html.escape(limits.lowest_loss(self.results)) if self.results else ""
         except LessonError as exc:  # a memory refusal also gets the button that shuts down idle kernels
             self.error = str(exc)
@@ -100,19 +102,22 @@ class DataSizeStudy(LeavesSummary, w.VBox):
         """The size being worked on: the next one without a result."""
         size = self.sizes[min(len(self.results), len(self.sizes) - 1)]
         n = limits.run_size(size)
-        return f"{n} examples" if n else "all examples"
+        return _("{n} examples").format(n=n) if n else _("all examples")
 
     def _on_event(self, event: ProgressEvent) -> None:
         if event.kind in {"step", "eval"} and event.total:
-            eta = f" · about {event.eta_s:.0f} s left in this run" if event.eta_s else ""
-            self.status.value = f"<i>Training on {self._label()}: step {event.step} of {event.total}{eta}.</i>"
+            eta = _(" · about {seconds:.0f} s left in this run").format(seconds=event.eta_s) if event.eta_s else ""
+            self.status.value = "<i>" + _("Training on {size}: step {step} of {total}{eta}.").format(
+                size=self._label(), step=event.step, total=event.total, eta=eta) + "</i>"
         elif event.kind == "end" and self.options.get("f1_limit"):
-            self.status.value = f"<i>Scoring the adapter of {self._label()} on {self.options['f1_limit']} held-out recipes…</i>"
+            self.status.value = "<i>" + _("Scoring the adapter of {size} on {n} held-out recipes…").format(
+                size=self._label(), n=self.options["f1_limit"]) + "</i>"
 
     def _on_result(self, result: limits.SizeResult) -> None:
         self.results.append(result)
         self.table.value = f"<pre>{html.escape(limits.size_table(self.results))}</pre>"
         self.chart.value = plots.png(plots.data_size_curves(self.results))
         if len(self.results) < len(self.sizes):
-            self.status.value = f"<i>{len(self.results)} of {len(self.sizes)} sizes done; next: {self._label()}.</i>"
+            self.status.value = "<i>" + _("{done} of {of} sizes done; next: {size}.").format(
+                done=len(self.results), of=len(self.sizes), size=self._label()) + "</i>"
         self.refresh_summary()

@@ -29,6 +29,8 @@ import threading
 import time
 from typing import Any, Callable
 
+from ..i18n import _
+
 #: Views with work in a background thread (pruned when it ends): see :func:`wait_for_background`.
 _BACKGROUND: list[tuple[threading.Thread, LeavesSummary]] = []
 
@@ -136,6 +138,12 @@ def plain_text(fragment: str) -> str:
     text = re.sub(r"</t[dh]>", " | ", text)
     text = html.unescape(re.sub(r"<[^>]+>", "", text))
     return "\n".join(line.strip(" |") for line in text.splitlines() if line.strip(" |"))
+
+
+def problem_line(error: Any) -> str:
+    """A :class:`~lessonlib.errors.LessonError` as one HTML line: its problem and, when it has one, its fix."""
+    fix = ("<br><b>" + _("Fix:") + f"</b> {html.escape(error.fix)}") if error.fix else ""
+    return ("<b>" + _("Problem:") + f"</b> {html.escape(error.message)}{fix}")
 
 
 def png_tag(data: bytes, alt: str) -> str:

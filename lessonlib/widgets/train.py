@@ -11,6 +11,7 @@ import ipywidgets as w
 
 from .. import plots
 from ..errors import LessonError
+from ..i18n import _
 from ..train import (
     MachinePlan,
     ProgressEvent,
@@ -24,7 +25,7 @@ from ..train import (
 from ..train.compare import before_after, is_json_list
 from ..train.machine import record_trained_here
 from .kernels import cleaners_for, problem_html
-from .static import LeavesSummary, png_tag
+from .static import LeavesSummary, png_tag, problem_line
 
 
 def _fmt_seconds(seconds: float | None) -> str:
@@ -61,10 +62,10 @@ class TrainingMonitor(LeavesSummary, w.VBox):
         self.error: str | None = None
         self._thread: threading.Thread | None = None
         self._own_plan: MachinePlan | None = None  # the plan of a trainer of the learner's own (callback(plan))
-        self.launch = w.Button(description="Train", button_style="primary", icon="play", disabled=config is None)
-        self.stop = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.launch = w.Button(description=_("Train"), button_style="primary", icon="play", disabled=config is None)
+        self.stop = w.Button(description=_("Stop"), button_style="danger", icon="stop", disabled=True)
         steps = config.max_steps if config is not None else 0
-        self.progress = w.IntProgress(value=0, min=0, max=max(steps, 1), description="Step 0", layout=w.Layout(width="60%"))
+        self.progress = w.IntProgress(value=0, min=0, max=max(steps, 1), description=_("Step {step}").format(step=0), layout=w.Layout(width="60%"))
         self.stats = w.HTML()
         self.plan = w.HTML()
         self.chart = w.Image(format="png", layout=w.Layout(max_width="640px"))
@@ -93,20 +94,21 @@ class TrainingMonitor(LeavesSummary, w.VBox):
     def start(self) -> None:
         """Launch ``lessonlib.train.run(config)`` (in a child process unless ``in_child=False``), followed by a thread."""
         if self.config is None:
-            raise LessonError("this monitor has no run configuration to launch", fix="TrainingMonitor(RunConfig(...)), or pass monitor.callback() to your trainer")
+            raise LessonError(_("this monitor has no run configuration to launch"),
+                              fix=_("TrainingMonitor(RunConfig(...)), or pass monitor.callback() to your trainer"))
         if self._thread is not None and self._thread.is_alive():
             return
         self.stop_flag.clear()
         self.events.clear()
         self.result, self.error = None, None
         self.launch.disabled, self.stop.disabled = True, False
-        self.status.value = "<i>Loading the model and the data…</i>"
+        self.status.value = ("<i>" + _("Loading the model and the data…") + "</i>")
         self._thread = self.start_in_background(self._work, "lessonlib-train")
 
     def request_stop(self) -> None:
         self.stop_flag.request()
         self.stop.disabled = True
-        self.status.value = "<i>Stopping after this step, then saving…</i>"
+        self.status.value = ("<i>" + _("Stopping after this step, then saving…") + "</i>")
 
     def join(self, timeout: float | None = None) -> RunResult | None:
         if self._thread is not None:
@@ -118,10 +120,10 @@ class TrainingMonitor(LeavesSummary, w.VBox):
     def static_summary(self) -> str | None:
         """The monitor's state as HTML: status, last figures, loss chart and the plan (what a saved notebook shows)."""
         if not self.events and not self.status.value:
-            return "<p><i>Training monitor: no run yet.</i></p>"
+            return ("<p><i>" + _("Training monitor: no run yet.") + "</i></p>")
         parts = [f"<p>{self.status.value}</p>" if self.status.value else "",
-                 f"<p>{self.progress.description} of {self.progress.max} · {self.stats.value}</p>" if self.stats.value else "",
-                 png_tag(self.chart.value, "loss curve") if self.chart.value else "",
+                 "<p>" + _("{step} of {total}").format(step=self.progress.description, total=self.progress.max) + f" · {self.stats.value}</p>" if self.stats.value else "",
+                 png_tag(self.chart.value, _("loss curve")) if self.chart.value else "",
                  f"<p>{self.plan.value}</p>" if self.plan.value else ""]
         return "".join(parts)
 
@@ -149,36 +151,36 @@ class TrainingMonitor(LeavesSummary, w.VBox):
     @staticmethod
     def summary(r: Any) -> str:
         """The status line for a finished run (HTML)."""
-        verb = "Stopped" if r.stopped else ("Early stopping" if r.early_stopped else "Done")
-        evl = f", validation loss {r.eval_loss:.3f}" if r.eval_loss is not None else ""
+        verb = _("Stopped:") if r.stopped else (_("Early stopping:") if r.early_stopped else _("Done:"))
+        evl = _(", validation loss {loss:.3f}").format(loss=r.eval_loss) if r.eval_loss is not None else ""
         if r.early_stopped:
-            evl += f" (best {r.best_eval_loss:.3f} at step {r.best_step}: that adapter is the one saved)"
-        loss = f", loss {r.first_loss:.3f} → {r.final_loss:.3f}" if r.first_loss is not None else ""
-        return (f"<b>{verb}:</b> {r.steps} steps in {r.train_seconds:.0f} s{loss}{evl}. "
-                f"Saved in <code>{html.escape(r.output_dir)}</code>" + (" — continue it with <code>resume=True</code>." if r.stopped else "."))
+            evl += _(" (best {loss:.3f} at step {step}: that adapter is the one saved)").format(loss=r.best_eval_loss, step=r.best_step)
+        loss = _(", loss {first:.3f} → {last:.3f}").format(first=r.first_loss, last=r.final_loss) if r.first_loss is not None else ""
+        saved = _("Saved in {folder}").format(folder=f"<code>{html.escape(r.output_dir)}</code>")
+        resume = _(" — continue it with {resume}.").format(resume="<code>resume=True</code>") if r.stopped else "."
+        return f"<b>{verb}</b> " + _("{steps} steps in {seconds:.0f} s").format(steps=r.steps, seconds=r.train_seconds) + f"{loss}{evl}. {saved}{resume}"
 
     def on_event(self, event: ProgressEvent) -> None:
         """Update the view from one progress event (called from the training thread)."""
         self.events.append(event)
         if event.kind == "plan":
-            self.plan.value = "<small>Chosen for this machine: " + html.escape(event.message) + "</small>"
+            self.plan.value = "<small>" + _("Chosen for this machine:") + " " + html.escape(event.message) + "</small>"
             return
         if event.total:
             self.progress.max = event.total
         self.progress.value = event.step
-        self.progress.description = f"Step {event.step}"
-        self.stats.value = (
-            f"tokens/s <b>{event.tokens_per_s or 0:.0f}</b> · elapsed {_fmt_seconds(event.elapsed_s)} · "
-            f"ETA {_fmt_seconds(event.eta_s)} · memory {event.rss_gb or 0:.2f} GB"
-        )
+        self.progress.description = _("Step {step}").format(step=event.step)
+        self.stats.value = _("tokens/s <b>{speed:.0f}</b> · elapsed {elapsed} · ETA {eta} · memory {memory:.2f} GB").format(
+            speed=event.tokens_per_s or 0, elapsed=_fmt_seconds(event.elapsed_s), eta=_fmt_seconds(event.eta_s), memory=event.rss_gb or 0)
         if event.kind == "start":
-            self.status.value = "<i>Training…</i>"
+            self.status.value = ("<i>" + _("Training…") + "</i>")
         if event.kind in {"end", "stopped"} or (event.step and event.step >= event.total and self._thread is None):
             self.stop.disabled = True
             if self._thread is None:  # a trainer of the learner's own: the summary line comes from the events
                 last = next((e for e in reversed(self.events) if e.loss is not None), None)
-                self.status.value = (f"<b>{'Stopped' if self.stop_flag.is_set() else 'Done'}:</b> {event.step} steps in "
-                                     f"{_fmt_seconds(event.elapsed_s)}" + (f", last loss {last.loss:.3f}" if last else "") + ".")
+                verb = _("Stopped:") if self.stop_flag.is_set() else _("Done:")
+                self.status.value = (f"<b>{verb}</b> " + _("{steps} steps in {time}").format(steps=event.step, time=_fmt_seconds(event.elapsed_s))
+                                     + (_(", last loss {loss:.3f}").format(loss=last.loss) if last else "") + ".")
         if event.kind == "eval" or (event.kind == "step" and (event.step % self.plot_every == 0 or event.step >= event.total)) or event.kind in {"end", "stopped"}:
             self.chart.value = plots.png(plots.loss_curves(self.events))
         if self._thread is None and (event.kind in {"end", "stopped"} or (event.step and event.step >= event.total)):
@@ -200,7 +202,7 @@ class BeforeAfter(LeavesSummary, w.VBox):
         self.examples, self.adapter, self.max_new_tokens = examples, adapter, max_new_tokens
         self._tuned = weakref.ref(tuned) if tuned is not None else None
         self.tokenizer = tokenizer
-        self.button = w.Button(description="Compare", button_style="primary", icon="columns")
+        self.button = w.Button(description=_("Compare"), button_style="primary", icon="columns")
         self.table = w.HTML()
         self.rows: list[dict[str, Any]] = []
         self.button.on_click(lambda _b: self.compare(progress=False))
@@ -216,24 +218,24 @@ class BeforeAfter(LeavesSummary, w.VBox):
         from ..progress import LiveLine
 
         self.button.disabled = True
-        self.table.value = "<i>Asking both models…</i>"
+        self.table.value = ("<i>" + _("Asking both models…") + "</i>")
         line = LiveLine("asking", total=2, enabled=progress)
         stages: list[str] = []
 
         def on_stage(name: str) -> None:
             stages.append(name)
-            self.table.value = f"<i>Asking the {name} ({len(stages)} of 2)…</i>"
-            line.update(len(stages) - 1, f"the {name}")
+            self.table.value = "<i>" + _("Asking the {model} ({n} of 2)…").format(model=_(name), n=len(stages)) + "</i>"
+            line.update(len(stages) - 1, _(name))
         try:
             tuned = self._tuned() if self._tuned is not None else None
             if self._tuned is not None and tuned is None:
-                raise LessonError("the tuned model given to this comparison has been deleted",
-                                  fix="load it again and make a new BeforeAfter, or pass adapter='runs/...'")
+                raise LessonError(_("the tuned model given to this comparison has been deleted"),
+                                  fix=_("load it again and make a new BeforeAfter, or pass adapter='runs/...'"))
             self.rows = before_after(self.examples, adapter=self.adapter, max_new_tokens=self.max_new_tokens,
                                      tuned=tuned, tokenizer=self.tokenizer, on_stage=on_stage)
         finally:
             self.button.disabled = False
-        line.finish(f"Asked the base and the tuned model the same {len(self.examples)} prompts.")
+        line.finish(_("Asked the base and the tuned model the same {n} prompts.").format(n=len(self.examples)))
         cells = "".join(
             f"<tr><td><pre>{html.escape(r['prompt'])}</pre></td><td><code>{html.escape(r['expected'])}</code></td>"
             f"<td>{'✅' if is_json_list(r['base']) else '❌'} <code>{html.escape(r['base'][:200])}</code></td>"
@@ -241,8 +243,8 @@ class BeforeAfter(LeavesSummary, w.VBox):
             for r in self.rows
         )
         self.table.value = (
-            "<table><tr><th>prompt</th><th>expected</th><th>base model</th><th>tuned model</th></tr>" + cells + "</table>"
-            "<small>✅ = the answer is a JSON list (the trained format)</small>"
+            ("<table><tr><th>" + _("prompt") + "</th><th>" + _("expected") + "</th><th>" + _("base model") + "</th><th>" + _("tuned model") + "</th></tr>")
+            + cells + "</table><small>" + _("✅ = the answer is a JSON list (the trained format)") + "</small>"
         )
         self.refresh_summary()  # a view displayed before it compared keeps the table in the saved notebook
         return self.rows
@@ -253,7 +255,7 @@ class JobMonitor(w.VBox):
 
     def __init__(self, job_id: str, *, provider: str = "openai", interval: float = 10.0) -> None:
         self.job_id, self.provider, self.interval = job_id, provider, interval
-        self.status = w.HTML(f"<b>{html.escape(job_id)}</b>: not followed yet")
+        self.status = w.HTML(f"<b>{html.escape(job_id)}</b>: " + _("not followed yet"))
         self.event_log = w.HTML()
         self.events: list[dict[str, Any]] = []
         self.job: dict[str, Any] | None = None
@@ -277,7 +279,7 @@ class JobMonitor(w.VBox):
             self.status.value = f"<b>{html.escape(self.job_id)}</b>: {self.job['status']}" + (f" → <code>{html.escape(model)}</code>" if model else "")
         except LessonError as exc:
             self.error = str(exc)
-            self.status.value = f"<b>Problem:</b> {html.escape(exc.message)}" + (f"<br><b>Fix:</b> {html.escape(exc.fix)}" if exc.fix else "")
+            self.status.value = problem_line(exc)
 
     def follow(self) -> None:
         """Start polling in the background (returns at once)."""

@@ -1,0 +1,274 @@
+"""The course in another language, kept in step with the English one (``make translations``).
+
+Two catalogues, both in gettext's PO format (what translators and their tools edit):
+
+* ``lessonlib/locale/<lang>/LC_MESSAGES/lessonlib.po``: every message lessonlib shows (widgets, decisions,
+  command-line errors), extracted with Babel from ``_()``, ``N_()`` and ``ngettext()`` in the package;
+* ``translations/<lang>/<notebook>.po``: one per notebook. Its entries are the notebook's Markdown cells
+  (whole), the comments of its code cells and the prose strings of its code (``print("...")``: the
+  string's source, quotes included, so an f-string stays an f-string).
+
+The French notebook is *generated*: the English notebook's cells in order, each Markdown cell replaced by
+its translation, each code cell with only its comments and listed strings replaced, and one first code
+cell that sets the language. So the code cannot drift: a change to an English cell makes its entry
+new (untranslated or fuzzy), the generated notebook keeps the English text there, and
+``tests/test_translations.py`` fails until a translator fills it in.
+
+    python tests/translations.py extract      # update the catalogues from the code and the English notebooks
+    python tests/translations.py notebooks    # write notebooks/<lang>/*.ipynb (then make notebooks executes them)
+    python tests/translations.py check        # what is missing, per catalogue (exit 1 if anything)
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import re
+import sys
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lessonlib import course  # noqa: E402
+from lessonlib.i18n import DOMAIN, LOCALE_DIR, catalogue_path  # noqa: E402
+
+NOTEBOOKS = ROOT / "notebooks"
+TRANSLATIONS = ROOT / "translations"
+LANGUAGES = ("fr",)
+FIXED_DATE = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+#: Comments that are instructions to tools, not prose.
+TOOL_COMMENTS = re.compile(r"^#\s*(noqa|type:|doctest|fmt:|pragma)")
+#: A string of prose: two words with a space between them.
+PROSE = re.compile(r"[A-Za-zÀ-ÿ]{2,}[,.;:!?)]? \(?[A-Za-zÀ-ÿ]{2,}")
+#: The first code cell of a translated notebook: lessonlib speaks the notebook's language.
+LANGUAGE_CELL = {
+    "fr": 'from lessonlib.i18n import set_language\n\nset_language("fr")  # lessonlib parle français : widgets, messages, décisions',
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# What a code cell holds to translate
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Piece:
+    start: tuple[int, int]  # (row, column) of the token, as tokenize counts
+    end: tuple[int, int]
+    msgid: str  # a comment's text after "# ", or a string token's source
+    kind: str  # "comment" or "string"
+
+
+def pieces(source: str) -> list[Piece]:
+    """The comments and prose strings of a code cell, in order (IPython lines ``%``/``!`` are left alone)."""
+    found: list[Piece] = []
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return found
+    for token in tokens:
+        if token.type == tokenize.COMMENT and not TOOL_COMMENTS.match(token.string):
+            text = token.string[1:].strip()
+            if text:
+                found.append(Piece(token.start, token.end, text, "comment"))
+        elif token.type == tokenize.STRING and PROSE.search(token.string) and not token.string.lstrip("rbfuRBFU").startswith(('"""', "'''")):
+            found.append(Piece(token.start, token.end, token.string, "string"))
+    return found
+
+
+def translate_code(source: str, table: dict[str, str]) -> str:
+    """``source`` with each comment and prose string that ``table`` translates replaced (the rest untouched)."""
+    lines = source.splitlines(keepends=True)
+    for piece in reversed(pieces(source)):
+        new = table.get(piece.msgid)
+        if not new:
+            continue
+        if piece.kind == "comment":
+            new = "# " + new
+        (row, col), (end_row, end_col) = piece.start, piece.end
+        if row != end_row:  # a string over several lines: rebuild from the joined text
+            head, tail = "".join(lines[:row - 1]), "".join(lines[end_row:])
+            first, last = lines[row - 1], lines[end_row - 1]
+            lines = (head + first[:col] + new + last[end_col:] + tail).splitlines(keepends=True)
+        else:
+            line = lines[row - 1]
+            lines[row - 1] = line[:col] + new + line[end_col:]
+    return "".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# Catalogues
+# ------------------------------------------------------------------------------------------------
+
+def notebook_catalogue_path(lang: str, english: Path) -> Path:
+    return TRANSLATIONS / lang / f"{english.stem}.po"
+
+
+def notebook_template(english: Path) -> Catalog:
+    """Every message of an English notebook to translate, with where it is."""
+    nb = nbformat.read(english, as_version=4)
+    template = Catalog(domain=english.stem, project="Fine-Tuning Companion", fuzzy=False)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            template.add(cell.source, locations=[(english.name, index)], auto_comments=["Markdown cell"])
+        elif cell.cell_type == "code":
+            for piece in pieces(cell.source):
+                template.add(piece.msgid, locations=[(english.name, index)], auto_comments=[f"code {piece.kind}"])
+    return template
+
+
+def package_template() -> Catalog:
+    template = Catalog(domain=DOMAIN, project="lessonlib", fuzzy=False)
+    for filename, lineno, message, comments, context in extract_from_dir(
+            str(ROOT / "lessonlib"), method_map=[("**.py", "python")], keywords=KEYWORDS, comment_tags=("TRANSLATORS:",)):
+        template.add(message, locations=[(f"lessonlib/{filename}", lineno)], auto_comments=comments, context=context,
+                     flags=("python-brace-format",) if any("{" in m for m in (message if isinstance(message, tuple) else (message,))) else ())
+    return template
+
+
+def read(path: Path, lang: str) -> Catalog:
+    with path.open("rb") as handle:
+        return read_po(handle, locale=lang)
+
+
+def write(catalog: Catalog, path: Path) -> None:
+    """Write a catalogue with a fixed header, so that running ``extract`` again changes nothing that did not change."""
+    catalog.creation_date = catalog.revision_date = FIXED_DATE
+    catalog.header_comment = f"# {path.stem}: the French course's catalogue (tests/translations.py; see docs in that file).\n#"
+    catalog.copyright_holder, catalog.msgid_bugs_address = "Fine-Tuning Companion", ""
+    catalog.last_translator, catalog.language_team = "Fine-Tuning Companion", "French"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        write_po(handle, catalog, width=120, omit_header=False, sort_output=False, ignore_obsolete=True)
+
+
+def update(template: Catalog, path: Path, lang: str) -> Catalog:
+    """The catalogue at ``path`` updated to ``template``: new messages empty, changed ones fuzzy, gone ones dropped."""
+    if path.is_file():
+        catalog = read(path, lang)
+        catalog.update(template, no_fuzzy_matching=False)
+    else:
+        catalog = Catalog(locale=lang, domain=template.domain, project=template.project, fuzzy=False)
+        catalog.update(template, no_fuzzy_matching=True)
+    write(catalog, path)
+    return catalog
+
+
+def table(catalog: Catalog) -> dict[str, str]:
+    """msgid -> msgstr for every translated, non-fuzzy entry."""
+    return {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy and isinstance(m.id, str)}
+
+
+def missing(catalog: Catalog) -> list[str]:
+    """The messages without a usable translation (empty or fuzzy)."""
+    out = []
+    for m in catalog:
+        if not m.id:
+            continue
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        if m.fuzzy or not all(strings):
+            out.append(m.id if isinstance(m.id, str) else m.id[0])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Notebooks
+# ------------------------------------------------------------------------------------------------
+
+def english_notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+
+
+def translated_path(english: Path, lang: str) -> Path:
+    by_number = {nb.number: nb for nb in course.NOTEBOOKS}
+    return NOTEBOOKS / lang / by_number[english.name[:2]].localized_filename(lang)
+
+
+def translate_notebook(english: Path, lang: str, catalog: Catalog) -> nbformat.NotebookNode:
+    """The notebook in ``lang``: the English cells, translated; outputs kept from the translated notebook on disk."""
+    nb = nbformat.read(english, as_version=4)
+    words = table(catalog)
+    cells = []
+    for cell in nb.cells:
+        cell = nbformat.from_dict(dict(cell))
+        if cell.cell_type == "markdown":
+            cell.source = words.get(cell.source, cell.source)
+        elif cell.cell_type == "code":
+            cell.source = translate_code(cell.source, words)
+            cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    first_code = next(i for i, c in enumerate(cells) if c.cell_type == "code")
+    language = nbformat.v4.new_code_cell(LANGUAGE_CELL[lang])
+    language.metadata["tags"] = ["language"]
+    cells.insert(first_code, language)
+    for index, cell in enumerate(cells):
+        cell.id = f"{lang}-{index:03d}"
+    out = nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
+    keep_outputs(out, translated_path(english, lang))
+    return out
+
+
+def keep_outputs(nb: nbformat.NotebookNode, existing: Path) -> None:
+    """Outputs of the notebook on disk, cell by cell where the source is unchanged (what was executed stays)."""
+    if not existing.is_file():
+        return
+    old = nbformat.read(existing, as_version=4)
+    by_source = {}
+    for cell in old.cells:
+        if cell.cell_type == "code":
+            by_source.setdefault(cell.source, cell)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source in by_source:
+            cell.outputs = by_source[cell.source].outputs
+            cell.execution_count = by_source[cell.source].execution_count
+    nb.metadata = old.metadata
+
+
+def extract() -> None:
+    for lang in LANGUAGES:
+        catalog = update(package_template(), catalogue_path(lang), lang)
+        print(f"{catalogue_path(lang).relative_to(ROOT)}: {len(missing(catalog))} of {len(catalog)} to translate")
+        for english in english_notebooks():
+            path = notebook_catalogue_path(lang, english)
+            catalog = update(notebook_template(english), path, lang)
+            print(f"{path.relative_to(ROOT)}: {len(missing(catalog))} of {len(catalog)} to translate")
+
+
+def notebooks() -> None:
+    for lang in LANGUAGES:
+        for english in english_notebooks():
+            path = notebook_catalogue_path(lang, english)
+            if not path.is_file():
+                continue
+            target = translated_path(english, lang)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(translate_notebook(english, lang, read(path, lang)), target)
+            print(f"wrote {target.relative_to(ROOT)}")
+
+
+def check() -> int:
+    problems = 0
+    for lang in LANGUAGES:
+        for path in [catalogue_path(lang), *sorted((TRANSLATIONS / lang).glob("*.po"))]:
+            left = missing(read(path, lang))
+            problems += len(left)
+            print(f"{path.relative_to(ROOT)}: {len(left)} missing")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else "check"
+    if command == "extract":
+        extract()
+    elif command == "notebooks":
+        notebooks()
+    else:
+        sys.exit(check())
