@@ -26,13 +26,14 @@ PYTEST_ARGS ?=
 # make test: pytest-xdist workers, each pinned to its share of the cores (conftest.py); 0 runs in one process
 TEST_WORKERS ?= 2
 
-.PHONY: help setup browser lab test notebooks bench clean autotrain test-autotrain
+.PHONY: help setup browser lab test notebooks translations bench clean autotrain test-autotrain
 
 help:
 	@echo "make lab     set up, then open JupyterLab on the notebooks"
 	@echo "make test    set up, then run every test (pytest + strict nbval), offline"
 	@echo "make setup   install pinned requirements and prepare the local model (idempotent)"
-	@echo "make notebooks  re-execute and clean the committed notebooks (maintainers)"
+	@echo "make notebooks  re-execute and clean the committed notebooks, English and French (maintainers)"
+	@echo "make translations  update the French catalogues, then write the French notebooks they complete"
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make autotrain  AutoTrain Advanced in its own environment, .venv-autotrain/ (optional; ~2 GB)"
 	@echo "make test-autotrain  train a few steps with the real AutoTrain and check its adapter"
@@ -68,11 +69,19 @@ lab: setup
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
 test: setup browser
-	@rc=0; HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 LESSONLIB_LANG=en $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
+# English first, then French (a French notebook sets its language in its first code cell)
 notebooks: setup
-	HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 $(PYTHON) tests/execute_notebooks.py notebooks/*.ipynb
+	HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 LESSONLIB_LANG=en $(PYTHON) tests/execute_notebooks.py notebooks/*.ipynb
+	HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 LESSONLIB_LANG=en $(PYTHON) tests/execute_notebooks.py notebooks/fr/*.ipynb
+
+# The French course: catalogues in gettext's PO format (tests/translations.py says how they are made and kept in step)
+translations: setup
+	$(PYTHON) tests/translations.py extract
+	$(PYTHON) tests/translations.py notebooks
+	@$(PYTHON) tests/translations.py check || echo "make translations: fill the empty entries above, then run it again"
 
 # AutoTrain Advanced pins transformers 4.48, TRL 0.13 and PEFT 0.14: it cannot share the course's
 # environment. Its own, beside it: the CPU build of torch first, then requirements-autotrain.txt with

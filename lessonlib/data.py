@@ -37,7 +37,7 @@ from typing import Any, Iterator, Sequence
 from . import tokens as tok
 from .corpora import split_path  # noqa: F401  (re-exported for notebooks: data.split_path)
 from .errors import LessonError
-from .i18n import N_
+from .i18n import N_, _
 from .settings import display_path
 
 try:  # a fast JSON parser when present (it is in requirements.txt); the standard one otherwise
@@ -278,93 +278,94 @@ def check_example(obj: Any, line: int | None = None) -> list[Finding]:
         found.append(Finding(line, code, message))
 
     if not isinstance(obj, dict):
-        add("data_type", f"the line is a JSON {type(obj).__name__}, not an object with a 'messages' list")
+        add("data_type", _("the line is a JSON {kind}, not an object with a 'messages' list").format(kind=type(obj).__name__))
         return found
     for key in obj:
         if key not in TOP_LEVEL_KEYS:
-            add("unrecognized_top_level_key", f"unknown key '{key}' (allowed: {', '.join(sorted(TOP_LEVEL_KEYS))})")
+            add("unrecognized_top_level_key", _("unknown key '{key}' (allowed: {allowed})").format(key=key, allowed=", ".join(sorted(TOP_LEVEL_KEYS))))
     if "tools" in obj and not (isinstance(obj["tools"], list) and all(isinstance(t, dict) for t in obj["tools"])):
-        add("bad_tools", "'tools' must be a list of objects")
+        add("bad_tools", _("'tools' must be a list of objects"))
     if "parallel_tool_calls" in obj and not isinstance(obj["parallel_tool_calls"], bool):
-        add("bad_tools", "'parallel_tool_calls' must be true or false")
+        add("bad_tools", _("'parallel_tool_calls' must be true or false"))
     messages = obj.get("messages")
     if not isinstance(messages, list):
-        add("missing_messages_list", "no 'messages' list" if messages is None else f"'messages' is a {type(messages).__name__}, not a list")
+        add("missing_messages_list", _("no 'messages' list") if messages is None else _("'messages' is a {kind}, not a list").format(kind=type(messages).__name__))
         return found
     if not messages:
-        add("empty_messages", "'messages' is an empty list")
+        add("empty_messages", _("'messages' is an empty list"))
         return found
 
     open_calls: dict[str, int] = {}  # tool call id -> index of the assistant message that made it
     assistant_seen = trainable = False
     for i, msg in enumerate(messages, start=1):
         if not isinstance(msg, dict):
-            add("data_type", f"message {i} is a JSON {type(msg).__name__}, not an object")
+            add("data_type", _("message {i} is a JSON {kind}, not an object").format(i=i, kind=type(msg).__name__))
             continue
         role = msg.get("role")
         unknown = [k for k in msg if k not in MESSAGE_KEYS]
         for key in unknown:
-            add("message_unrecognized_key", f"message {i} has unknown key '{key}'")
+            add("message_unrecognized_key", _("message {i} has unknown key '{key}'").format(i=i, key=key))
         if role is None:
-            add("message_missing_key", f"message {i} has no 'role'")
+            add("message_missing_key", _("message {i} has no 'role'").format(i=i))
         elif role not in ROLES:
-            add("unrecognized_role", f"message {i} has role {role!r}; use system, user, assistant or tool")
+            add("unrecognized_role", _("message {i} has role {role}; use system, user, assistant or tool").format(i=i, role=repr(role)))
         calls = msg.get("tool_calls")
         makes_call = role == "assistant" and (calls is not None or msg.get("function_call") is not None)
         if "content" not in msg:
             if not makes_call:
-                add("message_missing_key", f"message {i} ({role}) has no 'content'")
+                add("message_missing_key", _("message {i} ({role}) has no 'content'").format(i=i, role=role))
         else:
             content = msg["content"]
             if content is None:
                 if not makes_call:
-                    add("missing_content", f"message {i} ({role}) has null content")
+                    add("missing_content", _("message {i} ({role}) has null content").format(i=i, role=role))
             elif isinstance(content, str):
                 if not content.strip() and not makes_call:
-                    add("missing_content", f"message {i} ({role}) has empty content")
+                    add("missing_content", _("message {i} ({role}) has empty content").format(i=i, role=role))
             elif not _is_text_parts(content):
-                add("content_wrong_type", f"message {i} content is a {type(content).__name__}; use a string or a list of {{\"type\": \"text\", \"text\": ...}} parts")
+                add("content_wrong_type", _("message {i} content is a {kind}; use a string or a list of {parts} parts").format(
+                    i=i, kind=type(content).__name__, parts='{"type": "text", "text": ...}'))
         if "name" in msg and not isinstance(msg["name"], str):
-            add("field_wrong_type", f"message {i} 'name' must be a string")
+            add("field_wrong_type", _("message {i} 'name' must be a string").format(i=i))
         if "function_call" in msg and not isinstance(msg["function_call"], dict):
-            add("field_wrong_type", f"message {i} 'function_call' must be an object")
+            add("field_wrong_type", _("message {i} 'function_call' must be an object").format(i=i))
         if "weight" in msg:
             weight = msg["weight"]
             if isinstance(weight, bool) or weight not in (0, 1):
-                add("bad_weight", f"message {i} has weight {weight!r}; only 0 or 1 are allowed")
+                add("bad_weight", _("message {i} has weight {weight}; only 0 or 1 are allowed").format(i=i, weight=repr(weight)))
             elif role != "assistant":
-                add("bad_weight", f"message {i} ({role}) has a weight; only assistant messages can")
+                add("bad_weight", _("message {i} ({role}) has a weight; only assistant messages can").format(i=i, role=role))
         if role == "assistant":
             assistant_seen = True
             if msg.get("weight", 1) != 0:
                 trainable = True
             if calls is not None:
                 if not isinstance(calls, list) or not calls:
-                    add("bad_tool_call", f"message {i} 'tool_calls' must be a non-empty list")
+                    add("bad_tool_call", _("message {i} 'tool_calls' must be a non-empty list").format(i=i))
                 else:
                     for j, call in enumerate(calls, start=1):
                         fn = call.get("function") if isinstance(call, dict) else None
                         if not (isinstance(call, dict) and isinstance(call.get("id"), str) and call.get("type", "function") == "function"
                                 and isinstance(fn, dict) and isinstance(fn.get("name"), str) and isinstance(fn.get("arguments"), str)):
-                            add("bad_tool_call", f"message {i} tool call {j} needs an 'id', type 'function' and a function 'name' and 'arguments' (a JSON string)")
+                            add("bad_tool_call", _("message {i} tool call {j} needs an 'id', type 'function' and a function 'name' and 'arguments' (a JSON string)").format(i=i, j=j))
                             continue
                         open_calls[call["id"]] = i
         elif role == "tool":
             call_id = msg.get("tool_call_id")
             if not isinstance(call_id, str):
-                add("tool_call_id_mismatch", f"message {i} (tool) has no 'tool_call_id'")
+                add("tool_call_id_mismatch", _("message {i} (tool) has no 'tool_call_id'").format(i=i))
             elif call_id not in open_calls:
-                add("tool_call_id_mismatch", f"message {i} answers tool call '{call_id}', which no earlier assistant message made")
+                add("tool_call_id_mismatch", _("message {i} answers tool call '{call_id}', which no earlier assistant message made").format(i=i, call_id=call_id))
             else:
                 del open_calls[call_id]
         elif "tool_call_id" in msg:
-            add("field_wrong_type", f"message {i} ({role}) has a 'tool_call_id'; only tool messages do")
+            add("field_wrong_type", _("message {i} ({role}) has a 'tool_call_id'; only tool messages do").format(i=i, role=role))
     for call_id, i in open_calls.items():
-        add("tool_call_id_mismatch", f"tool call '{call_id}' from message {i} is never answered by a tool message")
+        add("tool_call_id_mismatch", _("tool call '{call_id}' from message {i} is never answered by a tool message").format(call_id=call_id, i=i))
     if not assistant_seen:
-        add("example_missing_assistant_message", "no assistant message: the model has nothing to learn from this example")
+        add("example_missing_assistant_message", _("no assistant message: the model has nothing to learn from this example"))
     elif not trainable:
-        add("no_trainable_message", "every assistant message has weight 0")
+        add("no_trainable_message", _("every assistant message has weight 0"))
     return found
 
 
@@ -386,15 +387,15 @@ def scan_sensitive(texts: Sequence[str], line: int | None) -> list[Finding]:
     found: list[Finding] = []
     text = "\n".join(texts)  # one scan per example: the regexes run in C
     for match in _SECRET.finditer(text):
-        found.append(Finding(line, "secret", f"something that looks like an API key or token ({_mask(match.group())}); remove it"))
+        found.append(Finding(line, "secret", _("something that looks like an API key or token ({masked}); remove it").format(masked=_mask(match.group()))))
     if "@" in text:
         for match in _EMAIL.finditer(text):
-            found.append(Finding(line, "personal_data", f"an e-mail address ({_mask(match.group())})"))
+            found.append(Finding(line, "personal_data", _("an e-mail address ({masked})").format(masked=_mask(match.group()))))
     for match in _PHONE.finditer(text):
         before = text[match.start() - 1] if match.start() else " "
         after = text[match.end()] if match.end() < len(text) else " "
         if not (before.isalnum() or after.isalnum() or before == "/") and _looks_like_phone(match.group()):
-            found.append(Finding(line, "personal_data", f"a phone number ({_mask(match.group())})"))
+            found.append(Finding(line, "personal_data", _("a phone number ({masked})").format(masked=_mask(match.group()))))
     return found
 
 
@@ -428,7 +429,7 @@ def _iter_range(path: Path, start: int = 0, end: int | None = None) -> Iterator[
             if number == 1 and start == 0 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
-                yield number, None, [Finding(number, "blank_line", "blank line skipped")], raw
+                yield number, None, [Finding(number, "blank_line", _("blank line skipped"))], raw
                 continue
             try:  # the parser also rejects invalid UTF-8: tell the two apart only on failure
                 obj = _loads(raw)
@@ -436,9 +437,9 @@ def _iter_range(path: Path, start: int = 0, end: int | None = None) -> Iterator[
                 try:
                     raw.decode("utf-8")
                 except UnicodeDecodeError as bad:
-                    yield number, None, [Finding(number, "bad_encoding", f"byte {bad.start + 1} is not UTF-8; save the file as UTF-8")], raw
+                    yield number, None, [Finding(number, "bad_encoding", _("byte {n} is not UTF-8; save the file as UTF-8").format(n=bad.start + 1))], raw
                     continue
-                yield number, None, [Finding(number, "invalid_json", f"not valid JSON ({str(exc).split(':')[0]})")], raw
+                yield number, None, [Finding(number, "invalid_json", _("not valid JSON ({problem})").format(problem=str(exc).split(':')[0]))], raw
                 continue
             yield number, obj, [], raw
 
@@ -499,7 +500,8 @@ def _scan(path: Path, start: int, end: int | None, model: str, context: int | No
         part.example_lines.append(line)
         part.per_example.append(total)
         if context and total > context:
-            part.add(Finding(line, "too_long", f"{total:,} tokens; {model} trains on at most {context:,} per example (the rest is cut)"), cap)
+            part.add(Finding(line, "too_long", _("{total:,} tokens; {model} trains on at most {context:,} per example (the rest is cut)").format(
+                total=total, model=model, context=context)), cap)
 
     def flush() -> None:
         if not pending:
@@ -534,10 +536,10 @@ def _scan(path: Path, start: int, end: int | None, model: str, context: int | No
         messages = obj["messages"]
         part.fingerprints += hashlib.blake2b(raw.strip(), digest_size=8).digest()  # same line text = duplicate
         if messages[0].get("role") != "system":
-            part.add(Finding(line, "no_system_message", "no system message (fine if every request you send will lack one too)"), cap)
+            part.add(Finding(line, "no_system_message", _("no system message (fine if every request you send will lack one too)")), cap)
         if not any(m.get("role") == "user" for m in messages):
-            part.add(Finding(line, "no_user_message", "no user message: the assistant answers nothing that was asked "
-                             "(the cookbook's checks count these too)"), cap)
+            part.add(Finding(line, "no_user_message", _("no user message: the assistant answers nothing that was asked "
+                               "(the cookbook's checks count these too)")), cap)
         texts: list[str] = []
         assistant_mask: list[bool] = []
         for m in messages:  # the strings the cookbook encodes, in order (tight loop: this is hot)
@@ -674,7 +676,7 @@ def validate(
             fingerprint = bytes(fps[8 * i:8 * i + 8])
             absolute = line + offset
             if fingerprint in seen:
-                add(Finding(absolute, "duplicate_example", f"same example as line {seen[fingerprint]}"))
+                add(Finding(absolute, "duplicate_example", _("same example as line {line}").format(line=seen[fingerprint])))
             else:
                 seen[fingerprint] = absolute
             report.example_lines.append(absolute)
@@ -686,9 +688,10 @@ def validate(
         offset += part.lines
 
     if report.examples == 0:
-        add(Finding(None, "file_empty", "no examples in the file"))
+        add(Finding(None, "file_empty", _("no examples in the file")))
     elif report.examples < minimum:
-        add(Finding(None, "too_few_examples", f"{report.examples} examples; the provider needs at least {minimum} (50-100 good ones is a better start)"))
+        add(Finding(None, "too_few_examples", _("{n} examples; the provider needs at least {minimum} (50-100 good ones is a better start)").format(
+            n=report.examples, minimum=minimum)))
     if price is not None and report.valid_examples:
         billed = costs.billed_tokens(report.tokens.per_example, price)
         report.cost = costs.training_cost(billed, epochs, price, n_examples=report.valid_examples)

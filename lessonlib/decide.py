@@ -48,7 +48,7 @@ RECOMMENDATIONS = (N_("fine-tune"), N_("improve the prompt"), N_("add retrieval"
 class Answers:
     """The checklist's answers (defaults: a learner who has not measured anything yet)."""
 
-    use_case: str = "answer in a fixed format (JSON list of ingredients)"  # what you want to improve
+    use_case: str = field(default_factory=lambda: _("answer in a fixed format (JSON list of ingredients)"))  # what you want to improve
     tried_prompting: bool = False  # have you tried prompt engineering / few-shot?
     tried_retrieval: bool = False  # have you tried retrieval-augmented generation?
     base_model_fine_tunable: bool = True  # can this base model be fine-tuned (weights or a provider's service)?

@@ -47,8 +47,17 @@ FIXED_DATE = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 #: Comments that are instructions to tools, not prose.
 TOOL_COMMENTS = re.compile(r"^#\s*(noqa|type:|doctest|fmt:|pragma)")
-#: A string of prose: two words with a space between them.
-PROSE = re.compile(r"[A-Za-zÀ-ÿ]{2,}[,.;:!?)]? \(?[A-Za-zÀ-ÿ]{2,}")
+
+
+def is_prose(token: str) -> bool:
+    """A string token a reader reads: a word of three letters or more, and a space or a closing ``:``/``.`` outside
+    the f-string's ``{...}`` (so ``"recipes"``, ``"zero-shot"`` or ``"runs/05-recipes"`` are code, not prose).
+
+    >>> is_prose('"only 20 examples"'), is_prose('"Recommendation:"'), is_prose('"runs/05-recipes"'), is_prose("f'{x:>8}'")
+    (True, True, False, False)
+    """
+    text = re.sub(r"\{[^{}]*\}", "", token.lstrip("rbfuRBFU").strip("'\""))
+    return bool(re.search(r"[A-Za-zÀ-ÿ]{3,}", text)) and (" " in text or text.rstrip().endswith((":", ".")))
 #: The first code cell of a translated notebook: lessonlib speaks the notebook's language.
 LANGUAGE_CELL = {
     "fr": 'from lessonlib.i18n import set_language\n\nset_language("fr")  # lessonlib parle français : widgets, messages, décisions',
@@ -79,7 +88,7 @@ def pieces(source: str) -> list[Piece]:
             text = token.string[1:].strip()
             if text:
                 found.append(Piece(token.start, token.end, text, "comment"))
-        elif token.type == tokenize.STRING and PROSE.search(token.string) and not token.string.lstrip("rbfuRBFU").startswith(('"""', "'''")):
+        elif token.type == tokenize.STRING and is_prose(token.string) and not token.string.lstrip("rbfuRBFU").startswith(('"""', "'''")):
             found.append(Piece(token.start, token.end, token.string, "string"))
     return found
 
@@ -246,11 +255,12 @@ def notebooks() -> None:
     for lang in LANGUAGES:
         for english in english_notebooks():
             path = notebook_catalogue_path(lang, english)
-            if not path.is_file():
+            catalog = read(path, lang) if path.is_file() else None
+            if catalog is None or missing(catalog):  # a notebook is published in a language once it is whole
                 continue
             target = translated_path(english, lang)
             target.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(translate_notebook(english, lang, read(path, lang)), target)
+            nbformat.write(translate_notebook(english, lang, catalog), target)
             print(f"wrote {target.relative_to(ROOT)}")
 
 

@@ -1,0 +1,164 @@
+"""The French course: complete catalogues, notebooks generated from the English ones, an interface in French.
+
+Strict nbval runs the French notebooks like the English ones (they are collected from ``notebooks/fr``);
+these tests check what nbval cannot: that a French notebook is the English notebook translated (same code,
+cell for cell), that no prose is left in English, and that no message a widget or the command line shows
+lacks its translation.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import translations as T
+from lessonlib import i18n
+
+LANG = "fr"
+FRENCH = sorted((T.NOTEBOOKS / LANG).glob("[0-9][0-9]-*.ipynb"))
+ENGLISH = {p.name[:2]: p for p in T.english_notebooks()}
+#: Words that mark English prose (and are not French words).
+ENGLISH_WORDS = {"the", "and", "with", "is", "are", "this", "that", "of", "to", "which", "when", "what", "you", "your",
+                 "it", "its", "for", "from", "on", "in", "an", "be", "can", "not", "each", "every", "first", "then"}
+
+
+@pytest.fixture
+def french():
+    i18n.set_language(LANG)
+    yield
+    i18n.set_language(None)
+
+
+def _placeholders(text: str) -> list[str]:
+    return sorted(re.findall(r"\{[^{}]*\}", text))
+
+
+def _english_share(text: str) -> float:
+    """The share of English marker words among the words of ``text`` (code, links and placeholders left out)."""
+    text = re.sub(r"```.*?```|`[^`]*`|<code>.*?</code>|\]\([^)]*\)|\{[^{}]*\}|<[^>]+>", " ", text, flags=re.S)
+    words = re.findall(r"[A-Za-zÀ-ÿ']+", text.lower())
+    return sum(w in ENGLISH_WORDS for w in words) / max(len(words), 1)
+
+
+def test_the_french_notebooks_exist_for_the_first_part_of_the_course():
+    assert [p.name[:2] for p in FRENCH] >= ["00", "01", "02", "03"]
+
+
+def test_the_package_catalogue_is_up_to_date_and_whole():
+    """Every message lessonlib shows (extracted from the code now) has a French translation with the same placeholders."""
+    catalogue = T.read(i18n.catalogue_path(LANG), LANG)
+    template = T.package_template()
+    assert {m.id for m in template if m.id} == {m.id for m in catalogue if m.id}, "run `make translations`"
+    assert T.missing(catalogue) == []
+    for message in (m for m in catalogue if m.id):
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for string in strings:
+            assert _placeholders(string) == _placeholders(ids[-1]), (ids[0], string)
+
+
+@pytest.mark.parametrize("path", FRENCH, ids=lambda p: p.name)
+def test_a_french_notebook_is_its_english_notebook_translated(path):
+    """The notebook on disk is what the generator makes from the English notebook and its catalogue, the
+    catalogue is whole, and the code is the English code: only comments and prose strings differ."""
+    english = ENGLISH[path.name[:2]]
+    catalogue = T.read(T.notebook_catalogue_path(LANG, english), LANG)
+    template = T.notebook_template(english)
+    assert {m.id for m in template if m.id} <= {m.id for m in catalogue if m.id}, "run `make translations`"
+    assert T.missing(catalogue) == []
+    on_disk = nbformat.read(path, as_version=4)
+    generated = T.translate_notebook(english, LANG, catalogue)
+    assert [(c.cell_type, c.source, c.metadata.get("tags")) for c in on_disk.cells] == \
+           [(c.cell_type, c.source, c.metadata.get("tags")) for c in generated.cells], "run `make translations`"
+    cells = [c for c in on_disk.cells if "language" not in c.metadata.get("tags", [])]
+    source = nbformat.read(english, as_version=4).cells
+    assert len(cells) == len(source)
+    for french_cell, english_cell in zip(cells, source):
+        assert french_cell.cell_type == english_cell.cell_type
+        assert french_cell.metadata.get("jupyter") == english_cell.metadata.get("jupyter")
+        if english_cell.cell_type == "code":
+            assert _code(french_cell.source) == _code(english_cell.source)
+
+
+def _code(source: str) -> list[tuple[int, str]]:
+    """The tokens of a cell that are code: comments dropped, prose strings replaced by a marker."""
+    out = []
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            continue
+        out.append((token.type, "<prose>" if token.type == tokenize.STRING and T.is_prose(token.string) else token.string))
+    return out
+
+
+@pytest.mark.parametrize("path", FRENCH, ids=lambda p: p.name)
+def test_no_prose_cell_of_a_french_notebook_is_english(path):
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            assert _english_share(cell.source) < 0.06, cell.source[:200]
+
+
+@pytest.mark.parametrize("path", FRENCH, ids=lambda p: p.name)
+def test_the_links_of_a_french_notebook_lead_somewhere(path):
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", cell.source):
+                if not target.startswith("http"):
+                    assert (path.parent / target).exists(), target
+
+
+def _shown(widget) -> list[str]:
+    """Every text a widget tree shows: descriptions, labels of options, HTML, tooltips, placeholders."""
+    texts = []
+    for name in ("description", "value", "tooltip", "placeholder"):
+        value = getattr(widget, name, None)
+        if isinstance(value, str) and (name != "value" or type(widget).__name__ in {"HTML", "Label"}):
+            texts.append(value)
+    for option in getattr(widget, "_options_labels", ()) or ():
+        texts.append(option)
+    for child in getattr(widget, "children", ()):
+        texts += _shown(child)
+    return texts
+
+
+def test_the_widgets_speak_french(french, tmp_path):
+    from lessonlib import jupyter
+    from lessonlib.train import ProgressEvent, RunConfig
+    from lessonlib.widgets import BeforeAfter, BreakEvenExplorer, ChatBox, Checklist, DataDoctor, DataSizeStudy, KernelCleaner, TrainingMonitor
+
+    doctor = DataDoctor("data/examples/broken-recipes.jsonl")
+    checklist = Checklist(scores={"few-shot": 0.4})
+    checklist.run()
+    monitor = TrainingMonitor(RunConfig(output_dir=str(tmp_path / "run"), max_steps=4))
+    monitor.on_event(ProgressEvent(kind="step", step=2, total=4, loss=1.0, tokens_per_s=100.0, elapsed_s=3.0, eta_s=3.0, rss_gb=0.5))
+    kernels = KernelCleaner(list_kernels=lambda: [jupyter.Kernel("k1", "notebooks/01.ipynb", "idle", 0.3)], shut_down=lambda ks: [])
+    views = [ChatBox(), doctor, BreakEvenExplorer(), checklist, monitor, kernels, DataSizeStudy([10]), BeforeAfter([])]
+    shown = "\n".join(text for view in views for text in _shown(view))
+    english = [m.id for m in T.read(i18n.catalogue_path(LANG), LANG)
+               if isinstance(m.id, str) and m.id and "{" not in m.id and len(m.id.split()) > 1 and m.id != m.string]
+    assert [message for message in english if message in shown] == []
+    assert "Envoyer" in shown and "Décider" in shown and "Vérifier" in shown and "Recommandation" in shown
+    assert _english_share(shown) < 0.03, shown
+
+
+def test_the_command_line_speaks_french(monkeypatch, capsys):
+    from lessonlib import cli
+
+    monkeypatch.setenv("LESSONLIB_LANG", LANG)
+    code = cli.main(["decide", "--answers", "no-such-answers.yaml"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("erreur : impossible de lire le fichier de réponses no-such-answers.yaml")
+
+
+def test_the_course_map_links_the_french_notebooks(french):
+    from lessonlib import course
+
+    table = course.notebook_map()
+    assert "[Commencer ici : le compagnon, votre machine, une première conversation](00-commencer-ici.ipynb)" in table
+    missing = [nb for nb in course.NOTEBOOKS if not nb.ready(lang=LANG)]
+    for nb in missing:
+        assert f"](../{nb.filename})" in table and "prêt, en anglais" in table
