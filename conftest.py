@@ -57,6 +57,11 @@ _pin_this_worker()
 # outputs do not depend on earlier jobs; it is stopped at the end. Kernels inherit this environment.
 os.environ["LESSONLIB_SERVICE_PORT"] = str(_free_port())
 os.environ["LESSONLIB_SERVICE_STATE"] = tempfile.mkdtemp(prefix="lessonlib-service-")
+# The English and the French notebook train the same runs (the same code: tests/test_translations.py): a run
+# finished in one is replayed in the other (lessonlib.train.replay). Made by the first process (under
+# pytest-xdist, the controller) and shared by its workers, which inherit it; removed at the end.
+_OWN_RUN_CACHE = "LESSONLIB_RUN_CACHE" not in os.environ
+os.environ.setdefault("LESSONLIB_RUN_CACHE", tempfile.mkdtemp(prefix="lessonlib-runs-"))
 
 
 #: What LESSONLIB_CPU_WITHOUT says to play a CPU without native bf16.
@@ -131,9 +136,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
     from lessonlib import service
 
     service.stop()
+    if _OWN_RUN_CACHE and not hasattr(config, "workerinput"):
+        shutil.rmtree(os.environ["LESSONLIB_RUN_CACHE"], ignore_errors=True)
 
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import LessonError
+from .i18n import _, ngettext
 
 TASKS = ("recipes", "sql")
 STRATEGIES = ("zero-shot", "few-shot", "rag", "fine-tuned")
@@ -139,9 +140,10 @@ def compare(before: Sequence[float], after: Sequence[float], *, metric: str = "F
     gains = [b - a for a, b in zip(before, after)]
     low, high = bootstrap_interval(gains, confidence=confidence)
     mean = sum(gains) / len(gains)
-    verdict = "a real gain" if low > 0 else "a real loss" if high < 0 else "noise (the interval includes 0)"
-    return (f"{metric} {sum(before) / len(before):.2f} -> {sum(after) / len(after):.2f}: gain {mean:+.2f} "
-            f"({confidence:.0%} interval {low:+.2f} to {high:+.2f}, {len(gains)} examples): {verdict}")
+    verdict = _("a real gain") if low > 0 else _("a real loss") if high < 0 else _("noise (the interval includes 0)")
+    return _("{metric} {before:.2f} -> {after:.2f}: gain {gain:+.2f} ({confidence:.0%} interval {low:+.2f} to {high:+.2f}, "
+             "{n} examples): {verdict}").format(metric=metric, before=sum(before) / len(before), after=sum(after) / len(after),
+                                                gain=mean, confidence=confidence, low=low, high=high, n=len(gains), verdict=verdict)
 
 
 def extract_sql(answer: str) -> str:
@@ -221,17 +223,20 @@ class EvalReport:
 
     def table(self) -> str:
         metric = self.primary_metric
-        lines = [f"{'strategy':<11} {metric:>18} {'95% interval':>13} {'valid JSON' if self.task == 'recipes' else '':>10} {'prompt tok':>10} {'s/request':>9} {'$/1k req':>9}"]
+        strategy, interval, valid = _("strategy"), _("95% interval"), _("valid JSON") if self.task == "recipes" else ""
+        prompt, seconds, usd = _("prompt tok"), _("s/request"), _("$/1k req")
+        lines = [f"{strategy:<11} {metric:>18} {interval:>13} {valid:>10} {prompt:>10} {seconds:>9} {usd:>9}"]
         for r in self.results:
             if r.skipped:
-                lines.append(f"{r.strategy:<11} skipped: {r.skipped}")
+                lines.append(f"{r.strategy:<11} " + _("skipped: {reason}").format(reason=r.skipped))
                 continue
             extra = f"{r.metrics.get('valid_json', 0):>10.0%}" if self.task == "recipes" else f"{'':>10}"
             interval = r.interval()
-            spread = f"{interval[0]:.2f} to {interval[1]:.2f}" if interval else ""
+            spread = _("{low:.2f} to {high:.2f}").format(low=interval[0], high=interval[1]) if interval else ""
             lines.append(f"{r.strategy:<11} {r.metrics[metric]:>18.3f} {spread:>13} {extra} {r.prompt_tokens:>10.0f} {r.latency_s:>9.2f} {r.usd_per_1000:>9.4f}")
-        lines.append(f"({self.task}, {self.results[0].n if self.results else 0} {self.split} examples, k={self.k}, local model {self.model}; "
-                     f"costs at {self.price_model} prices of {self.prices_as_of})")
+        lines.append(_("({task}, {n} {split} examples, k={k}, local model {model}; costs at {price_model} prices of {date})").format(
+            task=self.task, n=self.results[0].n if self.results else 0, split=self.split, k=self.k, model=self.model,
+            price_model=self.price_model, date=self.prices_as_of))
         return "\n".join(lines + self._language_lines())
 
     def _language_lines(self) -> list[str]:
@@ -240,15 +245,16 @@ class EvalReport:
         if len(names) < 2:
             return []
         counts = {name: self.languages.count(name) for name in names}
-        lines = ["", f"{self.primary_metric} by language " + " ".join(f"{f'{name} ({counts[name]})':>9}" for name in names)]
+        lines = ["", _("{metric} by language").format(metric=self.primary_metric) + " " + " ".join(f"{f'{name} ({counts[name]})':>9}" for name in names)]
         for r in self.results:
             grouped = self.by_language(r.strategy)
             if grouped:
                 lines.append(f"{r.strategy:<{len(lines[1]) - 10 * len(names)}}" + " ".join(
                     f"{sum(grouped[name]) / len(grouped[name]):>9.3f}" if grouped.get(name) else f"{'':>9}" for name in names))
         fewest = min(counts.values())
-        lines.append(f"(only {fewest} example{'s' if fewest != 1 else ''} in {min(counts, key=counts.get)}: read a difference "
-                     "between languages as a hint, not a result)")
+        lines.append(ngettext("(only {n} example in {language}: read a difference between languages as a hint, not a result)",
+                              "(only {n} examples in {language}: read a difference between languages as a hint, not a result)",
+                              fewest).format(n=fewest, language=min(counts, key=counts.get)))
         return lines
 
 
@@ -328,11 +334,11 @@ def evaluate(
 
     db = sql.connect() if task == "sql" else None
     results = []
-    line = LiveLine("scoring", total=len(strategies), enabled=progress)
+    line = LiveLine(_("scoring"), total=len(strategies), enabled=progress)
     for number, strategy in enumerate(strategies, start=1):
-        line.update(number, f"{strategy} on {len(test)} {split} examples")
+        line.update(number, _("{strategy} on {n} {split} examples").format(strategy=strategy, n=len(test), split=split))
         if strategy == "fine-tuned" and not adapter:
-            results.append(StrategyResult(strategy, 0, {}, 0, 0, 0, 0, skipped="no adapter: train one in notebook 04 (lessonlib train local)"))
+            results.append(StrategyResult(strategy, 0, {}, 0, 0, 0, 0, skipped=_("no adapter: train one in notebook 04 (lessonlib train local)")))
             continue
         prompts = _prompts(strategy, train, test, k)
         answers, seconds = models.generate_many_timed(prompts, model=model, adapter=adapter if strategy == "fine-tuned" else None, max_new_tokens=max_new)
@@ -355,8 +361,8 @@ def evaluate(
             per_example=[round(r["f1" if task == "recipes" else "execution_accuracy"], 4) for r in rows],
         ))
     scored = [r.strategy for r in results if not r.skipped]
-    names = " and ".join(filter(None, [", ".join(scored[:-1]), scored[-1] if scored else "nothing"]))
-    line.finish(f"Scored {names} on {len(test)} {split} examples.")
+    names = _(" and ").join(filter(None, [", ".join(scored[:-1]), scored[-1] if scored else _("nothing")]))
+    line.finish(_("Scored {names} on {n} {split} examples.").format(names=names, n=len(test), split=split))
     languages = [recipes.language_of(e) for e in test] if task == "recipes" else []
     return EvalReport(task, model or models.DEFAULT_MODEL, price.model, price.as_of, k, results,
                       "f1" if task == "recipes" else "execution_accuracy", languages, str(adapter) if adapter else None, split)

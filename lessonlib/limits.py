@@ -37,6 +37,7 @@ from typing import Any, Callable, Sequence
 
 from . import settings
 from .errors import LessonError
+from .i18n import _
 
 #: The settings every limits experiment shares: a constant learning rate, a validation loss every
 #: 4 steps, early stopping after 2 evaluations without improvement, and at most 32 steps.
@@ -161,9 +162,10 @@ class ForgettingReport:
     def summary(self) -> str:
         n = len(self.before.rows)
         p = self.p_value
-        verdict = "unlikely to be chance" if p < 0.05 else "this could be chance: more questions would tell"
-        return (f"general questions right: {self.before.right}/{n} before, {self.after.right}/{n} after tuning; "
-                f"forgotten {len(self.forgotten)}, gained {len(self.gained)} (paired test: p = {p:.2f}, {verdict})")
+        verdict = _("unlikely to be chance") if p < 0.05 else _("this could be chance: more questions would tell")
+        return _("general questions right: {before}/{n} before, {after}/{n} after tuning; forgotten {forgotten}, gained {gained} "
+                 "(paired test: p = {p:.2f}, {verdict})").format(before=self.before.right, after=self.after.right, n=n,
+                                                                 forgotten=len(self.forgotten), gained=len(self.gained), p=p, verdict=verdict)
 
     def table(self, width: int = 34) -> str:
         """One line per question: before and after, with the replies cut to ``width``."""
@@ -171,9 +173,11 @@ class ForgettingReport:
             text = " ".join(text.split())
             return text if len(text) <= width else text[: width - 1] + "…"
 
-        lines = [f"{'question':<44} {'before':<{width + 2}} {'after':<{width + 2}}"]
+        question, before, after = _("question"), _("before"), _("after")
+        lines = [f"{question:<44} {before:<{width + 2}} {after:<{width + 2}}"]
         for b, a in zip(self.before.rows, self.after.rows):
-            mark = "  forgotten" if b["correct"] and not a["correct"] else ("  gained" if a["correct"] and not b["correct"] else "")
+            mark = ("  " + _("forgotten") if b["correct"] and not a["correct"] else
+                    ("  " + _("gained") if a["correct"] and not b["correct"] else ""))
             lines.append(f"{cut(b['question'])[:44]:<44} {'✓' if b['correct'] else '✗'} {cut(b['reply']):<{width}} "
                          f"{'✓' if a['correct'] else '✗'} {cut(a['reply']):<{width}}{mark}")
         return "\n".join(lines)
@@ -189,12 +193,12 @@ def forgetting(adapter: str | Path, questions: Sequence[Question] | None = None)
     from .progress import LiveLine
 
     questions = list(questions) if questions is not None else load_questions()
-    line = LiveLine(f"asking {len(questions)} general questions", total=2)
-    line.update(1, "the base model")
+    line = LiveLine(_("asking {n} general questions").format(n=len(questions)), total=2)
+    line.update(1, _("the base model"))
     before = knowledge(None, questions)
-    line.update(2, "the tuned model")
+    line.update(2, _("the tuned model"))
     after = knowledge(adapter, questions)
-    line.finish(f"Asked the base model and the tuned model the same {len(questions)} questions.")
+    line.finish(_("Asked the base model and the tuned model the same {n} questions.").format(n=len(questions)))
     return ForgettingReport(before, after)
 
 
@@ -317,21 +321,24 @@ def lowest_loss(results: Sequence[SizeResult]) -> str:
     """
     measured = [r for r in results if r.best_eval_loss is not None]
     if not measured:
-        return "No validation loss measured."
+        return _("No validation loss measured.")
     best, smallest = min(measured, key=lambda r: r.best_eval_loss), min(measured, key=lambda r: r.examples)
-    return (f"Lowest validation loss: {best.examples} examples ({best.best_eval_loss:.3f}); "
-            f"with {smallest.examples} examples: {smallest.best_eval_loss:.3f}.")
+    return _("Lowest validation loss: {examples} examples ({loss:.3f}); with {smallest} examples: {smallest_loss:.3f}.").format(
+        examples=best.examples, loss=best.best_eval_loss, smallest=smallest.examples, smallest_loss=smallest.best_eval_loss)
 
 
 def size_table(results: Sequence[SizeResult]) -> str:
     """The data-size study as a text table (F1 with its 95% interval where measured: overlapping intervals may be luck)."""
-    lines = [f"{'examples':>8} {'steps':>5} {'epochs':>6} {'best val loss':>13} {'at step':>7} {'last train loss':>15} {'early stop':>10}"
-             + (f" {'F1':>5} {'95% interval':>12}" if any(r.f1 is not None for r in results) else "")]
+    examples, steps, epochs, best, at, last, early = (_("examples"), _("steps"), _("epochs"), _("best val loss"), _("at step"),
+                                                      _("last train loss"), _("early stop"))
+    interval = _("95% interval")
+    lines = [f"{examples:>8} {steps:>5} {epochs:>6} {best:>13} {at:>7} {last:>15} {early:>10}"
+             + (f" {'F1':>5} {interval:>12}" if any(r.f1 is not None for r in results) else "")]
     for r in results:
         line = (f"{r.examples:>8} {r.steps:>5} {r.epochs:>6.1f} {r.best_eval_loss if r.best_eval_loss is not None else float('nan'):>13.3f} "
                 f"{r.best_step if r.best_step is not None else '-':>7} {r.final_train_loss if r.final_train_loss is not None else float('nan'):>15.3f} "
-                f"{'yes' if r.early_stopped else 'no':>10}")
-        spread = f"{r.f1_interval[0]:.2f} to {r.f1_interval[1]:.2f}" if r.f1_interval else ""
+                f"{_('yes') if r.early_stopped else _('no'):>10}")
+        spread = _("{low:.2f} to {high:.2f}").format(low=r.f1_interval[0], high=r.f1_interval[1]) if r.f1_interval else ""
         lines.append(line + (f" {r.f1:>5.2f} {spread:>12}" if r.f1 is not None else ""))
     return "\n".join(lines)
 

@@ -26,6 +26,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TextIO, TypeVar
 
+from .i18n import _
+
 T = TypeVar("T")
 
 
@@ -64,7 +66,7 @@ class LiveLine:
 
     def update(self, done: int, detail: str = "") -> None:
         """Show ``done`` (of ``total``) and a short detail: "training: 12 of 20 · loss 0.81"."""
-        count = f"{done} of {self.total}" if self.total else str(done)
+        count = _("{done} of {total}").format(done=done, total=self.total) if self.total else str(done)
         self._write(f"{self.label}: {count}" + (f" · {detail}" if detail else ""))
 
     def show(self, text: str) -> None:
@@ -93,4 +95,4 @@ def track(items: Sequence[T], label: str, *, summary: str | None = None, enabled
     for done, item in enumerate(items, start=1):
         yield item
         line.update(done)
-    line.finish(summary or f"{label}: {len(items)} done")
+    line.finish(summary or _("{label}: {n} done").format(label=label, n=len(items)))

@@ -18,6 +18,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _train_for_real(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests here check training itself: no run is replayed from an earlier identical one (the notebooks'
+    kernels share them: the root conftest.py, lessonlib.train.replay)."""
+    monkeypatch.delenv("LESSONLIB_RUN_CACHE", raising=False)
+
+
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     """The prepared default model (``make setup`` prepares it; this makes sure)."""

@@ -336,6 +336,30 @@ def test_a_real_run_end_to_end(tmp_path, small_data, model_dir):
         run(tiny(tmp_path, small_data))
 
 
+def test_an_identical_run_is_replayed_where_runs_are_shared(tmp_path, small_data, model_dir, monkeypatch):
+    """With LESSONLIB_RUN_CACHE (tests, make notebooks), a second identical run copies the first and replays its events."""
+    from lessonlib.train import runner
+
+    monkeypatch.setenv("LESSONLIB_RUN_CACHE", str(tmp_path / "shared"))
+    first_events: list[ProgressEvent] = []
+    first = run(tiny(tmp_path, small_data, output_dir=str(tmp_path / "first")), on_event=first_events.append)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("an identical run trained again")
+
+    monkeypatch.setattr(runner, "sft_trainer", no_training)
+    again_events: list[ProgressEvent] = []
+    again = run(tiny(tmp_path, small_data, output_dir=str(tmp_path / "again")), on_event=again_events.append)
+    assert again_events == first_events and again.history == first.history
+    assert (again.first_loss, again.final_loss, again.eval_loss, again.steps) == (first.first_loss, first.final_loss, first.eval_loss, first.steps)
+    assert again.output_dir == str(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "metrics.json").read_text())["output_dir"] == again.output_dir
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "first" / name).read_bytes()
+    with pytest.raises(AssertionError, match="trained again"):  # another setting is another run
+        run(tiny(tmp_path, small_data, output_dir=str(tmp_path / "other"), learning_rate=1e-3))
+
+
 def test_stop_then_resume(tmp_path, small_data, model_dir):
     stop = StopFlag()
 

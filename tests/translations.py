@@ -50,17 +50,17 @@ TOOL_COMMENTS = re.compile(r"^#\s*(noqa|type:|doctest|fmt:|pragma)")
 
 
 def is_prose(token: str) -> bool:
-    """A string token a reader reads: a word of three letters or more, and a space or a closing ``:``/``.`` outside
+    """A string token a reader reads: a word of three letters or more, and a space or a closing ``:``, ``.`` or ``,`` outside
     the f-string's ``{...}`` (so ``"recipes"``, ``"zero-shot"`` or ``"runs/05-recipes"`` are code, not prose).
 
     >>> is_prose('"only 20 examples"'), is_prose('"Recommendation:"'), is_prose('"runs/05-recipes"'), is_prose("f'{x:>8}'")
     (True, True, False, False)
     """
     text = re.sub(r"\{[^{}]*\}", "", token.lstrip("rbfuRBFU").strip("'\""))
-    return bool(re.search(r"[A-Za-zÀ-ÿ]{3,}", text)) and (" " in text or text.rstrip().endswith((":", ".")))
+    return bool(re.search(r"[A-Za-zÀ-ÿ]{3,}", text)) and (" " in text or text.rstrip().endswith((":", ".", ",")))
 #: The first code cell of a translated notebook: lessonlib speaks the notebook's language.
 LANGUAGE_CELL = {
-    "fr": 'from lessonlib.i18n import set_language\n\nset_language("fr")  # lessonlib parle français : widgets, messages, décisions',
+    "fr": 'from lessonlib.i18n import set_language\n\nlanguage = set_language("fr")  # lessonlib parle français : widgets, messages, décisions',
 }
 
 

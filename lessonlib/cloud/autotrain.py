@@ -136,6 +136,9 @@ def write_config(data: str | Path, out: str | Path, *, run_config: Any = None, p
 #: course, so it lives beside the course's environment, never in it.
 VENV = settings.autotrain_venv()
 command = settings.autotrain_command  # the ``autotrain`` command: VENV's, else one on PATH; None if neither
+#: A real run of notebook 07's demo configuration, recorded where AutoTrain is installed (``make notebooks``):
+#: what notebook 07 shows where it is not (Binder, CI).
+RECORDED_RUN = settings.repo_root() / "notebooks" / "recorded" / "07-autotrain-run.txt"
 
 
 def how_to_run(config_path: str | Path) -> str:

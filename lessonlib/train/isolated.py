@@ -23,6 +23,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ..errors import LessonError, error_from_dict, error_to_dict
+from ..i18n import _
 from .config import RunConfig
 from .events import EventHandler, ProgressEvent, StopFlag
 from .machine import MachinePlan
@@ -81,8 +82,8 @@ def run_in_subprocess(cfg: RunConfig, *, on_event: EventHandler | None = None, s
     events, child_stop = context.Queue(), context.RawValue("b", 0)
     process = context.Process(target=_child, args=(asdict(cfg), resume, events, child_stop), name="lessonlib-train", daemon=True)
     process.start()
-    line = LiveLine("training", enabled=progress if progress is not None or on_event is None else False)
-    line.update(0, "starting (loading the model)")
+    line = LiveLine(_("training"), enabled=progress if progress is not None or on_event is None else False)
+    line.update(0, _("starting (loading the model)"))
     try:
         while True:
             if stop is not None and stop.is_set():
@@ -98,12 +99,12 @@ def run_in_subprocess(cfg: RunConfig, *, on_event: EventHandler | None = None, s
                 event = ProgressEvent(**body)
                 if event.kind == "step" and event.total:
                     line.total = event.total
-                    line.update(event.step, f"loss {event.loss:.2f}" if event.loss is not None else "")
+                    line.update(event.step, _("loss {loss:.2f}").format(loss=event.loss) if event.loss is not None else "")
                 if on_event is not None:
                     on_event(event)
             elif kind == "result":
                 result = _result(body)
-                line.finish(f"Trained {result.steps} steps.")
+                line.finish(_("Trained {n} steps.").format(n=result.steps))
                 return result
             else:
                 raise error_from_dict(body)

@@ -219,7 +219,7 @@ class BeforeAfter(LeavesSummary, w.VBox):
 
         self.button.disabled = True
         self.table.value = ("<i>" + _("Asking both models…") + "</i>")
-        line = LiveLine("asking", total=2, enabled=progress)
+        line = LiveLine(_("asking"), total=2, enabled=progress)
         stages: list[str] = []
 
         def on_stage(name: str) -> None:
