@@ -59,7 +59,7 @@ class Price:
 
     @property
     def label(self) -> str:
-        return f"{self.provider}/{self.model} (prices of {self.as_of})"
+        return _("{provider}/{model} (prices of {date})").format(provider=self.provider, model=self.model, date=self.as_of)
 
 
 def prices_file() -> Path:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import settings, system
+from .i18n import _
 
 #: Packages the offline course needs, then packages that only add paths.
 REQUIRED_PACKAGES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "gguf", "tiktoken", "ipywidgets")
@@ -38,7 +39,7 @@ class Check:
 
     def line(self) -> str:
         text = f"{self.status:<5} {self.name}: {self.detail}"
-        return text + (f"\n      fix: {self.fix}" if self.fix else "")
+        return text + ("\n      " + _("fix: {fix}").format(fix=self.fix) if self.fix else "")
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Report:
 
     def __str__(self) -> str:
         lines = [c.line() for c in self.checks]
-        lines.append("The offline course can run." if self.ok else "Fix the lines marked 'fail', then run `lessonlib doctor` again.")
+        lines.append(_("The offline course can run.") if self.ok else _("Fix the lines marked 'fail', then run `lessonlib doctor` again."))
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,13 +74,14 @@ def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
     if py[:2] >= MIN_PYTHON:
         add(Check("python", "ok", py_text))
     else:
-        add(Check("python", "fail", py_text, fix="use Python 3.10 or newer"))
+        add(Check("python", "fail", py_text, fix=_("use Python 3.10 or newer")))
 
     versions = {name: system.package_version(name) for name in REQUIRED_PACKAGES + OPTIONAL_PACKAGES}
     missing = [name for name in REQUIRED_PACKAGES if versions[name] is None]
     listed = ", ".join(f"{n} {versions[n]}" for n in REQUIRED_PACKAGES if versions[n])
     if missing:
-        add(Check("packages", "fail", f"missing: {', '.join(missing)}", fix="run `make setup` (or `pip install -r requirements.txt`)"))
+        add(Check("packages", "fail", _("missing: {names}").format(names=", ".join(missing)),
+                  fix=_("run `make setup` (or `pip install -r requirements.txt`)")))
     else:
         add(Check("packages", "ok", listed))
 
@@ -91,50 +93,52 @@ def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
 
     state = models.cache_state()
     if state.ready:
-        add(Check("model cache", "ok", f"{state.path} ({state.size_mb:.0f} MB, made {state.created})"))
+        add(Check("model cache", "ok", _("{path} ({size:.0f} MB, made {date})").format(path=state.path, size=state.size_mb, date=state.created)))
     else:
-        add(Check("model cache", "fail", f"{state.path}: {state.problem}", fix="run `lessonlib model prepare` (about 20 s, once)"))
+        add(Check("model cache", "fail", f"{state.path}: {state.problem}", fix=_("run `lessonlib model prepare` (about 20 s, once)")))
 
     cpu = system.cpu_info()
     features = [name for name in ("avx2", "avx512", "avx512_bf16", "amx") if cpu[name]]
-    add(Check("cpu", "ok", f"{cpu['cores']} usable cores, {cpu['model']}; features: {', '.join(features) or 'none of avx2/avx512/bf16/amx'}"))
+    add(Check("cpu", "ok", _("{cores} usable cores, {model}; features: {features}").format(
+        cores=cpu["cores"], model=cpu["model"], features=", ".join(features) or _("none of avx2/avx512/bf16/amx"))))
 
     limits = system.cgroup_limits()
     if limits.version is None:
-        add(Check("container", "note", "no cgroup limits readable: the machine's cores and memory are the limits"))
+        add(Check("container", "note", _("no cgroup limits readable: the machine's cores and memory are the limits")))
     else:
-        quota = (f"CPU quota {limits.cpu_quota:g} CPU(s), so {system.usable_cores(limits)} torch thread(s)" if limits.cpu_quota
-                 else "no CPU quota")
-        memory = (f"memory limit {limits.memory_limit_gb:.1f} GB, {limits.memory_used_gb:.1f} GB in use "
-                  f"({limits.memory_free_gb:.1f} GB free, with the page cache the kernel can reclaim; "
-                  "for JupyterLab and every kernel together)"
-                  if limits.memory_limit_gb is not None else "no memory limit"
-                  + (f" ({limits.memory_used_gb:.1f} GB in use)" if limits.memory_used_gb is not None else ""))
+        quota = (_("CPU quota {quota:g} CPU(s), so {threads} torch thread(s)").format(quota=limits.cpu_quota, threads=system.usable_cores(limits))
+                 if limits.cpu_quota else _("no CPU quota"))
+        memory = (_("memory limit {limit:.1f} GB, {used:.1f} GB in use ({free:.1f} GB free, with the page cache the kernel can reclaim; "
+                    "for JupyterLab and every kernel together)").format(limit=limits.memory_limit_gb, used=limits.memory_used_gb,
+                                                                       free=limits.memory_free_gb)
+                  if limits.memory_limit_gb is not None else _("no memory limit")
+                  + (_(" ({used:.1f} GB in use)").format(used=limits.memory_used_gb) if limits.memory_used_gb is not None else ""))
         add(Check("container", "note", f"cgroup v{limits.version}: {quota}; {memory}"))
 
     mem = system.memory_gb()
-    mem_text = f"{mem['total']:.1f} GB total, {mem['available']:.1f} GB available"
+    mem_text = _("{total:.1f} GB total, {available:.1f} GB available").format(total=mem["total"], available=mem["available"])
     if mem["available"] and mem["available"] < 1.5:
-        add(Check("memory", "note", mem_text + "; local training may be slow or run out of memory (use smaller batches)"))
+        add(Check("memory", "note", mem_text + _("; local training may be slow or run out of memory (use smaller batches)")))
     else:
         add(Check("memory", "ok", mem_text))
 
     gpu = system.gpu_name() if probe_gpu else None
-    add(Check("gpu", "note", gpu or "none: everything runs on the CPU (a CUDA GPU would speed up training)"))
+    add(Check("gpu", "note", gpu or _("none: everything runs on the CPU (a CUDA GPU would speed up training)")))
 
     keys = settings.keys_present()
-    key_text = ", ".join(f"{k} {'set' if v else 'not set'}" for k, v in keys.items())
-    add(Check("api keys", "note", key_text + ("" if any(keys.values()) else " (cloud notebooks run as dry runs)")))
+    key_text = ", ".join(f"{k} " + (_("set") if v else _("not set")) for k, v in keys.items())
+    add(Check("api keys", "note", key_text + ("" if any(keys.values()) else _(" (cloud notebooks run as dry runs)"))))
 
     net = system.network_reachable() if probe_network else None
     if net is None:
-        net_text = "not probed (offline mode)"
+        net_text = _("not probed (offline mode)")
     else:
-        net_text = "the Hugging Face Hub answers" if net else "unreachable: Hub models and cloud jobs are off; the offline course is unaffected"
+        net_text = (_("the Hugging Face Hub answers") if net else
+                    _("unreachable: Hub models and cloud jobs are off; the offline course is unaffected"))
     add(Check("network", "note", net_text))
     found = settings.autotrain_command()
-    add(Check("autotrain", "ok", f"AutoTrain Advanced at {found}") if found else
-        Check("autotrain", "note", "not installed (optional: `make autotrain` for notebook 07's real run, about 2 GB)"))
+    add(Check("autotrain", "ok", _("AutoTrain Advanced at {path}").format(path=found)) if found else
+        Check("autotrain", "note", _("not installed (optional: `make autotrain` for notebook 07's real run, about 2 GB)")))
 
     report.facts = {
         "python": sys.version.split()[0],

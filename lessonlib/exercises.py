@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LessonError
+from .i18n import _
 
 
 class Hint(Exception):
@@ -48,13 +49,13 @@ class Verdict:
     message: str
 
     def __str__(self) -> str:
-        return ("Right: " if self.passed else "Not yet: ") + self.message
+        return (_("Right: ") if self.passed else _("Not yet: ")) + self.message
 
     def __bool__(self) -> bool:
         return self.passed
 
     def _repr_markdown_(self) -> str:
-        return ("✅ **Right.** " if self.passed else "💡 **Not yet.** ") + self.message
+        return ("✅ " + _("**Right.** ") if self.passed else "💡 " + _("**Not yet.** ")) + self.message
 
     def __repr__(self) -> str:
         return str(self)
@@ -97,17 +98,17 @@ def get(exercise_id: str) -> Exercise:
     try:
         return EXERCISES[exercise_id]
     except KeyError:
-        raise LessonError(f"there is no exercise '{exercise_id}'", fix=f"one of: {', '.join(sorted(EXERCISES))}") from None
+        raise LessonError(_("there is no exercise '{id}'").format(id=exercise_id), fix=_("one of: {ids}").format(ids=", ".join(sorted(EXERCISES)))) from None
 
 
 def check(exercise_id: str, *answer: Any, **context: Any) -> Verdict:
     """Check an answer; never raises for a wrong one (a hint comes back instead of a traceback)."""
     ex = get(exercise_id)
     if len(answer) != len(ex.answer):
-        return Verdict(False, f"this check takes {len(ex.answer)} value(s): check({exercise_id!r}, {', '.join(ex.answer)}).")
+        return Verdict(False, _("this check takes {n} value(s): {call}.").format(n=len(ex.answer), call=f"check({exercise_id!r}, {', '.join(ex.answer)})"))
     if any(value is Ellipsis or value is None for value in answer):
-        return Verdict(False, f"replace the `...` with your code, run the cell, then run this check again "
-                              f"(stuck? `show_solution({exercise_id!r})`).")
+        return Verdict(False, _("replace the `...` with your code, run the cell, then run this check again (stuck? {call}).").format(
+            call=f"`show_solution({exercise_id!r})`"))
     try:
         return Verdict(True, ex.check(*answer, **context))
     except Hint as hint:
@@ -115,13 +116,15 @@ def check(exercise_id: str, *answer: Any, **context: Any) -> Verdict:
     except LessonError as exc:
         return Verdict(False, str(exc))
     except Exception as exc:  # noqa: BLE001 - a learner's value can break a check in any way: say how, never a traceback
-        return Verdict(False, f"checking your answer failed with {type(exc).__name__}: {exc}. Is it the kind of value the task asks for?")
+        return Verdict(False, _("checking your answer failed with {kind}: {problem}. Is it the kind of value the task asks for?").format(
+            kind=type(exc).__name__, problem=exc))
 
 
 def show_solution(exercise_id: str) -> Any:
     """The worked solution as a code block (in a notebook) or text; copy it into the cell above to run it."""
     ex = get(exercise_id)
-    text = f"Exercise {ex.id} {ex.tier}: {ex.title} — one solution:\n\n```python\n{ex.solution}\n```"
+    heading = _("Exercise {id} {tier}: {title} — one solution:").format(id=ex.id, tier=ex.tier, title=ex.title)
+    text = f"{heading}\n\n```python\n{ex.solution}\n```"
     try:
         from IPython.display import Markdown
 

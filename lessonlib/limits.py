@@ -329,18 +329,22 @@ def lowest_loss(results: Sequence[SizeResult]) -> str:
 
 def size_table(results: Sequence[SizeResult]) -> str:
     """The data-size study as a text table (F1 with its 95% interval where measured: overlapping intervals may be luck)."""
-    examples, steps, epochs, best, at, last, early = (_("examples"), _("steps"), _("epochs"), _("best val loss"), _("at step"),
-                                                      _("last train loss"), _("early stop"))
-    interval = _("95% interval")
-    lines = [f"{examples:>8} {steps:>5} {epochs:>6} {best:>13} {at:>7} {last:>15} {early:>10}"
-             + (f" {'F1':>5} {interval:>12}" if any(r.f1 is not None for r in results) else "")]
+    headers = [_("examples"), _("steps"), _("epochs"), _("best val loss"), _("at step"), _("last train loss"), _("early stop")]
+    widths = [8, 5, 6, 13, 7, 15, 10]
+    if any(r.f1 is not None for r in results):
+        headers, widths = headers + ["F1", _("95% interval")], widths + [5, 12]
+    widths = [max(width, len(header)) for width, header in zip(widths, headers)]  # a longer translation widens its column
+    rows = [headers]
     for r in results:
-        line = (f"{r.examples:>8} {r.steps:>5} {r.epochs:>6.1f} {r.best_eval_loss if r.best_eval_loss is not None else float('nan'):>13.3f} "
-                f"{r.best_step if r.best_step is not None else '-':>7} {r.final_train_loss if r.final_train_loss is not None else float('nan'):>15.3f} "
-                f"{_('yes') if r.early_stopped else _('no'):>10}")
-        spread = _("{low:.2f} to {high:.2f}").format(low=r.f1_interval[0], high=r.f1_interval[1]) if r.f1_interval else ""
-        lines.append(line + (f" {r.f1:>5.2f} {spread:>12}" if r.f1 is not None else ""))
-    return "\n".join(lines)
+        row = [str(r.examples), str(r.steps), f"{r.epochs:.1f}",
+               f"{r.best_eval_loss if r.best_eval_loss is not None else float('nan'):.3f}",
+               str(r.best_step if r.best_step is not None else "-"),
+               f"{r.final_train_loss if r.final_train_loss is not None else float('nan'):.3f}",
+               _("yes") if r.early_stopped else _("no")]
+        if r.f1 is not None:
+            row += [f"{r.f1:.2f}", _("{low:.2f} to {high:.2f}").format(low=r.f1_interval[0], high=r.f1_interval[1]) if r.f1_interval else ""]
+        rows.append(row)
+    return "\n".join(" ".join(f"{cell:>{width}}" for cell, width in zip(row, widths)) for row in rows)
 
 
 def size_results_to_dicts(results: Sequence[SizeResult]) -> list[dict[str, Any]]:

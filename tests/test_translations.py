@@ -170,3 +170,14 @@ def test_the_course_map_links_the_french_notebooks(french):
     missing = [nb for nb in course.NOTEBOOKS if not nb.ready(lang=LANG)]
     for nb in missing:
         assert f"](../{nb.filename})" in table and "prêt, en anglais" in table
+
+
+def test_the_french_glossary_gives_every_term_its_french_name_and_the_notebooks_link_it():
+    english = re.findall(r"^### (.+)$", (T.NOTEBOOKS / "glossary.md").read_text(encoding="utf-8"), re.M)
+    french = (T.NOTEBOOKS / LANG / "glossaire.md").read_text(encoding="utf-8")
+    entries = dict(re.findall(r"^### (.+)\n\*\*En français :\*\* ([^.]+)\.", french, re.M))
+    assert set(english) <= set(entries), set(english) - set(entries)
+    prose = "\n".join(c.source for path in FRENCH for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    assert "glossary.md" not in prose
+    for term in english:
+        assert f"glossaire.md#{term.replace(' ', '-')}" in prose, term

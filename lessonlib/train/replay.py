@@ -7,7 +7,7 @@ result), keyed by everything that decides its numbers, and an identical run late
 copies the folder and replays the events instead of training: a view that follows the events shows
 the same progress, losses and times. Unset (a learner's default), nothing is kept or replayed.
 
-What decides a run, and so its key: the run's settings (all but where it is written), the bytes of its
+What decides a run, and so its key: the run's settings (all but where its files are), the bytes of its
 training and validation files, the base model's files, the machine plan (its reasons aside), the numeric path (bf16 or
 fp32), ``LESSONLIB_CPU_WITHOUT``, lessonlib's code and the versions of torch, transformers, TRL and PEFT. A
 resumed, stopped or failed run is never kept; a run with callbacks of the caller's is never replayed
@@ -34,8 +34,8 @@ from .config import RunConfig
 from .events import ProgressEvent
 from .machine import MachinePlan
 
-#: Settings that say where a run goes, not what it computes.
-_PLACE = ("output_dir", "overwrite")
+#: Settings that say where a run's files are, not what it computes (the files' bytes are in the key).
+_PLACE = ("output_dir", "overwrite", "train_file", "valid_file")
 
 
 def folder() -> Path | None:
