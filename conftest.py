@@ -135,6 +135,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     item.user_properties.append(("numeric_paths", (notebook.path.name, committed_path(notebook.path), system.cpu_numeric_path())))
 
 
+def _order(item: pytest.Item) -> int:
+    """English notebooks first, then the tests, then the translated notebooks (notebooks/<language>/)."""
+    path = item.path
+    if path.suffix == ".ipynb":
+        return 0 if path.parent.name == "notebooks" else 2
+    return 1
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slow English notebooks start first and a translated notebook runs as late as it can: by then the
+    English one has finished the runs it replays (lessonlib.train.replay) rather than training them alongside it."""
+    items.sort(key=_order)  # stable: the order within each group stays
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     import shutil
 
