@@ -34,8 +34,8 @@ from typing import Any, Iterator
 
 from .. import settings, system
 from ..errors import LessonError, MemoryShortfall
-from . import replay
 from .recipe import sft_trainer
+from .replay import folder as shared_runs, keep as keep_run, key as run_key, replayed
 from .config import RunConfig
 from .events import EventHandler, ProgressEvent, StopFlag, peak_rss_gb, progress_callback
 from .machine import SMOLLM2_PARAMS, MachinePlan, needed_gb, plan_for, record_trained_here
@@ -206,9 +206,9 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
     plan, train, valid = plan_run(cfg, owns_process=owns_process)
     _check_memory(plan)
     emit = on_event or (lambda event: None)
-    shared = replay.key(cfg, plan) if replay.folder() and not resume and not callbacks else None
+    shared = run_key(cfg, plan) if shared_runs() and not resume and not callbacks else None
     if shared:  # an identical run finished earlier in this session (tests, make notebooks): replay it
-        kept = replay.replayed(shared, out, emit)
+        kept = replayed(shared, out, emit)
         if kept is not None:
             return RunResult(**{**kept, "plan": MachinePlan(**kept["plan"])})
         events: list[ProgressEvent] = []
@@ -267,7 +267,7 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
     write_model_card(cfg, result, out)
     progress.event("stopped" if progress.stopped else "end", state, message=f"saved in {out}")
     if shared and not progress.stopped:
-        replay.keep(shared, out, events, result.to_dict())
+        keep_run(shared, out, events, result.to_dict())
     return result
 
 
