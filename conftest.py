@@ -130,9 +130,31 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     notebook = item.parent
     if type(item).__name__ != "IPyNbCell" or getattr(notebook, "kernel", None) is not None:
         return
+    use_service_of(notebook.path)
     use_cpu_without(cpu_without_for(notebook.path, item.config))
     # reported with the cell (a user property), so that the summary has it under pytest-xdist too
     item.user_properties.append(("numeric_paths", (notebook.path.name, committed_path(notebook.path), system.cpu_numeric_path())))
+
+
+#: One local service per language of notebooks (port, state folder): a translated notebook lists the jobs of its
+#: own language's notebooks only, whichever worker ran the English ones before it.
+_SERVICES: dict[str, tuple[str, str]] = {}
+
+
+def use_service_of(notebook: Any) -> None:
+    """Point the kernels started from now on at the local service of ``notebook``'s language (the English notebooks
+    keep the session's; a switch stops the running one first)."""
+    from lessonlib import service
+
+    language = "en" if notebook.parent.name == "notebooks" else notebook.parent.name
+    if not _SERVICES:
+        _SERVICES["en"] = (os.environ["LESSONLIB_SERVICE_PORT"], os.environ["LESSONLIB_SERVICE_STATE"])
+    if language not in _SERVICES:
+        _SERVICES[language] = (str(_free_port()), tempfile.mkdtemp(prefix=f"lessonlib-service-{language}-"))
+    port, state = _SERVICES[language]
+    if os.environ["LESSONLIB_SERVICE_PORT"] != port:
+        service.stop()
+        os.environ["LESSONLIB_SERVICE_PORT"], os.environ["LESSONLIB_SERVICE_STATE"] = port, state
 
 
 def _order(item: pytest.Item) -> int:
