@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import asdict
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -66,8 +67,9 @@ def _model_digest(model: str) -> str:
     return json.dumps([files, _file_digest(config) if config.is_file() else None])
 
 
+@lru_cache(maxsize=1)
 def _code_digest() -> str:
-    """lessonlib's own code: any change to it makes a new key."""
+    """lessonlib's own code: any change to it makes a new key (read once a process)."""
     digest = hashlib.sha256()
     for path in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
         digest.update(path.read_bytes())
