@@ -89,9 +89,9 @@ def load_prices(path: str | None = None) -> tuple[Price, ...]:
                     source=row["source"].strip(),
                 )
             except (KeyError, TypeError, ValueError) as exc:
-                raise LessonError(f"{file}, line {line}: bad price row ({exc})", fix="fix that row of the price table") from None
+                raise LessonError(_("{file}, line {line}: bad price row ({exc})").format(file=file, line=line, exc=exc), fix=_("fix that row of the price table")) from None
             if not price.as_of or not price.source:
-                raise LessonError(f"{file}, line {line}: every price needs a date (as_of) and a source")
+                raise LessonError(_("{file}, line {line}: every price needs a date (as_of) and a source").format(file=file, line=line))
             rows.append(price)
     return tuple(rows)
 
@@ -113,7 +113,7 @@ def get_price(model: str, provider: str | None = None) -> Price:
             if match(price):
                 return price
     known = sorted({p.model for p in load_prices()})
-    raise LessonError(f"no price for model '{model}'" + (f" at provider '{provider}'" if provider else ""), fix=f"use one of: {', '.join(known)}")
+    raise LessonError(_("no price for model '{model}'").format(model=model) + (_(" at provider '{provider}'").format(provider=provider) if provider else ""), fix=_("use one of: {names}").format(names=', '.join(known)))
 
 
 def default_epochs(n_examples: int) -> int:
@@ -154,10 +154,10 @@ def training_cost(tokens_per_epoch: int, epochs: int | None, price: Price, *, n_
     """Cost of a fine-tuning job. ``epochs=None`` applies OpenAI's default rule (needs ``n_examples``)."""
     if epochs is None:
         if n_examples is None:
-            raise LessonError("epochs not given and the number of examples unknown", fix="pass epochs or n_examples")
+            raise LessonError(_("epochs not given and the number of examples unknown"), fix=_("pass epochs or n_examples"))
         epochs = default_epochs(n_examples)
     if epochs < 1:
-        raise LessonError(f"epochs must be at least 1 (got {epochs})")
+        raise LessonError(_("epochs must be at least 1 (got {epochs})").format(epochs=epochs))
     billed = tokens_per_epoch * epochs
     return TrainingCost(tokens_per_epoch, epochs, billed, billed * price.training_per_1m / 1e6, price)
 
@@ -216,7 +216,7 @@ def break_even(
     at fine-tuned prices.
     """
     if requests_per_month < 0 or shots < 0 or months <= 0:
-        raise LessonError("requests, shots must be >= 0 and months > 0")
+        raise LessonError(_("requests, shots must be >= 0 and months > 0"))
     few_shot_req = request_cost(base_prompt_tokens + shots * example_tokens, completion_tokens, price)
     tuned_req = request_cost(base_prompt_tokens, completion_tokens, price, fine_tuned=True)
     training = training_tokens * epochs * price.training_per_1m / 1e6

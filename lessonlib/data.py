@@ -411,8 +411,8 @@ def _open(path: Path):
         return open(path, "rb")
     except OSError as exc:
         raise LessonError(
-            f"cannot read {path}: {exc.strerror or exc}",
-            fix="check the path (a JSONL file, one example per line)",
+            _("cannot read {path}: {reason}").format(path=path, reason=exc.strerror or exc),
+            fix=_("check the path (a JSONL file, one example per line)"),
             exit_code=2,
         ) from None
 
@@ -463,7 +463,7 @@ def read_examples(path: str | Path) -> list[dict[str, Any]]:
                 examples.append(obj)
     if problems:
         shown = "; ".join(str(p) for p in problems[:3])
-        raise LessonError(f"{path} has {len(problems)} error(s): {shown}", fix=f"run `lessonlib data validate {path}` to see them all")
+        raise LessonError(_("{path} has {n_problems} error(s): {shown}").format(path=path, n_problems=len(problems), shown=shown), fix=_("run `lessonlib data validate {path}` to see them all").format(path=path))
     return examples
 
 
@@ -724,7 +724,7 @@ def from_prompt_completion(record: dict[str, Any]) -> dict[str, Any]:
     if isinstance(completion, str):
         completion = [{"role": "assistant", "content": completion}]
     if not isinstance(prompt, list) or not isinstance(completion, list):
-        raise LessonError("a prompt/completion record needs 'prompt' and 'completion' (strings or message lists)")
+        raise LessonError(_("a prompt/completion record needs 'prompt' and 'completion' (strings or message lists)"))
     return {"messages": prompt + completion}
 
 
@@ -743,19 +743,19 @@ def _read_any(path: Path) -> list[dict[str, Any]]:
         try:
             return [{"messages": row["messages"]} for row in load_from_disk(str(path))]
         except (FileNotFoundError, KeyError, ValueError) as exc:
-            raise LessonError(f"{path} is not a saved dataset with a 'messages' column ({exc})", exit_code=2) from None
+            raise LessonError(_("{path} is not a saved dataset with a 'messages' column ({exc})").format(path=path, exc=exc), exit_code=2) from None
     records: list[dict[str, Any]] = []
     for line, obj, findings in iter_examples(path):
         errors = [f for f in findings if f.severity == "error"]
         if errors:
-            raise LessonError(f"{path}: {errors[0]}", fix=f"run `lessonlib data validate {path}`")
+            raise LessonError(_("{path}: {error}").format(path=path, error=errors[0]), fix=_("run `lessonlib data validate {path}`").format(path=path))
         if obj is None:
             continue
         if isinstance(obj, dict) and "prompt" in obj and "messages" not in obj:
             obj = from_prompt_completion(obj)
         problems = [f for f in check_example(obj, line) if f.severity == "error"]
         if problems:
-            raise LessonError(f"{path}: {problems[0]}", fix=f"run `lessonlib data validate {path}`")
+            raise LessonError(_("{path}: {problem}").format(path=path, problem=problems[0]), fix=_("run `lessonlib data validate {path}`").format(path=path))
         records.append(obj)
     return records
 
@@ -771,7 +771,7 @@ def convert(source: str | Path, target: str | Path, to: str) -> Path:
     from .corpora import write_jsonl
 
     if to not in FORMATS:
-        raise LessonError(f"unknown format '{to}'", fix=f"use one of: {', '.join(FORMATS)}", exit_code=2)
+        raise LessonError(_("unknown format '{to}'").format(to=to), fix=_("use one of: {names}").format(names=', '.join(FORMATS)), exit_code=2)
     examples = _read_any(Path(source))
     target = Path(target)
     if to == "openai":
@@ -793,7 +793,7 @@ def split(
     from .corpora import write_jsonl
 
     if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1):
-        raise LessonError(f"valid ({valid}) and test ({test}) must be fractions that leave room for training", exit_code=2)
+        raise LessonError(_("valid ({valid}) and test ({test}) must be fractions that leave room for training").format(valid=valid, test=test), exit_code=2)
     path = Path(path)
     examples = read_examples(path)
     order = list(range(len(examples)))

@@ -250,4 +250,4 @@ def load_answers(path: str) -> Answers:
     try:
         return Answers.from_dict(values)
     except LessonError as exc:
-        raise LessonError(f"{path}: {exc.message}", fix=exc.fix) from None
+        raise LessonError(_("{path}: {message}").format(path=path, message=exc.message), fix=exc.fix) from None

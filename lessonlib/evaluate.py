@@ -120,7 +120,7 @@ def bootstrap_interval(values: Sequence[float], *, confidence: float = 0.95, rou
     import random
 
     if not values:
-        raise LessonError("no values to bootstrap")
+        raise LessonError(_("no values to bootstrap"))
     rng, n = random.Random(seed), len(values)
     means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(rounds))
     tail = (1 - confidence) / 2
@@ -136,7 +136,7 @@ def compare(before: Sequence[float], after: Sequence[float], *, metric: str = "F
     'F1 0.50 -> 0.50: gain +0.00 (95% interval -0.20 to +0.10, 3 examples): noise (the interval includes 0)'
     """
     if len(before) != len(after) or not before:
-        raise LessonError("compare needs the same examples scored before and after")
+        raise LessonError(_("compare needs the same examples scored before and after"))
     gains = [b - a for a, b in zip(before, after)]
     low, high = bootstrap_interval(gains, confidence=confidence)
     mean = sum(gains) / len(gains)
@@ -263,22 +263,22 @@ def load_report(path: str | Path) -> EvalReport:
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise LessonError(f"cannot read the evaluation file {path}: {exc.strerror or exc}", exit_code=2) from None
+        raise LessonError(_("cannot read the evaluation file {path}: {reason}").format(path=path, reason=exc.strerror or exc), exit_code=2) from None
     except json.JSONDecodeError as exc:
-        raise LessonError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})", exit_code=2) from None
+        raise LessonError(_("{path} is not valid JSON (line {lineno}: {msg})").format(path=path, lineno=exc.lineno, msg=exc.msg), exit_code=2) from None
     for name in ("task", "primary_metric", "results"):
         if name not in raw:
-            raise LessonError(f"{path}: field '{name}' is missing", fix="use a file written by `lessonlib evaluate --json` or EvalReport.save")
+            raise LessonError(_("{path}: field '{name}' is missing").format(path=path, name=name), fix=_("use a file written by `lessonlib evaluate --json` or EvalReport.save"))
     if not isinstance(raw["results"], list):
-        raise LessonError(f"{path}: field 'results' must be a list")
+        raise LessonError(_("{path}: field 'results' must be a list").format(path=path))
     results = []
     for i, r in enumerate(raw["results"]):
         try:
             results.append(StrategyResult(**r))
         except TypeError as exc:
-            raise LessonError(f"{path}: results[{i}] is malformed ({exc})") from None
+            raise LessonError(_("{path}: results[{i}] is malformed ({exc})").format(path=path, i=i, exc=exc)) from None
         if not r.get("skipped") and raw["primary_metric"] not in r.get("metrics", {}):
-            raise LessonError(f"{path}: results[{i}].metrics lacks '{raw['primary_metric']}'")
+            raise LessonError(_("{path}: results[{i}].metrics lacks '{metric}'").format(path=path, i=i, metric=raw['primary_metric']))
     return EvalReport(raw["task"], raw.get("model", "?"), raw.get("price_model", "?"), raw.get("prices_as_of", "?"), raw.get("k", 0), results,
                       raw["primary_metric"], [str(language) for language in raw.get("languages") or []], raw.get("adapter"),
                       str(raw.get("split", "test")))
@@ -319,13 +319,13 @@ def evaluate(
     from .progress import LiveLine
 
     if task not in TASKS:
-        raise LessonError(f"unknown task '{task}'", fix=f"use one of: {', '.join(TASKS)}", exit_code=2)
+        raise LessonError(_("unknown task '{task}'").format(task=task), fix=_("use one of: {names}").format(names=', '.join(TASKS)), exit_code=2)
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
-        raise LessonError(f"unknown strategy '{unknown[0]}'", fix=f"use some of: {', '.join(STRATEGIES)}", exit_code=2)
+        raise LessonError(_("unknown strategy '{strategy}'").format(strategy=unknown[0]), fix=_("use some of: {names}").format(names=', '.join(STRATEGIES)), exit_code=2)
     train = data.read_examples(corpora.split_path(task, "train"))
     if split not in ("valid", "test"):
-        raise LessonError(f"unknown split '{split}'", fix="use valid (to choose settings) or test (once, at the end)", exit_code=2)
+        raise LessonError(_("unknown split '{split}'").format(split=split), fix=_("use valid (to choose settings) or test (once, at the end)"), exit_code=2)
     test = data.read_examples(corpora.split_path(task, split))[:limit]
     price = costs.get_price(price_model)
     encoding = tokens.encoding_for(price.model)

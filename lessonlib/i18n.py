@@ -31,6 +31,10 @@ from __future__ import annotations
 import gettext
 import io
 import os
+import re
+import tokenize
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -117,3 +121,77 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Mark ``message`` for the catalogue without translating it now (a constant translated where shown)."""
     return message
+
+
+# ------------------------------------------------------------------------------------------------
+# Code a learner reads: its comments and prose strings are translated, its code never
+# ------------------------------------------------------------------------------------------------
+
+#: Comments that are instructions to tools, not prose.
+TOOL_COMMENTS = re.compile(r"^#\s*(noqa|type:|doctest|fmt:|pragma)")
+
+
+def is_prose(token: str) -> bool:
+    """A string token a reader reads: a word of three letters or more, and a space or a closing ``:``, ``.`` or ``,`` outside
+    the f-string's ``{...}`` (so ``"recipes"``, ``"zero-shot"`` or ``"runs/05-recipes"`` are code, not prose).
+
+    >>> is_prose('"only 20 examples"'), is_prose('"Recommendation:"'), is_prose('"runs/05-recipes"'), is_prose("f'{x:>8}'")
+    (True, True, False, False)
+    """
+    text = re.sub(r"\{[^{}]*\}", "", token.lstrip("rbfuRBFU").strip("'\""))
+    return bool(re.search(r"[A-Za-zÀ-ÿ]{3,}", text)) and (" " in text or text.rstrip().endswith((":", ".", ",")))
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A comment or a prose string of some code: what a translation replaces."""
+
+    start: tuple[int, int]  # (row, column) of the token, as tokenize counts
+    end: tuple[int, int]
+    msgid: str  # a comment's text after "# ", or a string token's source (quotes included)
+    kind: str  # "comment" or "string"
+
+
+def pieces(source: str) -> list[Piece]:
+    """The comments and one-line prose strings of ``source``, in order (docstrings and IPython lines are left alone).
+
+    >>> [p.msgid for p in pieces('x = 1  # one\\nprint("a sentence here")')]
+    ['one', '"a sentence here"']
+    """
+    found: list[Piece] = []
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return found
+    for token in tokens:
+        if token.type == tokenize.COMMENT and not TOOL_COMMENTS.match(token.string):
+            text = token.string[1:].strip()
+            if text:
+                found.append(Piece(token.start, token.end, text, "comment"))
+        elif token.type == tokenize.STRING and is_prose(token.string) and not token.string.lstrip("rbfuRBFU").startswith(('"""', "'''")):
+            found.append(Piece(token.start, token.end, token.string, "string"))
+    return found
+
+
+def translate_code(source: str, table: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
+    """``source`` with each comment and prose string translated (by ``table``, else the current language's catalogue).
+
+    A piece ``table`` lacks keeps its English; the code around it is never touched.
+    """
+    lookup = table.get if isinstance(table, Mapping) else table or _
+    lines = source.splitlines(keepends=True)
+    for piece in reversed(pieces(source)):
+        new = lookup(piece.msgid)
+        if not new or new == piece.msgid:
+            continue
+        if piece.kind == "comment":
+            new = "# " + new
+        (row, col), (end_row, end_col) = piece.start, piece.end
+        if row != end_row:  # a string over several lines: rebuild from the joined text
+            head, tail = "".join(lines[:row - 1]), "".join(lines[end_row:])
+            first, last = lines[row - 1], lines[end_row - 1]
+            lines = (head + first[:col] + new + last[end_col:] + tail).splitlines(keepends=True)
+        else:
+            line = lines[row - 1]
+            lines[row - 1] = line[:col] + new + line[end_col:]
+    return "".join(lines)

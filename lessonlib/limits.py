@@ -5,7 +5,7 @@ The lesson's fourth question. Three experiments, each sized for two CPU cores an
 * **overfitting** — train on a few examples with a validation loss every few steps: the training
   loss keeps falling while the validation loss turns up. :data:`EXPERIMENT` adds *early stopping*
   (stop after ``patience`` evaluations without improvement and keep the best adapter).
-* **forgetting** — :func:`knowledge` asks 24 general questions (``data/general/questions.jsonl``;
+* **forgetting** — :func:`knowledge` asks 24 general questions (``data/general/questions.jsonl``, and the same in French;
   :func:`general_examples` are 40 others, ``data/general/train.jsonl``, to mix into training data)
   and scores each reply by a whole-word match with the accepted answers; :func:`forgetting`
   asks them before and after tuning and lists what was forgotten and what was gained.
@@ -51,12 +51,29 @@ VALID_EXAMPLES = 16  # validation examples per evaluation (fewer make the curve 
 class Question:
     """A general-knowledge question and the words that count as a right answer."""
 
-    question: str  # asked as is, with "Answer in one short sentence."
+    question: str  # asked as is, followed by "Answer in one short sentence." (see prompt())
     answers: tuple[str, ...]  # lower-case words or phrases; any one, as a whole word, is right
+    lang: str = "en"  # the language it is asked in: "en" or "fr"
 
 
-def questions_file() -> Path:
-    return settings.data_dir() / "general" / "questions.jsonl"
+def questions_file(lang: str = "en") -> Path:
+    """The 24 questions: ``questions.jsonl`` in English (what :func:`forgetting` asks), ``questions.fr.jsonl`` in French.
+
+    The French file asks the same things in French (one changed: French schools count the continents
+    differently, so it asks the months of a year), with French answers. The small local model answers
+    few of them: forgetting can only be measured where the model knew something, so it is measured in English.
+    """
+    folder = settings.data_dir() / "general"
+    return folder / ("questions.jsonl" if lang == "en" else f"questions.{lang}.jsonl")
+
+
+#: What follows each question in the prompt, in the questions' language.
+INSTRUCTIONS = {"en": "Answer in one short sentence.", "fr": "Réponds en une phrase courte."}
+
+
+def prompt(question: Question) -> str:
+    """The question as :func:`knowledge` asks it."""
+    return f"{question.question} {INSTRUCTIONS[question.lang]}"
 
 
 def general_examples() -> list[dict[str, Any]]:
@@ -71,14 +88,20 @@ def general_examples() -> list[dict[str, Any]]:
     return read_examples(settings.data_dir() / "general" / "train.jsonl")
 
 
-def load_questions(path: str | Path | None = None) -> list[Question]:
-    """The questions of a JSONL file (``{"question": ..., "answers": [...]}`` per line)."""
-    path = Path(path) if path else questions_file()
+def load_questions(path: str | Path | None = None, *, lang: str = "en") -> list[Question]:
+    """The questions of a JSONL file (``{"question": ..., "answers": [...]}`` per line), in ``lang`` (default: the English 24).
+
+    >>> [q.question for q in load_questions(lang="fr")][:1]
+    ['Quelle est la capitale de la France ?']
+    """
+    if lang not in INSTRUCTIONS:
+        raise LessonError(_("no questions in '{lang}'").format(lang=lang), fix=_("use one of: {names}").format(names=", ".join(INSTRUCTIONS)))
+    path = Path(path) if path else questions_file(lang)
     out = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise LessonError(f"cannot read {path}: {exc.strerror or exc}", exit_code=2) from None
+        raise LessonError(_("cannot read {path}: {reason}").format(path=path, reason=exc.strerror or exc), exit_code=2) from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -86,14 +109,14 @@ def load_questions(path: str | Path | None = None) -> list[Question]:
             record = json.loads(line)
             question, answers = record["question"], record["answers"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise LessonError(f"{path}, line {number}: not a question record ({exc.__class__.__name__}: {exc})",
-                              fix='write {"question": "...", "answers": ["...", ...]} on each line', exit_code=2) from None
+            raise LessonError(_("{path}, line {number}: not a question record ({kind}: {exc})").format(path=path, number=number, kind=exc.__class__.__name__, exc=exc),
+                              fix=_('write {"question": "...", "answers": ["...", ...]} on each line'), exit_code=2) from None
         if not isinstance(question, str) or not question.strip() or not isinstance(answers, list) or not answers \
                 or not all(isinstance(a, str) and a.strip() for a in answers):
-            raise LessonError(f"{path}, line {number}: 'question' must be a text and 'answers' a non-empty list of texts", exit_code=2)
-        out.append(Question(question.strip(), tuple(a.strip().lower() for a in answers)))
+            raise LessonError(_("{path}, line {number}: 'question' must be a text and 'answers' a non-empty list of texts").format(path=path, number=number), exit_code=2)
+        out.append(Question(question.strip(), tuple(a.strip().lower() for a in answers), lang))
     if not out:
-        raise LessonError(f"{path} holds no questions", exit_code=2)
+        raise LessonError(_("{path} holds no questions").format(path=path), exit_code=2)
     return out
 
 
@@ -122,7 +145,7 @@ def knowledge(adapter: str | Path | None = None, questions: Sequence[Question] |
     from . import models
 
     questions = list(questions) if questions is not None else load_questions()
-    conversations = [[{"role": "user", "content": f"{q.question} Answer in one short sentence."}] for q in questions]
+    conversations = [[{"role": "user", "content": prompt(q)}] for q in questions]
     replies = models.generate_many(conversations, adapter=adapter, max_new_tokens=max_new_tokens)
     rows = [{"question": q.question, "reply": r, "correct": score_answer(r, q.answers)} for q, r in zip(questions, replies)]
     return KnowledgeResult(str(adapter) if adapter else None, sum(r["correct"] for r in rows) / len(rows), rows)
@@ -189,7 +212,7 @@ class ForgettingReport:
 def forgetting(adapter: str | Path, questions: Sequence[Question] | None = None) -> ForgettingReport:
     """General questions answered by the base model and by the tuned one, scored the same way."""
     if not (Path(adapter) / "adapter_config.json").is_file():
-        raise LessonError(f"{adapter} holds no adapter (adapter_config.json)", fix="train one with `lessonlib train local --out DIR`")
+        raise LessonError(_("{adapter} holds no adapter (adapter_config.json)").format(adapter=adapter), fix=_("train one with `lessonlib train local --out DIR`"))
     from .progress import LiveLine
 
     questions = list(questions) if questions is not None else load_questions()
@@ -209,9 +232,9 @@ def run_size(size: str | int | None) -> int | None:
     try:
         value = int(size)
     except ValueError:
-        raise LessonError(f"data size {size!r} is not a number", fix="give counts such as 10,50,all") from None
+        raise LessonError(_("data size {size!r} is not a number").format(size=size), fix=_("give counts such as 10,50,all")) from None
     if value < 1:
-        raise LessonError(f"data size {value} must be at least 1", fix="give counts such as 10,50,all")
+        raise LessonError(_("data size {value} must be at least 1").format(value=value), fix=_("give counts such as 10,50,all"))
     return value
 
 
@@ -219,7 +242,7 @@ def _lines(path: str | Path) -> list[str]:
     try:
         text = settings.project_path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise LessonError(f"cannot read {path}: {exc.strerror or exc}", exit_code=2) from None
+        raise LessonError(_("cannot read {path}: {reason}").format(path=path, reason=exc.strerror or exc), exit_code=2) from None
     return [line for line in text.splitlines() if line.strip()]
 
 
@@ -228,7 +251,7 @@ def subset(source: str | Path | list[str], n: int | None, target: str | Path) ->
     already shuffled, so the first ``n`` are a fair sample. ``source`` may be the file's lines, read once."""
     lines = source if isinstance(source, list) else _lines(source)
     if n is not None and n > len(lines):
-        raise LessonError(f"{source} holds {len(lines)} examples, fewer than the {n} asked for", fix=f"ask for at most {len(lines)}")
+        raise LessonError(_("{source} holds {n_lines} examples, fewer than the {n} asked for").format(source=source, n_lines=len(lines), n=n), fix=_("ask for at most {n_lines}").format(n_lines=len(lines)))
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("\n".join(lines[:n] if n is not None else lines) + "\n", encoding="utf-8")

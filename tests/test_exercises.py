@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
 
-from lessonlib import exercises
+from french import english_share
+from lessonlib import exercises, i18n
 from lessonlib.exercises import EXERCISES, check, show_solution
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +68,32 @@ def _task_text(exercise_id: str) -> str:
     return "\n".join("".join(c["source"]) for c in cells[start:start + 2])
 
 
+def _in_french(ex: exercises.Exercise, solved_scope: dict, solved: exercises.Verdict, wrong: exercises.Verdict) -> None:
+    """The same answers checked in French: the same verdicts, in French; the solution shown in French is the same code."""
+    english_solution = exercises.solution(ex.id)
+    i18n.set_language("fr")
+    try:
+        french = _verdict(ex, solved_scope), _verdict(ex, _run(ex.wrong, _run(ex.setup, {})))
+        for verdict, english in zip(french, (solved, wrong)):
+            assert verdict.passed == english.passed and verdict.message != english.message, (ex.id, verdict)
+            assert english_share(str(verdict)) < 0.1, (ex.id, str(verdict))
+        shown = str(getattr(show_solution(ex.id), "data", ""))
+        french_solution = exercises.solution(ex.id)
+        assert french_solution in shown and f"Exercice {ex.id} {ex.tier} :" in shown
+        assert _code(french_solution) == _code(english_solution)
+        if [p for p in i18n.pieces(french_solution) if p.kind == "string"] != [p for p in i18n.pieces(ex.solution) if p.kind == "string"]:
+            assert _verdict(ex, _run(french_solution, _run(ex.setup, {}))).passed  # its French strings change values
+    finally:
+        i18n.set_language(None)
+
+
+def _code(source: str) -> list[str]:
+    """The tokens of ``source``, comments and prose strings left out (what a translation may change)."""
+    skip = {(p.start, p.end) for p in i18n.pieces(source)}
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if (t.start, t.end) not in skip and t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE)]
+
+
 @pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
 def test_the_solution_passes_its_check_and_a_wrong_answer_gets_a_hint(exercise_id, tmp_path, monkeypatch):
     ex = EXERCISES[exercise_id]
@@ -88,6 +117,7 @@ def test_the_solution_passes_its_check_and_a_wrong_answer_gets_a_hint(exercise_i
                       if _states(wrong.message, form) and form not in task]
         assert not given_away, f"{exercise_id}: the hint to a wrong answer states the answer {given_away}: {wrong.message}"
         assert ex.solution in str(getattr(show_solution(exercise_id), "data", show_solution(exercise_id)))
+        _in_french(ex, solved_scope, solved, wrong)
     finally:
         if own_service:
             from lessonlib import service

@@ -145,3 +145,12 @@ def test_forgetting_is_judged_with_a_paired_test():
     lopsided = ForgettingReport(result([True] * 12), result([False] * 12))
     assert lopsided.p_value < 0.001 and "unlikely to be chance" in lopsided.summary()
     assert ForgettingReport(result([True]), result([True])).p_value == 1.0
+
+
+def test_the_questions_exist_in_french_asked_in_french():
+    english, french = limits.load_questions(), limits.load_questions(lang="fr")
+    assert len(french) == len(english) == 24 and {q.lang for q in french} == {"fr"}
+    assert limits.prompt(french[0]) == "Quelle est la capitale de la France ? Réponds en une phrase courte."
+    assert limits.prompt(english[0]) == "What is the capital of France? Answer in one short sentence."
+    with pytest.raises(LessonError, match="no questions in 'de'"):
+        limits.load_questions(lang="de")

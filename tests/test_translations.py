@@ -8,6 +8,7 @@ lacks its translation.
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import tokenize
@@ -17,16 +18,12 @@ import nbformat
 import pytest
 
 import translations as T
+from french import english_share as _english_share
 from lessonlib import i18n
 
 LANG = "fr"
 FRENCH = sorted((T.NOTEBOOKS / LANG).glob("[0-9][0-9]-*.ipynb"))
 ENGLISH = {p.name[:2]: p for p in T.english_notebooks()}
-#: Words that mark English prose (and are not French words).
-ENGLISH_WORDS = {"the", "and", "with", "is", "are", "this", "that", "of", "to", "which", "when", "what", "you", "your",
-                 "it", "its", "for", "from", "on", "in", "an", "be", "can", "not", "each", "every", "first", "then"}
-
-
 @pytest.fixture
 def french():
     i18n.set_language(LANG)
@@ -36,15 +33,6 @@ def french():
 
 def _placeholders(text: str) -> list[str]:
     return sorted(re.findall(r"\{[^{}]*\}", text))
-
-
-def _english_share(text: str) -> float:
-    """The share of English marker words among the words of ``text`` (code, links, placeholders and italics left out:
-    a French notebook quotes the tutorials' English titles and steps in italics, as French typography sets titles)."""
-    text = re.sub(r"```.*?```|`[^`]*`|<code>.*?</code>|\]\([^)]*\)|\{[^{}]*\}|<[^>]+>", " ", text, flags=re.S)
-    text = re.sub(r"(?<![*\w])\*(?!\*)[^*\n]+\*(?![*\w])", " ", text)  # italics: titles of works, quoted originals
-    words = re.findall(r"[A-Za-zÀ-ÿ']+", text.lower())
-    return sum(w in ENGLISH_WORDS for w in words) / max(len(words), 1)
 
 
 def test_every_english_notebook_has_its_french_one():
@@ -181,3 +169,56 @@ def test_the_french_glossary_gives_every_term_its_french_name_and_the_notebooks_
     assert "glossary.md" not in prose
     for term in english:
         assert f"glossaire.md#{term.replace(' ', '-')}" in prose, term
+
+
+def _literal_messages(tree: ast.AST) -> list[int]:
+    """Lines where an error, a hint or a command-line help is written as a bare string (so it never reaches the catalogue)."""
+    def bare(node: ast.AST | None) -> bool:
+        if isinstance(node, (ast.Constant, ast.JoinedStr)):
+            return isinstance(node, ast.JoinedStr) or (isinstance(node.value, str) and bool(node.value.strip()))
+        if isinstance(node, ast.BinOp):
+            return bare(node.left) or bare(node.right)
+        if isinstance(node, ast.IfExp):
+            return bare(node.body) or bare(node.orelse)
+        return False
+
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+        messages = []
+        if name in ("LessonError", "Hint"):
+            messages = node.args[:1] + [k.value for k in node.keywords if k.arg == "fix"]
+        messages += [k.value for k in node.keywords if k.arg in ("help", "description")]
+        lines += [node.lineno for message in messages if bare(message)]
+    return lines
+
+
+def _shadowed_underscore(tree: ast.AST) -> list[str]:
+    """Functions that call ``_()`` and also assign ``_`` (which makes every ``_()`` in them fail)."""
+    found = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        stores, stack = [], list(ast.iter_child_nodes(fn))
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue  # their own scope
+            if isinstance(node, ast.Name) and node.id == "_" and isinstance(node.ctx, ast.Store):
+                stores.append(node.lineno)
+            stack.extend(ast.iter_child_nodes(node))
+        calls = any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "_" for n in ast.walk(fn))
+        if stores and calls:
+            found.append(f"{fn.name} (line {stores[0]})")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((T.ROOT / "lessonlib").rglob("*.py")), ids=lambda p: str(p.relative_to(T.ROOT)))
+def test_every_error_hint_and_help_goes_through_the_catalogue(path):
+    """An error (LessonError, its fix), an exercise's hint or a command's help written as a bare string would show in
+    English to a French learner: each is a ``_()`` call (or a value built from them)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    assert _literal_messages(tree) == []
+    assert _shadowed_underscore(tree) == []

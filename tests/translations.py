@@ -22,11 +22,7 @@ new (untranslated or fuzzy), the generated notebook keeps the English text there
 from __future__ import annotations
 
 import datetime
-import io
-import re
 import sys
-import tokenize
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -38,79 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lessonlib import course  # noqa: E402
-from lessonlib.i18n import DOMAIN, LOCALE_DIR, catalogue_path  # noqa: E402
+from lessonlib.i18n import DOMAIN, LOCALE_DIR, catalogue_path, is_prose, pieces, translate_code  # noqa: E402,F401
 
 NOTEBOOKS = ROOT / "notebooks"
 TRANSLATIONS = ROOT / "translations"
 LANGUAGES = ("fr",)
 FIXED_DATE = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
-#: Comments that are instructions to tools, not prose.
-TOOL_COMMENTS = re.compile(r"^#\s*(noqa|type:|doctest|fmt:|pragma)")
-
-
-def is_prose(token: str) -> bool:
-    """A string token a reader reads: a word of three letters or more, and a space or a closing ``:``, ``.`` or ``,`` outside
-    the f-string's ``{...}`` (so ``"recipes"``, ``"zero-shot"`` or ``"runs/05-recipes"`` are code, not prose).
-
-    >>> is_prose('"only 20 examples"'), is_prose('"Recommendation:"'), is_prose('"runs/05-recipes"'), is_prose("f'{x:>8}'")
-    (True, True, False, False)
-    """
-    text = re.sub(r"\{[^{}]*\}", "", token.lstrip("rbfuRBFU").strip("'\""))
-    return bool(re.search(r"[A-Za-zÀ-ÿ]{3,}", text)) and (" " in text or text.rstrip().endswith((":", ".", ",")))
 #: The first code cell of a translated notebook: lessonlib speaks the notebook's language.
 LANGUAGE_CELL = {
     "fr": 'from lessonlib.i18n import set_language\n\nlanguage = set_language("fr")  # lessonlib parle français : widgets, messages, décisions',
 }
-
-
-# ------------------------------------------------------------------------------------------------
-# What a code cell holds to translate
-# ------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Piece:
-    start: tuple[int, int]  # (row, column) of the token, as tokenize counts
-    end: tuple[int, int]
-    msgid: str  # a comment's text after "# ", or a string token's source
-    kind: str  # "comment" or "string"
-
-
-def pieces(source: str) -> list[Piece]:
-    """The comments and prose strings of a code cell, in order (IPython lines ``%``/``!`` are left alone)."""
-    found: list[Piece] = []
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError):
-        return found
-    for token in tokens:
-        if token.type == tokenize.COMMENT and not TOOL_COMMENTS.match(token.string):
-            text = token.string[1:].strip()
-            if text:
-                found.append(Piece(token.start, token.end, text, "comment"))
-        elif token.type == tokenize.STRING and is_prose(token.string) and not token.string.lstrip("rbfuRBFU").startswith(('"""', "'''")):
-            found.append(Piece(token.start, token.end, token.string, "string"))
-    return found
-
-
-def translate_code(source: str, table: dict[str, str]) -> str:
-    """``source`` with each comment and prose string that ``table`` translates replaced (the rest untouched)."""
-    lines = source.splitlines(keepends=True)
-    for piece in reversed(pieces(source)):
-        new = table.get(piece.msgid)
-        if not new:
-            continue
-        if piece.kind == "comment":
-            new = "# " + new
-        (row, col), (end_row, end_col) = piece.start, piece.end
-        if row != end_row:  # a string over several lines: rebuild from the joined text
-            head, tail = "".join(lines[:row - 1]), "".join(lines[end_row:])
-            first, last = lines[row - 1], lines[end_row - 1]
-            lines = (head + first[:col] + new + last[end_col:] + tail).splitlines(keepends=True)
-        else:
-            line = lines[row - 1]
-            lines[row - 1] = line[:col] + new + line[end_col:]
-    return "".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -140,7 +74,17 @@ def package_template() -> Catalog:
             str(ROOT / "lessonlib"), method_map=[("**.py", "python")], keywords=KEYWORDS, comment_tags=("TRANSLATORS:",)):
         template.add(message, locations=[(f"lessonlib/{filename}", lineno)], auto_comments=comments, context=context,
                      flags=("python-brace-format",) if any("{" in m for m in (message if isinstance(message, tuple) else (message,))) else ())
+    _solution_pieces(template)
     return template
+
+
+def _solution_pieces(template: Catalog) -> None:
+    """The comments and prose strings of the exercises' solutions (shown by ``show_solution``, translated there)."""
+    from lessonlib.exercises import EXERCISES
+
+    for key, ex in sorted(EXERCISES.items()):
+        for piece in pieces(ex.solution):
+            template.add(piece.msgid, locations=[("lessonlib/exercises.py", 0)], auto_comments=[f"solution of exercise {key}: code {piece.kind}"])
 
 
 def read(path: Path, lang: str) -> Catalog:

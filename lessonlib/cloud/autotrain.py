@@ -24,6 +24,7 @@ from typing import Any
 
 from .. import settings
 from ..errors import LessonError
+from ..i18n import _
 
 REQUIRED = {
     "task": str, "base_model": str, "project_name": str, "backend": str,
@@ -125,7 +126,7 @@ def write_config(data: str | Path, out: str | Path, *, run_config: Any = None, p
     cfg = build_config(folder, run_config=run_config, project=project, valid=bool(valid), base_model=base_model)
     problems = validate_config(cfg)
     if problems:  # pragma: no cover - build_config writes valid configurations
-        raise LessonError("the AutoTrain configuration is invalid: " + "; ".join(problems))
+        raise LessonError(_("the AutoTrain configuration is invalid: ") + "; ".join(problems))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("# AutoTrain Advanced configuration written by lessonlib: autotrain --config " + out.name + "\n"
                    + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -236,7 +237,7 @@ def run(config_path: str | Path, *, echo: Any = print) -> Path:
 
     exe = command()
     if exe is None:
-        raise LessonError("AutoTrain is not installed", fix="`make autotrain` (its own environment), or use an AutoTrain Space")
+        raise LessonError(_("AutoTrain is not installed"), fix=_("`make autotrain` (its own environment), or use an AutoTrain Space"))
     config_path = Path(config_path)
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     config["data"]["path"] = str(Path(config["data"]["path"]).resolve())
@@ -263,8 +264,8 @@ def run(config_path: str | Path, *, echo: Any = print) -> Path:
         (project / "autotrain.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
     if process.returncode != 0 or not (project / "adapter_config.json").exists():
         tail = "\n".join(line for line in lines if line.strip())[-1500:]
-        raise LessonError(f"AutoTrain stopped (exit code {process.returncode}) without saving an adapter in {project}",
-                          fix="read its output:\n" + tail)
+        raise LessonError(_("AutoTrain stopped (exit code {returncode}) without saving an adapter in {project}").format(returncode=process.returncode, project=project),
+                          fix=_("read its output:\n") + tail)
     return project
 
 
@@ -350,10 +351,10 @@ def to_run_config(config: dict[str, Any] | str | Path, *, output_dir: str | Path
         config = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
     problems = validate_config(config)
     if problems:
-        raise LessonError("the AutoTrain configuration is invalid: " + "; ".join(problems))
+        raise LessonError(_("the AutoTrain configuration is invalid: ") + "; ".join(problems))
     params, data = config["params"], config["data"]
     if params.get("quantization") not in (None, "none"):
-        raise LessonError(f"quantization {params['quantization']!r} needs a GPU (bitsandbytes)", fix="set params.quantization to null for the CPU recipe")
+        raise LessonError(_("quantization {quantization!r} needs a GPU (bitsandbytes)").format(quantization=params['quantization']), fix=_("set params.quantization to null for the CPU recipe"))
     folder = Path(data["path"])
     values: dict[str, Any] = {
         "model": "smollm2" if config["base_model"] == models.DEFAULT_MODEL_ID else config["base_model"],

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import LessonError
+from ..i18n import _
 from . import keys
 
 ARM_API_VERSION = "2024-10-01"
@@ -78,21 +79,21 @@ def _request(method: str, url: str, body: dict[str, Any] | None = None) -> dict[
 
     missing = [n for n in SETTINGS if not os.environ.get(n, "").strip()]
     if missing:
-        raise LessonError(f"{', '.join(missing)} not set", fix="export them (see the Azure portal: your Azure OpenAI resource's overview)")
+        raise LessonError(_("{names} not set").format(names=', '.join(missing)), fix=_("export them (see the Azure portal: your Azure OpenAI resource's overview)"))
     token = keys.require("AZURE_MANAGEMENT_TOKEN")
     try:
         response = httpx.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     except httpx.HTTPError:
-        raise LessonError("cannot reach Azure Resource Manager", fix="check the network (and AZURE_MANAGEMENT_ENDPOINT)") from None
+        raise LessonError(_("cannot reach Azure Resource Manager"), fix=_("check the network (and AZURE_MANAGEMENT_ENDPOINT)")) from None
     if response.status_code in (401, 403):
-        raise LessonError(f"Azure refused the management token ({response.status_code})",
-                          fix="get a fresh one: az account get-access-token --query accessToken -o tsv") from None
+        raise LessonError(_("Azure refused the management token ({status_code})").format(status_code=response.status_code),
+                          fix=_("get a fresh one: az account get-access-token --query accessToken -o tsv")) from None
     if response.status_code >= 400:
         try:
             message = response.json().get("error", {}).get("message", "")
         except ValueError:
             message = response.text[:200]
-        raise LessonError(f"Azure answered {response.status_code}: {keys.redact(message)}")
+        raise LessonError(_("Azure answered {status_code}: {message}").format(status_code=response.status_code, message=keys.redact(message)))
     return response.json() if response.content else {}
 
 
@@ -102,7 +103,7 @@ def deploy(model: str, name: str, *, confirm: bool = False, dry_run: bool = Fals
     if dry_run or not _ready():
         return {"dry_run": True, "plan": plan.to_dict(), "note": "dry run: nothing was sent" + ("" if dry_run else " (Azure management settings or token not set)")}
     if not confirm:
-        raise LessonError(f"deploying costs ${plan.hourly_usd:.2f}/hour until you delete it; nothing was sent", fix="confirm with --yes")
+        raise LessonError(_("deploying costs ${hourly_usd:.2f}/hour until you delete it; nothing was sent").format(hourly_usd=plan.hourly_usd), fix=_("confirm with --yes"))
     result = _request("PUT", plan.url, plan.body)
     state = result.get("properties", {}).get("provisioningState", "Accepted")
     return {"dry_run": False, "plan": plan.to_dict(), "state": state, "note": f"deployment '{name}' {state}; call it with `lessonlib azure chat --model {name} ...`"}

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import LessonError
+from ..i18n import _
 from . import keys
 
 PROVIDERS = ("openai", "azure")
@@ -136,7 +137,7 @@ def plan_job(
     from .. import costs, data
 
     if provider not in PROVIDERS:
-        raise LessonError(f"unknown provider '{provider}'", fix="use openai or azure")
+        raise LessonError(_("unknown provider '{provider}'").format(provider=provider), fix=_("use openai or azure"))
     price = costs.get_price(model, provider)
     reports = []
     for label, path in (("training", training_file), ("validation", validation_file)):
@@ -145,8 +146,9 @@ def plan_job(
         report = data.validate(path, model=price.model, provider=provider)
         if not report.ok:
             raise LessonError(
-                f"the {label} file has errors, so no job was planned:\n{report.summary(max_lines=3)}",
-                fix=f"fix them first (`lessonlib data validate {path}`)",
+                (_("the training file has errors, so no job was planned:\n{summary}") if label == "training" else
+                 _("the validation file has errors, so no job was planned:\n{summary}")).format(summary=report.summary(max_lines=3)),
+                fix=_("fix them first (`lessonlib data validate {path}`)").format(path=path),
             )
         reports.append(report)
     train = reports[0]
@@ -194,21 +196,22 @@ def friendly_errors(provider: str) -> Iterator[None]:
     try:
         yield
     except openai.AuthenticationError:
-        raise LessonError(f"{name} refused the API key (401)", fix=f"check {variable}: a typo, an expired or revoked key, or the wrong project") from None
+        raise LessonError(_("{name} refused the API key (401)").format(name=name), fix=_("check {variable}: a typo, an expired or revoked key, or the wrong project").format(variable=variable)) from None
     except openai.PermissionDeniedError as exc:
-        raise LessonError(f"{name} denied access (403): {keys.redact(_api_message(exc))}", fix="this key's project or organisation may not have fine-tuning access to that model") from None
+        raise LessonError(_("{name} denied access (403): {message}").format(name=name, message=keys.redact(_api_message(exc))), fix=_("this key's project or organisation may not have fine-tuning access to that model")) from None
     except openai.RateLimitError as exc:
-        raise LessonError(f"{name} rate limit or quota reached (429), even after retrying: {keys.redact(_api_message(exc))}", fix="wait a minute and retry, or check your usage limits and billing") from None
+        raise LessonError(_("{name} rate limit or quota reached (429), even after retrying: {message}").format(name=name, message=keys.redact(_api_message(exc))), fix=_("wait a minute and retry, or check your usage limits and billing")) from None
     except openai.NotFoundError as exc:
-        raise LessonError(f"not found (404): {keys.redact(_api_message(exc))}", fix="check the job id, file id or model name") from None
+        raise LessonError(_("not found (404): {message}").format(message=keys.redact(_api_message(exc))), fix=_("check the job id, file id or model name")) from None
     except openai.BadRequestError as exc:
-        raise LessonError(f"{name} rejected the request (400): {keys.redact(_api_message(exc))}", fix="the message above says which field; `lessonlib data validate` checks files") from None
+        raise LessonError(_("{name} rejected the request (400): {message}").format(name=name, message=keys.redact(_api_message(exc))), fix=_("the message above says which field; `lessonlib data validate` checks files")) from None
     except openai.InternalServerError as exc:
-        raise LessonError(f"{name} had a server error ({exc.status_code}) even after retrying", fix="nothing is wrong on your side: retry in a few minutes") from None
+        raise LessonError(_("{name} had a server error ({status_code}) even after retrying").format(name=name, status_code=exc.status_code), fix=_("nothing is wrong on your side: retry in a few minutes")) from None
     except openai.APIConnectionError:
-        raise LessonError(f"cannot reach {name}", fix="check the network (and OPENAI_BASE_URL or AZURE_OPENAI_ENDPOINT); `lessonlib doctor` tells whether the network answers") from None
+        raise LessonError(_("cannot reach {name}").format(name=name), fix=_("check the network (and OPENAI_BASE_URL or AZURE_OPENAI_ENDPOINT); `lessonlib doctor` tells whether "
+                                                        "the network answers")) from None
     except openai.APIStatusError as exc:
-        raise LessonError(f"{name} answered {exc.status_code}: {keys.redact(_api_message(exc))}") from None
+        raise LessonError(_("{name} answered {status_code}: {message}").format(name=name, status_code=exc.status_code, message=keys.redact(_api_message(exc)))) from None
 
 
 def _api_message(exc: Any) -> str:
@@ -243,11 +246,11 @@ def check_budget(plan: JobPlan, *, budget: float | None, confirm: bool) -> None:
     """Refuse a paid job over the budget, or with neither a budget nor an explicit confirmation."""
     cost = f"${plan.estimated_usd:,.2f}"
     if budget is not None and plan.estimated_usd > budget and not confirm:
-        raise LessonError(f"the estimated training cost {cost} is over your budget of ${budget:,.2f}; nothing was sent",
-                          fix="raise --budget, use fewer epochs or examples, or confirm explicitly with --yes")
+        raise LessonError(_("the estimated training cost {cost} is over your budget of ${budget:,.2f}; nothing was sent").format(cost=cost, budget=budget),
+                          fix=_("raise --budget, use fewer epochs or examples, or confirm explicitly with --yes"))
     if budget is None and not confirm:
-        raise LessonError(f"this job would cost about {cost} (prices of {plan.prices_as_of}); nothing was sent",
-                          fix=f"pass --budget USD (at least {plan.estimated_usd:.2f}) or --yes to start it")
+        raise LessonError(_("this job would cost about {cost} (prices of {prices_as_of}); nothing was sent").format(cost=cost, prices_as_of=plan.prices_as_of),
+                          fix=_("pass --budget USD (at least {estimated_usd:.2f}) or --yes to start it").format(estimated_usd=plan.estimated_usd))
 
 
 def submit(plan: JobPlan, *, budget: float | None = None, confirm: bool = False, dry_run: bool = False) -> Submission:
@@ -321,10 +324,10 @@ def follow(job_id: str, *, provider: str = "openai", on_event: Callable[[dict[st
         if job["status"] in TERMINAL:
             if job["status"] == "failed":
                 error = job.get("error") or {}
-                raise LessonError(f"the job {job_id} failed: {error.get('message') or 'no reason given'}", fix="fix what it names (often the training file) and submit again; failed jobs are not billed")
+                raise LessonError(_("the job {job_id} failed: {reason}").format(job_id=job_id, reason=error.get('message') or _("no reason given")), fix=_("fix what it names (often the training file) and submit again; failed jobs are not billed"))
             return job
         if time.monotonic() > deadline:
-            raise LessonError(f"the job {job_id} is still {job['status']} after {timeout:.0f} s", fix=f"check later with `lessonlib {provider} status {job_id}`")
+            raise LessonError(_("the job {job_id} is still {status} after {timeout:.0f} s").format(job_id=job_id, status=job['status'], timeout=timeout), fix=_("check later with `lessonlib {provider} status {job_id}`").format(provider=provider, job_id=job_id))
         time.sleep(interval)
 
 

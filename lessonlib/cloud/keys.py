@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from ..errors import LessonError
+from ..i18n import _
 from ..settings import KEY_VARIABLES, repo_root
 
 
@@ -57,8 +58,9 @@ def require(name: str, *, prompt: bool = False) -> str:
             os.environ[name] = value  # this process only; never written anywhere
     if value is None:
         raise LessonError(
-            f"{name} is not set",
-            fix=f"export {name}=... in your shell, or put it in a .env file (git-ignored), then retry; without it, use --dry-run",
+            _("{name} is not set").format(name=name),
+            fix=_("export {name}=... in your shell, or put it in a .env file (git-ignored), then retry; without it, "
+                  "use --dry-run").format(name=name),
         )
     return value
 

@@ -34,6 +34,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from ..i18n import _
 
 DEFAULT_PORT = 8765
 
@@ -98,10 +99,10 @@ def start(port: int | None = None, state: str | Path | None = None, *, timeout: 
             return process
         if process.poll() is not None:
             tail = (state / "service.log").read_text(encoding="utf-8", errors="replace")[-500:]
-            raise LessonError(f"the local service did not start: {tail}", fix=f"run `lessonlib serve --port {port}` in a terminal to see why")
+            raise LessonError(_("the local service did not start: {tail}").format(tail=tail), fix=_("run `lessonlib serve --port {port}` in a terminal to see why").format(port=port))
         time.sleep(0.2)
     process.terminate()
-    raise LessonError(f"the local service did not answer within {timeout:.0f} s", fix=f"run `lessonlib serve --port {port}` in a terminal")
+    raise LessonError(_("the local service did not answer within {timeout:.0f} s").format(timeout=timeout), fix=_("run `lessonlib serve --port {port}` in a terminal").format(port=port))
 
 
 def stop(state: str | Path | None = None, *, timeout: float = 30.0) -> bool:

@@ -38,6 +38,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from . import azure
 from .chat import Chatter
 from .errors import ApiError
+from ..i18n import _
 from .store import Store, new_id, page
 from .worker import LOCAL_MODEL
 
@@ -126,18 +127,18 @@ def read_keys(path: str | Path) -> dict[str, str]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise LessonError(f"cannot read the keys file {path}: {exc.strerror or exc}", exit_code=2) from None
+        raise LessonError(_("cannot read the keys file {path}: {reason}").format(path=path, reason=exc.strerror or exc), exit_code=2) from None
     for number, line in enumerate(lines, 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        name, _, key = line.partition(":")
+        name, _sep, key = line.partition(":")
         if not name.strip() or len(key.strip()) < 8:
-            raise LessonError(f"{path}, line {number}: expected NAME:KEY with a key of 8 characters or more",
-                              fix="one learner a line, e.g. ada:a-long-random-key", exit_code=2)
+            raise LessonError(_("{path}, line {number}: expected NAME:KEY with a key of 8 characters or more").format(path=path, number=number),
+                              fix=_("one learner a line, e.g. ada:a-long-random-key"), exit_code=2)
         keys[key.strip()] = name.strip()
     if not keys:
-        raise LessonError(f"{path} holds no NAME:KEY line", fix="one learner a line, e.g. ada:a-long-random-key", exit_code=2)
+        raise LessonError(_("{path} holds no NAME:KEY line").format(path=path), fix=_("one learner a line, e.g. ada:a-long-random-key"), exit_code=2)
     return keys
 
 
@@ -466,8 +467,8 @@ def serve(host: str = "127.0.0.1", port: int | None = None, state: str | Path | 
     if host not in ("127.0.0.1", "localhost", "::1") and keys is None:
         from ..errors import LessonError
 
-        raise LessonError(f"the service would be reachable from other machines on {host}, with no keys to check",
-                          fix="bind to 127.0.0.1 (the default), or give each learner a key: --keys FILE with NAME:KEY lines")
+        raise LessonError(_("the service would be reachable from other machines on {host}, with no keys to check").format(host=host),
+                          fix=_("bind to 127.0.0.1 (the default), or give each learner a key: --keys FILE with NAME:KEY lines"))
     from . import default_port, default_state
 
     port = port or default_port()

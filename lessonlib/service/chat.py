@@ -21,6 +21,7 @@ import time
 from typing import Any, Iterator
 
 from ..models import REPLY_WORKER
+from ..i18n import _
 
 
 class Model:
@@ -240,8 +241,8 @@ class Chatter:
         except (EOFError, OSError):
             code = self.process.exitcode if self.process is not None else None
             self._stop_worker()
-            raise LessonError(f"the reply worker ended unexpectedly (exit code {code})",
-                              fix="it may have run out of memory: `lessonlib doctor` shows what the machine allows") from None
+            raise LessonError(_("the reply worker ended unexpectedly (exit code {code})").format(code=code),
+                              fix=_("it may have run out of memory: `lessonlib doctor` shows what the machine allows")) from None
         if kind == "error":
             if body.get("other"):
                 raise RuntimeError(body["message"])

@@ -11,6 +11,7 @@ import json
 from typing import Any, Callable, Sequence
 
 from ..errors import LessonError
+from ..i18n import _
 from ..prompting import split_example, zero_shot_messages
 
 
@@ -40,7 +41,7 @@ def before_after(examples: Sequence[dict[str, Any]], *, adapter: str | None = No
     prompts = [zero_shot_messages(example) for example in examples]
     if tuned is not None:
         if tokenizer is None:
-            raise LessonError("before_after(tuned=...) needs the model's tokenizer too", fix="pass tokenizer=...")
+            raise LessonError(_("before_after(tuned=...) needs the model's tokenizer too"), fix=_("pass tokenizer=..."))
         stage("base model")
         with tuned.disable_adapter():
             base = models.replies_from(tuned, tokenizer, prompts, max_new_tokens=max_new_tokens)
@@ -52,10 +53,10 @@ def before_after(examples: Sequence[dict[str, Any]], *, adapter: str | None = No
         stage("tuned model")
         after = models.generate_many(prompts, model=model, adapter=adapter, max_new_tokens=max_new_tokens)
     else:
-        raise LessonError("before_after needs an adapter folder or a tuned model", fix="pass adapter='runs/...' or tuned=peft_model")
+        raise LessonError(_("before_after needs an adapter folder or a tuned model"), fix=_("pass adapter='runs/...' or tuned=peft_model"))
     rows = []
     for example, before, tuned_reply in zip(examples, base, after):
-        _, turns, answer = split_example(example)
+        _system, turns, answer = split_example(example)
         rows.append({"prompt": turns[-1]["content"] if turns else "", "expected": answer["content"] if answer else "",
                      "base": before, "tuned": tuned_reply})
     return rows

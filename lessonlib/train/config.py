@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LessonError
+from ..i18n import _
 
 AUTO_ON_OFF = ("auto", "on", "off")
 
@@ -91,7 +92,7 @@ class RunConfig:
         for key in values:
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
-                raise LessonError(f"unknown setting '{key}' in the run configuration", fix=f"did you mean '{close[0]}'?" if close else "see `lessonlib train local --help`")
+                raise LessonError(_("unknown setting '{key}' in the run configuration").format(key=key), fix=(_("did you mean '{close}'?").format(close=close[0]) if close else _("see `lessonlib train local --help`")))
         cfg = cls(**values)
         cfg.check()
         return cfg
@@ -111,43 +112,43 @@ class RunConfig:
         try:
             values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except OSError as exc:
-            raise LessonError(f"cannot read the run configuration {path}: {exc.strerror or exc}", exit_code=2) from None
+            raise LessonError(_("cannot read the run configuration {path}: {reason}").format(path=path, reason=exc.strerror or exc), exit_code=2) from None
         except yaml.YAMLError as exc:
-            raise LessonError(f"{path} is not valid YAML ({str(exc).splitlines()[0]})", exit_code=2) from None
+            raise LessonError(_("{path} is not valid YAML ({problem})").format(path=path, problem=str(exc).splitlines()[0]), exit_code=2) from None
         if not isinstance(values, dict):
-            raise LessonError(f"{path} must hold a mapping of settings", exit_code=2)
+            raise LessonError(_("{path} must hold a mapping of settings").format(path=path), exit_code=2)
         return cls.from_dict(values)
 
     def check(self) -> None:
         """Refuse impossible settings with a suggested value."""
         def bad(name: str, problem: str, suggestion: Any) -> LessonError:
-            return LessonError(f"{name} {problem}", fix=f"use {name}={suggestion!r}")
+            return LessonError(_("{name} {problem}").format(name=name, problem=problem), fix=_("use {name}={suggestion!r}").format(name=name, suggestion=suggestion))
 
         if self.method not in {"lora", "full"}:
-            raise bad("method", f"is {self.method!r}; it must be 'lora' or 'full'", "lora")
+            raise bad("method", _("is {value!r}; it must be 'lora' or 'full'").format(value=self.method), "lora")
         if self.lr_scheduler not in {"linear", "cosine", "constant"}:
-            raise bad("lr_scheduler", f"is {self.lr_scheduler!r}", "linear")
+            raise bad("lr_scheduler", _("is {value!r}").format(value=self.lr_scheduler), "linear")
         for name in ("bf16", "activation_checkpointing", "qlora"):
             if getattr(self, name) not in AUTO_ON_OFF:
-                raise bad(name, "must be auto, on or off", "auto")
+                raise bad(name, _("must be auto, on or off"), "auto")
         if self.measures not in {"auto", "off"}:
-            raise bad("measures", "must be auto or off", "auto")
+            raise bad("measures", _("must be auto or off"), "auto")
         for name in ("batch_size", "grad_accum", "lora_r", "max_length"):
             if getattr(self, name) < 1:
-                raise bad(name, "must be at least 1", getattr(RunConfig, name, 1))
+                raise bad(name, _("must be at least 1"), getattr(RunConfig, name, 1))
         if self.max_steps < 0 or (self.max_steps == 0 and self.epochs <= 0):
-            raise bad("max_steps", "and epochs leave nothing to train", 20)
+            raise bad("max_steps", _("and epochs leave nothing to train"), 20)
         if not 0 < self.learning_rate < 1:
-            raise bad("learning_rate", f"is {self.learning_rate}", 1e-3 if self.method == "lora" else 5e-5)
+            raise bad("learning_rate", _("is {value}").format(value=self.learning_rate), 1e-3 if self.method == "lora" else 5e-5)
         if not 0 <= self.lora_dropout < 1:
-            raise bad("lora_dropout", "must be in [0, 1)", 0.0)
+            raise bad("lora_dropout", _("must be in [0, 1)"), 0.0)
         if self.early_stopping_patience < 0:
-            raise bad("early_stopping_patience", "cannot be negative", 0)
+            raise bad("early_stopping_patience", _("cannot be negative"), 0)
         if self.early_stopping_patience and (self.eval_every < 1 or not self.valid_file):
-            raise LessonError("early stopping watches the validation loss, so it needs a validation file and eval_every",
-                              fix="set eval_every (e.g. 5) and valid_file, or early_stopping_patience: 0")
+            raise LessonError(_("early stopping watches the validation loss, so it needs a validation file and eval_every"),
+                              fix=_("set eval_every (e.g. 5) and valid_file, or early_stopping_patience: 0"))
         if self.threads < 0:
-            raise bad("threads", "cannot be negative", 0)
+            raise bad("threads", _("cannot be negative"), 0)
 
 
 _TYPES = {"int": int, "float": float, "str": str, "str | None": str}

@@ -92,8 +92,8 @@ def run_in_subprocess(cfg: RunConfig, *, on_event: EventHandler | None = None, s
                 kind, body = events.get(timeout=0.2)
             except queue.Empty:
                 if not process.is_alive():
-                    raise LessonError(f"the training process ended unexpectedly (exit code {process.exitcode})",
-                                      fix="it may have run out of memory: `lessonlib doctor` shows what the machine allows") from None
+                    raise LessonError(_("the training process ended unexpectedly (exit code {exitcode})").format(exitcode=process.exitcode),
+                                      fix=_("it may have run out of memory: `lessonlib doctor` shows what the machine allows")) from None
                 continue
             if kind == "event":
                 event = ProgressEvent(**body)

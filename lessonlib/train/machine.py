@@ -49,6 +49,7 @@ from typing import Any
 
 from .. import system
 from ..errors import LessonError
+from ..i18n import _
 from .config import RunConfig
 
 #: Resident memory of Python + torch + transformers + TRL once imported (GB, measured ~0.45).
@@ -171,8 +172,8 @@ def qlora_choice(cfg: RunConfig, *, parameters: float, gpu_memory_gb: float, bit
         return None
     if cfg.qlora == "on":
         if not bitsandbytes:
-            raise LessonError("qlora: on needs the bitsandbytes package, which is not installed",
-                              fix="pip install bitsandbytes, or set qlora: auto")
+            raise LessonError(_("qlora: on needs the bitsandbytes package, which is not installed"),
+                              fix=_("pip install bitsandbytes, or set qlora: auto"))
         reasons.append("QLoRA on (as asked): base weights in 4-bit NF4 (bitsandbytes), adapters in bf16")
         return "4bit"
     big = weights_gb > QLORA_GPU_SHARE * gpu_memory_gb

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LessonError
+from ..i18n import _
 from .config import RunConfig
 from .machine import MachinePlan
 
@@ -58,8 +59,8 @@ def load_tokenizer(model: str, *, assistant_only_loss: bool = True) -> Any:
             tokenizer.chat_template = CHATML_TRAINING_TEMPLATE
         elif "{% generation %}" not in (tokenizer.chat_template or ""):
             raise LessonError(
-                f"the chat template of {model} has no generation markers, so the loss cannot be limited to the replies",
-                fix="set assistant_only_loss: false, or use a ChatML model such as smollm2",
+                _("the chat template of {model} has no generation markers, so the loss cannot be limited to the replies").format(model=model),
+                fix=_("set assistant_only_loss: false, or use a ChatML model such as smollm2"),
             )
     return tokenizer
 
@@ -83,8 +84,8 @@ def load_model(cfg: RunConfig, plan: MachinePlan) -> Any:
     model = AutoModelForCausalLM.from_pretrained(models.resolve(cfg.model, dtype=plan.weights_dtype), **load)
     context = getattr(model.config, "max_position_embeddings", None)
     if context and cfg.max_length > context:
-        raise LessonError(f"max_length {cfg.max_length} is longer than the model's context ({context} tokens)",
-                          fix=f"use max_length: {min(context, 1024)}")
+        raise LessonError(_("max_length {max_length} is longer than the model's context ({context} tokens)").format(max_length=cfg.max_length, context=context),
+                          fix=_("use max_length: {length}").format(length=min(context, 1024)))
     return model
 
 

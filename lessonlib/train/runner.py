@@ -34,6 +34,7 @@ from typing import Any, Iterator
 
 from .. import settings, system
 from ..errors import LessonError, MemoryShortfall
+from ..i18n import _
 from .recipe import sft_trainer
 from .replay import folder as shared_runs, keep as keep_run, key as run_key, replayed
 from .config import RunConfig
@@ -64,19 +65,19 @@ def _prepare_folder(cfg: RunConfig, resume: bool) -> Path:
     out = Path(cfg.output_dir).expanduser()
     if resume:
         if last_checkpoint(out) is None:
-            raise LessonError(f"nothing to resume in {out}: no checkpoint-* folder", fix="start the run without --resume (checkpoints are written every save_every steps)")
+            raise LessonError(_("nothing to resume in {out}: no checkpoint-* folder").format(out=out), fix=_("start the run without --resume (checkpoints are written every save_every steps)"))
         return out
     if out.exists() and any(out.iterdir()):
         if not cfg.overwrite:
             raise LessonError(
-                f"the run folder {out} already holds a run",
-                fix="continue it with --resume, choose another --out, or pass --overwrite to replace it",
+                _("the run folder {out} already holds a run").format(out=out),
+                fix=_("continue it with --resume, choose another --out, or pass --overwrite to replace it"),
             )
         shutil.rmtree(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise LessonError(f"cannot create the run folder {out}: {exc.strerror or exc}", fix="choose a writable --out") from None
+        raise LessonError(_("cannot create the run folder {out}: {reason}").format(out=out, reason=exc.strerror or exc), fix=_("choose a writable --out")) from None
     return out
 
 
@@ -95,8 +96,9 @@ def _check_data(cfg: RunConfig) -> tuple[list[dict[str, Any]], list[dict[str, An
         report = data.validate(settings.project_path(path), model="smollm2", min_examples=1)  # the local tokenizer: loaded anyway
         if not report.ok:
             raise LessonError(
-                f"the {label} file has errors, so training did not start:\n{report.summary(max_lines=3)}",
-                fix=f"fix them (see `lessonlib data validate {path}`), then train again",
+                (_("the training file has errors, so training did not start:\n{summary}") if label == "training" else
+                 _("the validation file has errors, so training did not start:\n{summary}")).format(summary=report.summary(max_lines=3)),
+                fix=_("fix them (see `lessonlib data validate {path}`), then train again").format(path=path),
             )
         longest = max([longest, *report.tokens.per_example])
         loaded.append(data.read_examples(settings.project_path(path)))
