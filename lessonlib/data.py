@@ -51,6 +51,8 @@ except ImportError:  # pragma: no cover
     _JSONError = (json.JSONDecodeError,)
 
 
+#: How a finding is labelled in a report (the key is what CODES and the JSON say).
+SEVERITIES = {"error": N_("error"), "warning": N_("warning"), "note": N_("note")}
 #: Every finding code: (severity, what it means). Codes are stable: tests and tools rely on them.
 CODES: dict[str, tuple[str, str]] = {
     # the file as a whole
@@ -210,24 +212,24 @@ class DataReport:
 
     def summary(self, max_lines: int = 5) -> str:
         """A human-readable report: verdict, findings grouped by code, tokens, cost."""
-        verdict = "no errors" if self.ok else f"{self.error_count} error(s)"
-        out = [f"{display_path(self.file)}: {self.examples} examples, {verdict}, {self.warning_count} warning(s)"]
+        verdict = _("no errors") if self.ok else _("{n} error(s)").format(n=self.error_count)
+        examples = _("{n} examples").format(n=self.examples)
+        warnings = _("{n} warning(s)").format(n=self.warning_count)
+        out = [f"{display_path(self.file)}: {examples}, {verdict}, {warnings}"]
         for code, items in self.by_code().items():
             severity, meaning = CODES[code]
-            out.append(f"  {severity} {code} x{self.counts[code]}: {meaning}")
+            out.append(f"  {_(SEVERITIES[severity])} {code} x{self.counts[code]}: {_(meaning)}")
             for finding in items[:max_lines]:
-                where = f"line {finding.line}" if finding.line is not None else "file"
+                where = _("line {line}").format(line=finding.line) if finding.line is not None else _("file")
                 out.append(f"      {where}: {finding.message}")
             if self.counts[code] > min(len(items), max_lines):
-                out.append(f"      ... and {self.counts[code] - min(len(items), max_lines)} more")
+                out.append("      " + _("... and {n} more").format(n=self.counts[code] - min(len(items), max_lines)))
         stats = self.tokens.summary()
-        approx = " (partly estimated)" if self.tokens.estimated else ""
-        out.append(
-            f"  tokens ({self.model}, {self.encoding}){approx}: total {self.tokens.total:,}; per example "
-            f"min {stats['min']}, mean {stats['mean']}, max {stats['max']}"
-        )
+        approx = _(" (partly estimated)") if self.tokens.estimated else ""
+        out.append("  " + _("tokens ({model}, {encoding}){approx}: total {total:,}; per example min {min}, mean {mean}, max {max}").format(
+            model=self.model, encoding=self.encoding, approx=approx, total=self.tokens.total, min=stats["min"], mean=stats["mean"], max=stats["max"]))
         if self.cost is not None:
-            out.append(f"  training cost: {self.cost}")
+            out.append("  " + _("training cost: {cost}").format(cost=self.cost))
         return "\n".join(out)
 
 

@@ -44,6 +44,24 @@ RECOMMENDATIONS = (N_("fine-tune"), N_("improve the prompt"), N_("add retrieval"
                    N_("try a stronger base model"))
 
 
+class Recommendation(str):
+    """One of :data:`RECOMMENDATIONS`: it compares (and is saved) as its English value, and shows in the learner's language.
+
+    >>> import json
+    >>> r = Recommendation("fine-tune")
+    >>> r == "fine-tune", f"{r}", json.dumps(r)
+    (True, 'fine-tune', '"fine-tune"')
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return _(str.__str__(self))
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
 @dataclass
 class Answers:
     """The checklist's answers (defaults: a learner who has not measured anything yet)."""
@@ -84,7 +102,7 @@ class Answers:
 
 @dataclass
 class Decision:
-    recommendation: str  # one of RECOMMENDATIONS
+    recommendation: str  # one of RECOMMENDATIONS (a Recommendation: printed in the learner's language)
     reasons: list[str]  # why, in the order the rules decided
     scores: dict[str, float] = field(default_factory=dict)  # the measured scores used
     best_baseline: str | None = None  # the strongest alternative to fine-tuning
@@ -159,7 +177,7 @@ def decide(answers: Answers, scores: dict[str, float] | None = None,
     alternative = "add retrieval" if rag_clear or (answers.tried_retrieval and not baselines) else "improve the prompt"
 
     def done(recommendation: str, gain: float | None = None) -> Decision:
-        return Decision(recommendation, reasons, scores, best, gain)
+        return Decision(Recommendation(recommendation), reasons, scores, best, gain)
 
     if not answers.base_model_fine_tunable:
         reasons.append(_("The base model cannot be fine-tuned, so the choice is among the alternatives."))

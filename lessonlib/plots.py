@@ -29,6 +29,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from .i18n import _
+
 #: Colors of the strategies and of the runs, the same in every chart.
 STRATEGY_COLORS = {"zero-shot": "#8c8c8c", "few-shot": "#dd8452", "rag": "#55a868", "fine-tuned": "#4c72b0"}
 RUN_COLORS = ["#c44e52", "#dd8452", "#55a868", "#4c72b0", "#8172b3"]
@@ -57,9 +59,10 @@ class Chart:
 # --------------------------------------------------------------------------------------------
 
 
-def token_histogram(lengths: Sequence[int], *, context: int | None = None, title: str = "Tokens per example") -> Chart:
+def token_histogram(lengths: Sequence[int], *, context: int | None = None, title: str | None = None) -> Chart:
     """Histogram of example lengths, with the model's training context as a line when it is in view."""
-    return Chart("token_histogram", {"lengths": [int(n) for n in lengths], "context": context, "title": title})
+    return Chart("token_histogram", {"lengths": [int(n) for n in lengths], "context": context,
+                                     "title": title or _("Tokens per example")})
 
 
 def break_even_curve(points: Sequence[Any], *, marker: Any | None = None) -> Chart:
@@ -75,7 +78,8 @@ def break_even_curve(points: Sequence[Any], *, marker: Any | None = None) -> Cha
         "fine_tuned": [p.fine_tuned_monthly for p in points],
         "break_even": first.break_even_requests if first else None,
         "marker": [marker.requests_per_month, marker.few_shot_monthly, marker.fine_tuned_monthly] if marker else None,
-        "title": f"{first.price.provider}/{first.price.model} — prices of {first.price.as_of}" if first else "",
+        "title": _("{provider}/{model} — prices of {as_of}").format(provider=first.price.provider, model=first.price.model,
+                                                                     as_of=first.price.as_of) if first else "",
     })
 
 
@@ -96,11 +100,11 @@ def loss_points(events: Sequence[Any], kind: str = "eval") -> list[tuple[int, fl
 
 
 def learning_curve(train: Sequence[tuple[int, float]], valid: Sequence[tuple[int, float]] = (), *,
-                   best_step: int | None = None, title: str = "Learning curve") -> Chart:
+                   best_step: int | None = None, title: str | None = None) -> Chart:
     """Training and validation loss against the step, from (step, loss) pairs; ``best_step`` marks
     where the validation loss was lowest (the adapter early stopping keeps)."""
     return Chart("learning_curve", {"train": [list(p) for p in train], "valid": [list(p) for p in valid],
-                                    "best_step": best_step, "title": title})
+                                    "best_step": best_step, "title": title or _("Learning curve")})
 
 
 def loss_curves(events: Sequence[Any], *, best_step: int | None = None) -> Chart:
@@ -113,7 +117,7 @@ def data_size_curves(results: Sequence[Any]) -> Chart:
     runs = [{"examples": r.examples, "valid": [list(p) for p in loss_points(r.history, "eval")],
              "best": [r.best_step, r.best_eval_loss] if r.best_step is not None and r.best_eval_loss is not None else None}
             for r in results]
-    return Chart("data_size_curves", {"runs": runs, "title": "Same run, more data (circles: the best step of each)"})
+    return Chart("data_size_curves", {"runs": runs, "title": _("Same run, more data (circles: the best step of each)")})
 
 
 def strategy_bars(report: Any) -> Chart:
@@ -121,13 +125,13 @@ def strategy_bars(report: Any) -> Chart:
     with the 95% bootstrap interval of each mean where the report has one."""
     ran = [r for r in report.results if not r.skipped]
     intervals = [r.interval() if hasattr(r, "interval") else None for r in ran]
-    shown = " (bars: 95% bootstrap intervals)" if any(intervals) else ""
+    shown = _(" (bars: 95% bootstrap intervals)") if any(intervals) else ""
     return Chart("strategy_bars", {
         "strategies": [r.strategy for r in ran],
         "values": [r.metrics[report.primary_metric] for r in ran],
         "intervals": [list(i) if i else None for i in intervals],
         "ylabel": report.primary_metric.replace("_", " "),
-        "title": f"{report.task}: {ran[0].n if ran else 0} held-out examples, local model{shown}",
+        "title": _("{task}: {n} held-out examples, local model{shown}").format(task=report.task, n=ran[0].n if ran else 0, shown=shown),
     })
 
 
@@ -162,11 +166,11 @@ def _draw_token_histogram(d: dict[str, Any]) -> Any:
     if lengths:
         ax.hist(lengths, bins=min(40, max(5, len(set(lengths)))), color="#4c72b0", edgecolor="white")
         if context and context <= max(lengths) * 1.5:
-            ax.axvline(context, color="#c44e52", linestyle="--", label=f"training context ({context:,})")
+            ax.axvline(context, color="#c44e52", linestyle="--", label=_("training context ({context:,})").format(context=context))
             ax.legend()
     ax.set_title(d["title"])
-    ax.set_xlabel("tokens")
-    ax.set_ylabel("examples")
+    ax.set_xlabel(_("tokens"))
+    ax.set_ylabel(_("examples"))
     return fig
 
 
@@ -174,16 +178,16 @@ def _draw_break_even_curve(d: dict[str, Any]) -> Any:
     fig = _figure()
     ax = fig.subplots()
     xs = d["requests"]
-    ax.plot(xs, d["few_shot"], label="few-shot prompting", color="#dd8452")
-    ax.plot(xs, d["fine_tuned"], label="fine-tuned model", color="#4c72b0")
+    ax.plot(xs, d["few_shot"], label=_("few-shot prompting"), color="#dd8452")
+    ax.plot(xs, d["fine_tuned"], label=_("fine-tuned model"), color="#4c72b0")
     crossover = d.get("break_even")
     if crossover is not None and xs and crossover <= xs[-1]:
-        ax.axvline(crossover, color="grey", linestyle=":", label=f"break-even ≈ {crossover:,.0f}/month")
+        ax.axvline(crossover, color="grey", linestyle=":", label=_("break-even ≈ {requests:,.0f}/month").format(requests=crossover))
     if d.get("marker"):
         x, few_shot, fine_tuned = d["marker"]
         ax.scatter([x, x], [few_shot, fine_tuned], color="black", zorder=3, s=18)
-    ax.set_xlabel("requests per month")
-    ax.set_ylabel("US dollars per month")
+    ax.set_xlabel(_("requests per month"))
+    ax.set_ylabel(_("US dollars per month"))
     if d["title"]:
         ax.set_title(d["title"], fontsize=10)
     ax.legend()
@@ -195,13 +199,13 @@ def _draw_learning_curve(d: dict[str, Any]) -> Any:
     ax = fig.subplots()
     train, valid, best_step = d["train"], d["valid"], d.get("best_step")
     if train:
-        ax.plot([s for s, _ in train], [v for _, v in train], label="training loss", color="#4c72b0")
+        ax.plot([s for s, _v in train], [v for _s, v in train], label=_("training loss"), color="#4c72b0")
     if valid:
-        ax.plot([s for s, _ in valid], [v for _, v in valid], "o-", label="validation loss", color="#dd8452")
+        ax.plot([s for s, _v in valid], [v for _s, v in valid], "o-", label=_("validation loss"), color="#dd8452")
     if best_step is not None:
-        ax.axvline(best_step, color="grey", linestyle=":", label=f"best validation loss (step {best_step})")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+        ax.axvline(best_step, color="grey", linestyle=":", label=_("best validation loss (step {step})").format(step=best_step))
+    ax.set_xlabel(_("step"))
+    ax.set_ylabel(_("loss"))
     ax.set_title(d["title"])
     if train or valid:
         ax.legend()
@@ -213,11 +217,12 @@ def _draw_data_size_curves(d: dict[str, Any]) -> Any:
     ax = fig.subplots()
     for color, run in zip(RUN_COLORS * 4, d["runs"]):
         if run["valid"]:
-            ax.plot([s for s, _ in run["valid"]], [v for _, v in run["valid"]], "o-", color=color, label=f"{run['examples']} examples")
+            ax.plot([s for s, _v in run["valid"]], [v for _s, v in run["valid"]], "o-", color=color,
+                    label=_("{n} examples").format(n=run["examples"]))
         if run.get("best"):
             ax.scatter([run["best"][0]], [run["best"][1]], s=90, facecolors="none", edgecolors=color, zorder=3)
-    ax.set_xlabel("step")
-    ax.set_ylabel("validation loss")
+    ax.set_xlabel(_("step"))
+    ax.set_ylabel(_("validation loss"))
     ax.set_title(d["title"], fontsize=10)
     if d["runs"]:
         ax.legend()

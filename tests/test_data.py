@@ -424,3 +424,9 @@ def test_the_data_readme_lists_the_whole_recipe_vocabulary():
     for ingredient in recipes.CATALOGUE.values():
         row = f"| {ingredient.en} / {ingredient.fr} | {', '.join(ingredient.en_forms + ingredient.fr_forms)} |"
         assert row in text, f"data/README.md: regenerate the vocabulary table ({ingredient.en} is missing or out of date)"
+
+
+def test_every_finding_severity_has_a_label():
+    from lessonlib.data import CODES, SEVERITIES
+
+    assert {severity for severity, _meaning in CODES.values()} <= set(SEVERITIES)

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import settings
 from ..errors import LessonError
-from ..i18n import _
+from ..i18n import N_, _
 
 REQUIRED = {
     "task": str, "base_model": str, "project_name": str, "backend": str,
@@ -272,24 +272,24 @@ def run(config_path: str | Path, *, echo: Any = print) -> Path:
 # AutoTrain's llm-sft parameters: what each does, and the lessonlib RunConfig field and the TRL / PEFT
 # argument it becomes (None where the local recipe has no counterpart).
 SETTINGS: dict[str, tuple[str | None, str | None, str]] = {
-    "epochs": ("epochs", "SFTConfig.num_train_epochs", "passes over the training data"),
-    "batch_size": ("batch_size", "SFTConfig.per_device_train_batch_size", "examples a step"),
-    "lr": ("learning_rate", "SFTConfig.learning_rate", "peak learning rate"),
-    "scheduler": ("lr_scheduler", "SFTConfig.lr_scheduler_type", "how the learning rate falls from its peak"),
-    "gradient_accumulation": ("grad_accum", "SFTConfig.gradient_accumulation_steps", "steps whose gradients add up before one update"),
-    "block_size": ("max_length", "SFTConfig.max_length", "tokens in a packed row of examples (TRL 0.13: max_seq_length)"),
-    "model_max_length": ("max_length", "tokenizer.model_max_length", "the tokenizer's limit (here the same as block_size)"),
-    "peft": ("method", "SFTTrainer(peft_config=LoraConfig(...))", "true: LoRA adapters on a frozen model; false: every weight"),
-    "lora_r": ("lora_r", "LoraConfig.r", "adapter rank"),
-    "lora_alpha": ("lora_alpha", "LoraConfig.lora_alpha", "adapter scale numerator (scale = alpha / r)"),
-    "lora_dropout": ("lora_dropout", "LoraConfig.lora_dropout", "dropout on the adapter's input"),
-    "target_modules": ("lora_target_modules", "LoraConfig.target_modules", "the layers that get an adapter"),
-    "seed": ("seed", None, "data order and adapter start: AutoTrain 0.8.36's SFT trainer leaves TRL's seed at 42"),
-    "merge_adapter": ("merge", "PeftModel.merge_and_unload()", "also save a full model with the adapter folded in"),
-    "optimizer": (None, "SFTConfig.optim", "the optimiser (adamw_torch here and in TRL by default)"),
-    "padding": (None, "tokenizer.padding_side", "which side short examples are padded on"),
-    "quantization": (None, "BitsAndBytesConfig", "int4 / int8 base weights (QLoRA): GPU only"),
-    "mixed_precision": (None, "SFTConfig.bf16 / fp16", "half-precision compute: the local plan chooses bf16 itself"),
+    "epochs": ("epochs", "SFTConfig.num_train_epochs", N_("passes over the training data")),
+    "batch_size": ("batch_size", "SFTConfig.per_device_train_batch_size", N_("examples a step")),
+    "lr": ("learning_rate", "SFTConfig.learning_rate", N_("peak learning rate")),
+    "scheduler": ("lr_scheduler", "SFTConfig.lr_scheduler_type", N_("how the learning rate falls from its peak")),
+    "gradient_accumulation": ("grad_accum", "SFTConfig.gradient_accumulation_steps", N_("steps whose gradients add up before one update")),
+    "block_size": ("max_length", "SFTConfig.max_length", N_("tokens in a packed row of examples (TRL 0.13: max_seq_length)")),
+    "model_max_length": ("max_length", "tokenizer.model_max_length", N_("the tokenizer's limit (here the same as block_size)")),
+    "peft": ("method", "SFTTrainer(peft_config=LoraConfig(...))", N_("true: LoRA adapters on a frozen model; false: every weight")),
+    "lora_r": ("lora_r", "LoraConfig.r", N_("adapter rank")),
+    "lora_alpha": ("lora_alpha", "LoraConfig.lora_alpha", N_("adapter scale numerator (scale = alpha / r)")),
+    "lora_dropout": ("lora_dropout", "LoraConfig.lora_dropout", N_("dropout on the adapter's input")),
+    "target_modules": ("lora_target_modules", "LoraConfig.target_modules", N_("the layers that get an adapter")),
+    "seed": ("seed", None, N_("data order and adapter start: AutoTrain 0.8.36's SFT trainer leaves TRL's seed at 42")),
+    "merge_adapter": ("merge", "PeftModel.merge_and_unload()", N_("also save a full model with the adapter folded in")),
+    "optimizer": (None, "SFTConfig.optim", N_("the optimiser (adamw_torch here and in TRL by default)")),
+    "padding": (None, "tokenizer.padding_side", N_("which side short examples are padded on")),
+    "quantization": (None, "BitsAndBytesConfig", N_("int4 / int8 base weights (QLoRA): GPU only")),
+    "mixed_precision": (None, "SFTConfig.bf16 / fp16", N_("half-precision compute: the local plan chooses bf16 itself")),
 }
 
 
@@ -325,10 +325,10 @@ AUTOTRAIN_ADDS: dict[str, str] = {
 
 def settings_table(config: dict[str, Any]) -> str:
     """What each of ``config``'s parameters does, its value, and what it becomes in TRL / PEFT (Markdown)."""
-    rows = ["| AutoTrain | value | what it does | in TRL / PEFT |", "| --- | --- | --- | --- |"]
+    rows = ["| AutoTrain | " + _("value") + " | " + _("what it does") + " | " + _("in TRL / PEFT") + " |", "| --- | --- | --- | --- |"]
     for name, value in config.get("params", {}).items():
-        _field, trl, what = SETTINGS.get(name, (None, None, "(not used by the local recipe)"))
-        rows.append(f"| `{name}` | `{value}` | {what} | {f'`{trl}`' if trl else '-'} |")
+        _field, trl, what = SETTINGS.get(name, (None, None, N_("(not used by the local recipe)")))
+        rows.append(f"| `{name}` | `{value}` | {_(what)} | {f'`{trl}`' if trl else '-'} |")
     return "\n".join(rows)
 
 

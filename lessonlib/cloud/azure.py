@@ -35,12 +35,12 @@ class DeploymentPlan:
     prices_as_of: str  # date of the price row
 
     def describe(self) -> str:
-        return (
-            f"deploy {self.model} as '{self.name}': hosting ${self.hourly_usd:.2f}/hour while it exists "
-            f"(${self.hourly_usd * 24:,.2f}/day, ${self.hourly_usd * 730:,.2f}/month; prices of {self.prices_as_of}), "
-            f"on top of the tokens it serves.\n  PUT {self.url}\n  {self.body}\n"
-            f"Stop paying with `lessonlib azure undeploy --name {self.name}`."
-        )
+        deploy = _("deploy {model} as '{name}': hosting ${hourly:.2f}/hour while it exists (${daily:,.2f}/day, ${monthly:,.2f}/month; "
+                   "prices of {as_of}), on top of the tokens it serves.").format(
+            model=self.model, name=self.name, hourly=self.hourly_usd, daily=self.hourly_usd * 24, monthly=self.hourly_usd * 730,
+            as_of=self.prices_as_of)
+        stop = _("Stop paying with `lessonlib azure undeploy --name {name}`.").format(name=self.name)
+        return f"{deploy}\n  PUT {self.url}\n  {self.body}\n{stop}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -106,12 +106,14 @@ class JobPlan:
     def describe(self) -> str:
         import json
 
-        epochs = f"{self.epochs} epochs" + ("" if self.epochs_given else " (the provider's default for this size)")
+        epochs = _("{n} epochs").format(n=self.epochs) + ("" if self.epochs_given else _(" (the provider's default for this size)"))
         lines = [
-            f"{self.provider} fine-tuning job: {self.model} on {self.examples} examples, {epochs}",
-            f"estimated training cost: {self.training_tokens:,} tokens x {self.epochs} = {self.training_tokens * self.epochs:,} billed tokens "
-            f"-> ${self.estimated_usd:,.2f} (prices of {self.prices_as_of})",
-            "requests that will be sent:",
+            _("{provider} fine-tuning job: {model} on {examples} examples, {epochs}").format(
+                provider=self.provider, model=self.model, examples=self.examples, epochs=epochs),
+            _("estimated training cost: {tokens:,} tokens x {epochs} = {billed:,} billed tokens -> ${usd:,.2f} (prices of {as_of})").format(
+                tokens=self.training_tokens, epochs=self.epochs, billed=self.training_tokens * self.epochs, usd=self.estimated_usd,
+                as_of=self.prices_as_of),
+            _("requests that will be sent:"),
         ]
         for r in self.requests():
             lines.append(f"  {r['method']} {r['url']}\n    {json.dumps(r['body'], ensure_ascii=False)}")

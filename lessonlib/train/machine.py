@@ -165,28 +165,28 @@ def qlora_choice(cfg: RunConfig, *, parameters: float, gpu_memory_gb: float, bit
     """
     weights_gb = parameters * 2 / 1e9
     if cfg.method != "lora":
-        reasons.append("full fine-tuning: no QLoRA")
+        reasons.append(_("full fine-tuning: no QLoRA"))
         return None
     if cfg.qlora == "off":
-        reasons.append("QLoRA off (as asked)")
+        reasons.append(_("QLoRA off (as asked)"))
         return None
     if cfg.qlora == "on":
         if not bitsandbytes:
             raise LessonError(_("qlora: on needs the bitsandbytes package, which is not installed"),
                               fix=_("pip install bitsandbytes, or set qlora: auto"))
-        reasons.append("QLoRA on (as asked): base weights in 4-bit NF4 (bitsandbytes), adapters in bf16")
+        reasons.append(_("QLoRA on (as asked): base weights in 4-bit NF4 (bitsandbytes), adapters in bf16"))
         return "4bit"
     big = weights_gb > QLORA_GPU_SHARE * gpu_memory_gb
     if big and bitsandbytes:
-        reasons.append(f"QLoRA: base weights in 4-bit NF4 (bitsandbytes), adapters in bf16: the bf16 model ({weights_gb:.1f} GB) "
-                       f"would take over {QLORA_GPU_SHARE:.0%} of the GPU's {gpu_memory_gb:.0f} GB")
+        reasons.append(_("QLoRA: base weights in 4-bit NF4 (bitsandbytes), adapters in bf16: the bf16 model ({weights_gb:.1f} "
+                         "GB) would take over {share:.0%} of the GPU's {gpu_memory_gb:.0f} GB").format(weights_gb=weights_gb, share=QLORA_GPU_SHARE, gpu_memory_gb=gpu_memory_gb))
         return "4bit"
     if big:
-        reasons.append(f"QLoRA off: bitsandbytes is not installed (pip install bitsandbytes); the bf16 model ({weights_gb:.1f} GB) "
-                       f"takes over {QLORA_GPU_SHARE:.0%} of the GPU's {gpu_memory_gb:.0f} GB")
+        reasons.append(_("QLoRA off: bitsandbytes is not installed (pip install bitsandbytes); the bf16 model "
+                         "({weights_gb:.1f} GB) takes over {share:.0%} of the GPU's {gpu_memory_gb:.0f} GB").format(weights_gb=weights_gb, share=QLORA_GPU_SHARE, gpu_memory_gb=gpu_memory_gb))
     else:
-        reasons.append(f"QLoRA off: the bf16 model ({weights_gb:.2f} GB) fits easily in the GPU's {gpu_memory_gb:.0f} GB, and 4-bit "
-                       "weights cost time (SmolLM2-135M on an H200: ~1.4x slower steps); qlora: on forces it")
+        reasons.append(_("QLoRA off: the bf16 model ({weights_gb:.2f} GB) fits easily in the GPU's {gpu_memory_gb:.0f} GB, "
+                         "and 4-bit weights cost time (SmolLM2-135M on an H200: ~1.4x slower steps); qlora: on forces it").format(weights_gb=weights_gb, gpu_memory_gb=gpu_memory_gb))
     return None
 
 
@@ -227,7 +227,7 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
             gpu_memory_gb = torch.cuda.get_device_properties(0).total_memory / 1e9
         quant = qlora_choice(cfg, parameters=parameters, gpu_memory_gb=gpu_memory_gb,
                              bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None, reasons=reasons)
-        reasons.insert(0, f"GPU: bf16 {'on' if bf16 else 'off'}, activation checkpointing {'on' if ckpt else 'off'}")
+        reasons.insert(0, _("GPU: bf16 {bf16}, activation checkpointing {checkpointing}").format(bf16=_("on") if bf16 else _("off"), checkpointing=_("on") if ckpt else _("off")))
         on, skipped = _measures(cfg, wanted, reasons)
         return MachinePlan(device, cpu.get("cores", 1), bf16, ckpt, estimate_peak_gb(cfg, parameters=parameters, checkpointing=ckpt, bf16=bf16,
                                                                                   longest_example=longest_example),
@@ -235,23 +235,22 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
                            padding_free=padding_free, measures=on, skipped=skipped)
 
     threads = cfg.threads or max(1, int(cpu.get("cores", 1)))
-    reasons.insert(0, f"{threads} torch thread(s): one per usable core")
+    reasons.insert(0, _("{threads} torch thread(s): one per usable core").format(threads=threads))
     native_bf16 = system.cpu_numeric_path(cpu) == "bfloat16"
     if cfg.bf16 == "on":
         bf16 = True
-        reasons.append("bf16 on (as asked)" + ("" if native_bf16 else "; this CPU has no native bf16: expect ~3x slower steps"))
+        reasons.append(_("bf16 on (as asked)") + ("" if native_bf16 else _("; this CPU has no native bf16: expect ~3x slower steps")))
     elif cfg.bf16 == "off":
         bf16 = False
-        reasons.append("bf16 off (as asked)")
+        reasons.append(_("bf16 off (as asked)"))
     else:
         # Measured (benchmarks/train_settings.py): with avx512_bf16/AMX, bf16 autocast beat fp32 by ~15%;
         # without native bf16 it costs ~3x (FACTS). So: on exactly when the CPU has it.
         bf16 = native_bf16
-        reasons.append("bf16 autocast on: this CPU has native bf16 (avx512_bf16/AMX), faster than fp32 here" if native_bf16
-                       else "bf16 off: no native bf16 on this CPU, where autocast runs ~3x slower than fp32")
+        reasons.append((_("bf16 autocast on: this CPU has native bf16 (avx512_bf16/AMX), faster than fp32 here") if native_bf16 else _("bf16 off: no native bf16 on this CPU, where autocast runs ~3x slower than fp32")))
     weights = "bfloat16" if bf16 and cfg.method == "lora" else "float32"
     if weights == "bfloat16":
-        reasons.append("frozen weights stored in bf16 (autocast reads them as bf16 anyway): 0.26 GB less, no casts")
+        reasons.append(_("frozen weights stored in bf16 (autocast reads them as bf16 anyway): 0.26 GB less, no casts"))
     wanted += ["compact_loss_head", "heap_trim"]
     can_lean = not bf16 and cfg.method == "lora"
     if can_lean:
@@ -274,9 +273,9 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     budget = cfg.memory_budget_gb
     room = _container_room_gb(limits)
     if room is not None and room < budget:
-        reasons.append(f"memory budget {room:.2f} GB instead of {budget:.2f}: what this container has free now "
-                       f"(its cgroup limit less what JupyterLab, the kernels and the service use, and {CONTAINER_RESERVE_GB} GB "
-                       "left for them to move)")
+        reasons.append(_("memory budget {room:.2f} GB instead of {budget:.2f}: what this container has free now (its cgroup "
+                         "limit less what JupyterLab, the kernels and the service use, and {reserve} GB left for "
+                         "them to move)").format(room=room, budget=budget, reserve=CONTAINER_RESERVE_GB))
         budget = room
     estimate = {(lean, ck): estimate_peak_gb(cfg, parameters=parameters, checkpointing=ck, weights_bytes=lean_size if lean else size,
                                              lean=lean, bf16=bf16, compact_loss=compact, heap_trim=trim,
@@ -290,18 +289,16 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
             on.remove("malloc_settings")
     if cfg.activation_checkpointing in {"on", "off"}:
         ckpt = cfg.activation_checkpointing == "on"
-        reasons.append(f"activation checkpointing {cfg.activation_checkpointing} (as asked)")
+        reasons.append(_("activation checkpointing {state} (as asked)").format(state=_(cfg.activation_checkpointing)))
     else:
         ckpt = estimate[lean, False] > budget
-        reasons.append(f"activation checkpointing {'on' if ckpt else 'off'}: estimated peak {estimate[lean, False]:.2f} GB without it"
-                       + (" (lean fp32)" if lean else "") + f", budget {budget:.2f} GB"
-                       + (f" (~15-30% slower steps; a budget of {estimate[lean, False] + 0.05:.2f} GB avoids it)" if ckpt else ""))
+        reasons.append(_("activation checkpointing {state}: estimated peak {peak:.2f} GB without it").format(state=_("on") if ckpt else _("off"), peak=estimate[lean, False]) + (_(" (lean fp32)") if lean else "") + _(", budget {budget:.2f} GB").format(budget=budget) + (_(" (~15-30% slower steps; a budget of {value:.2f} GB avoids it)").format(value=estimate[lean, False] + 0.05) if ckpt else ""))
     from .measures import MEASURES
 
     if lean:
-        reasons.append(f"lean_fp32 (plain fp32 is estimated at {estimate[False, False]:.2f} GB): {MEASURES['lean_fp32'].buys}")
+        reasons.append(_("lean_fp32 (plain fp32 is estimated at {peak:.2f} GB): {buys}").format(peak=estimate[False, False], buys=_(MEASURES['lean_fp32'].buys)))
     if "malloc_settings" in on:
-        reasons.append(f"malloc_settings: {MEASURES['malloc_settings'].buys}")
+        reasons.append(_("malloc_settings: {buys}").format(buys=_(MEASURES['malloc_settings'].buys)))
     peak = estimate[lean, ckpt]
     micro = None
     if peak > budget and cfg.batch_size > 1 and weights == "float32":
@@ -313,22 +310,21 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         single = estimate_peak_gb(replace(cfg, batch_size=1), parameters=parameters, checkpointing=ckpt,
                                   weights_bytes=lean_size if lean else size, lean=lean, bf16=bf16, compact_loss=compact,
                                   heap_trim=trim, onednn_cache="onednn_cache" in on, longest_example=longest_example)
-        reasons.append(f"one example a forward pass, {cfg.batch_size} passes a step (gradient accumulation): estimated peak "
-                       f"{single:.2f} GB instead of {peak:.2f}, the same update, ~15% slower"
-                       + ("; no padding-free rows (one example has no padding)" if padding_free else ""))
+        reasons.append(_("one example a forward pass, {batch_size} passes a step (gradient accumulation): estimated peak "
+                         "{single:.2f} GB instead of {peak:.2f}, the same update, ~15% slower").format(batch_size=cfg.batch_size, single=single, peak=peak) + (_("; no padding-free rows (one example has no padding)") if padding_free else ""))
         peak = single
         if padding_free:
             padding_free = False
             if "attention_by_example" in on:
                 on.remove("attention_by_example")
     if peak > budget:
-        reasons.append(f"the smallest plan is estimated at {peak:.2f} GB, over the {budget:.2f} GB budget: "
-                       "fewer examples a step (batch_size) or a shorter max_length lower it")
+        reasons.append(_("the smallest plan is estimated at {peak:.2f} GB, over the {budget:.2f} GB budget: fewer examples a "
+                         "step (batch_size) or a shorter max_length lower it").format(peak=peak, budget=budget))
     # Native-bf16 CPUs keep batches padded to a multiple of 32 tokens (fewer distinct shapes): not re-measured there
     # since the heap trim, which made padding useless on fp32 CPUs (~3-5% more tokens/s without it).
     pad = 32 if weights == "bfloat16" else None
     if pad:
-        reasons.append("batches padded to a multiple of 32 tokens: fewer distinct shapes")
+        reasons.append(_("batches padded to a multiple of 32 tokens: fewer distinct shapes"))
     return MachinePlan("cpu", threads, bf16, ckpt, peak, reasons, weights_dtype=weights, pad_to_multiple_of=pad,
                        padding_free=padding_free, micro_batch=micro, measures=on, skipped=skipped)
 
@@ -387,13 +383,14 @@ def _container_room_gb(limits: Any | None) -> float | None:
 def _padding_free(cfg: RunConfig, longest_example: int | None, reasons: list[str]) -> bool:
     """TRL's padding-free batches, where they keep the run's meaning (no packing; every example fits max_length)."""
     if cfg.packing:
-        reasons.append("packing on (as asked): TRL packs examples into rows of max_length tokens")
+        reasons.append(_("packing on (as asked): TRL packs examples into rows of max_length tokens"))
         return False
     if longest_example is not None and longest_example > cfg.max_length:
-        reasons.append(f"padded batches: the longest example has {longest_example} tokens, over max_length {cfg.max_length}, "
-                       "and padding-free batches would not cut it")
+        reasons.append(_("padded batches: the longest example has {longest_example} tokens, over max_length {max_length}, and "
+                         "padding-free batches would not cut it").format(longest_example=longest_example, max_length=cfg.max_length))
         return False
-    reasons.append("padding-free batches: the examples of a step end to end in one row, no pad tokens (~13% fewer tokens)")
+    reasons.append(_("padding-free batches: the examples of a step end to end in one row, no pad tokens (~13% fewer "
+                     "tokens)"))
     return True
 
 
@@ -404,21 +401,21 @@ def _measures(cfg: RunConfig, wanted: list[str], reasons: list[str], *, owns_pro
     if not wanted:
         return [], {}
     if cfg.measures == "off" or not enabled_by_environment():
-        why = "as asked" if cfg.measures == "off" else "LESSONLIB_MEASURES=off"
-        reasons.append(f"speed and memory extras off ({why}): TRL's recipe alone")
+        why = _("as asked") if cfg.measures == "off" else "LESSONLIB_MEASURES=off"
+        reasons.append(_("speed and memory extras off ({why}): TRL's recipe alone").format(why=why))
         return [], {name: "switched off" for name in wanted}
     on, skipped = [], {}
     for name in wanted:
         problem = check(name)
         if problem is None and name == "malloc_settings" and not owns_process:
-            problem = "changes malloc for the whole process and cannot be undone: only where the run owns its process"
+            problem = _("changes malloc for the whole process and cannot be undone: only where the run owns its process")
         if problem is None and name == "onednn_cache" and not owns_process:
-            problem = "oneDNN keeps its setting for the whole process: only where the run owns its process"
+            problem = _("oneDNN keeps its setting for the whole process: only where the run owns its process")
         if problem is None:
             on.append(name)
             if name not in {"lean_fp32", "malloc_settings"}:  # these lines come with the memory decision
-                reasons.append(f"{name}: {MEASURES[name].buys}")
+                reasons.append(_("{name}: {buys}").format(name=name, buys=_(MEASURES[name].buys)))
         else:
             skipped[name] = problem
-            reasons.append(f"{name} skipped: {problem}")
+            reasons.append(_("{name} skipped: {problem}").format(name=name, problem=problem))
     return on, skipped

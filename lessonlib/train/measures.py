@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
+
+from ..i18n import N_, _
 import torch.nn.functional as F
 
 
@@ -64,19 +66,19 @@ class Measure:
 
 
 MEASURES = {m.name: m for m in (
-    Measure("compact_loss_head", "loss head on reply tokens only on a CPU: ~1.4x faster at the loss, ~0.3 GB less",
+    Measure("compact_loss_head", N_("loss head on reply tokens only on a CPU: ~1.4x faster at the loss, ~0.3 GB less"),
             ("trl.trainer.utils._use_triton", "trl.trainer.utils._ChunkedLogProbFunction"), (("trl", "1.16"),)),
-    Measure("attention_by_example", "padding-free rows attend one example at a time: ~7% more tokens/s",
+    Measure("attention_by_example", N_("padding-free rows attend one example at a time: ~7% more tokens/s"),
             ("transformers.AttentionInterface", "transformers.integrations.sdpa_attention.sdpa_attention_forward",
              "transformers.PreTrainedModel.set_attn_implementation"), (("transformers", "5.24"), ("trl", "1.16"))),
-    Measure("lean_fp32", "frozen weights in bf16, widened at use; lean SwiGLU: ~0.3 GB less than plain fp32, ~5-10% slower",
+    Measure("lean_fp32", N_("frozen weights in bf16, widened at use; lean SwiGLU: ~0.3 GB less than plain fp32, ~5-10% slower"),
             ("torch.ops.aten.silu_backward", "torch.nn.Linear", "transformers.PreTrainedModel.get_output_embeddings"),
             (("torch", "2.13"), ("transformers", "5.24"))),
-    Measure("heap_trim", "heap handed back every 10 layers of a forward pass: ~0.25 GB lower peak, ~1-6% slower",
+    Measure("heap_trim", N_("heap handed back every 10 layers of a forward pass: ~0.25 GB lower peak, ~1-6% slower"),
             ("glibc.malloc_trim", "transformers.modeling_layers.GradientCheckpointingLayer"), (("transformers", "5.24"),)),
-    Measure("malloc_settings", "freed blocks over 4 MB returned at once: flat memory (~0.1 GB) for lean and bf16-weight runs",
+    Measure("malloc_settings", N_("freed blocks over 4 MB returned at once: flat memory (~0.1 GB) for lean and bf16-weight runs"),
             ("glibc.mallopt",), ()),
-    Measure("onednn_cache", "oneDNN keeps its compiled bf16 kernels for 64 shapes, not 1,024: ~0.1 GB less, as fast",
+    Measure("onednn_cache", N_("oneDNN keeps its compiled bf16 kernels for 64 shapes, not 1,024: ~0.1 GB less, as fast"),
             ("torch.backends.mkldnn.is_available",), ()),
 )}
 #: The order in which :func:`applied` switches them on.
@@ -127,11 +129,12 @@ def check(name: str) -> str | None:
 
     measure = MEASURES.get(name)
     if measure is None:
-        return "unknown measure"
+        return _("unknown measure")
     for package, version in measure.measured_with:
         installed = package_version(package)
         if installed is None or ".".join(installed.split("+")[0].split(".")[:2]) != version:
-            return f"measured with {package} {version}, and {package} {installed or 'is not installed'} is here"
+            return (_("measured with {package} {version}, and {package} {installed} is here").format(package=package, version=version, installed=installed)
+                    if installed else _("measured with {package} {version}, and {package} is not installed here").format(package=package, version=version))
     for dotted in measure.relies_on:
         try:
             _resolve(dotted)
@@ -139,9 +142,9 @@ def check(name: str) -> str | None:
             return str(exc)
     if name == "onednn_cache":
         if not torch.backends.mkldnn.is_available():
-            return "this torch is built without oneDNN"
+            return _("this torch is built without oneDNN")
         if ONEDNN_CACHE_VARIABLE in os.environ:
-            return f"{ONEDNN_CACHE_VARIABLE} is set already ({os.environ[ONEDNN_CACHE_VARIABLE]})"
+            return _("{variable} is set already ({value})").format(variable=ONEDNN_CACHE_VARIABLE, value=os.environ[ONEDNN_CACHE_VARIABLE])
     return None
 
 
