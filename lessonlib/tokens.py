@@ -134,7 +134,8 @@ def forget_encodings() -> int:
     :func:`lessonlib.system.give_back_memory`). When tiktoken no longer keeps
     that module-level dict, only lessonlib's own copies are dropped.
 
-    >>> _ = encoding_for("gpt-4o-mini")
+    >>> before = forget_encodings()  # start from none
+    >>> encoding = encoding_for("gpt-4o-mini")
     >>> forget_encodings()
     1
     """
