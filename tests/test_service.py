@@ -160,6 +160,72 @@ def test_bad_input_gets_openai_shaped_errors(running, tmp_path):
     assert "Traceback" not in job.error.message
 
 
+CHAT = "/v1/chat/completions"
+JOBS = "/v1/fine_tuning/jobs"
+HI = [{"role": "user", "content": "hi"}]
+#: Requests no client should send, each with what makes it wrong: every one gets a 4xx in OpenAI's error shape.
+MALFORMED = [
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": [{"role": "alien", "content": 1}]}}, "unknown role, numeric content"),
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": HI, "max_tokens": -5}}, "negative max_tokens"),
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": HI, "max_completion_tokens": 10**9}}, "huge max_completion_tokens"),
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": HI, "temperature": "hot"}}, "temperature as a word"),
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": HI, "temperature": 7}}, "temperature out of range"),
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": HI, "seed": "abc"}}, "seed as a word"),
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": HI, "stop": 5}}, "stop as a number"),
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": HI, "stream_options": "yes"}}, "stream_options as text"),
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": "hi"}}, "messages as text"),
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": []}}, "no messages"),
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": [1, 2]}}, "messages as numbers"),
+    ("POST", CHAT, {"json": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}},
+     "a content part that is not text"),
+    ("POST", CHAT, {"json": {"model": 5, "messages": HI}}, "model as a number"),
+    ("POST", CHAT, {"json": [1, 2]}, "a list for a body"),
+    ("POST", CHAT, {"content": b"{not json", "headers": {"content-type": "application/json"}}, "a body that is not JSON"),
+    ("POST", CHAT, {}, "no body"),
+    ("GET", JOBS + "?limit=-1", {}, "negative limit"),
+    ("GET", JOBS + "?limit=abc", {}, "limit as a word"),
+    ("GET", JOBS + "?limit=100000", {}, "limit over 10,000"),
+    ("GET", JOBS + "/ftjob-nothere/events?limit=0", {}, "zero limit on events"),
+    ("GET", JOBS + "/ftjob-nothere/checkpoints?limit=-3", {}, "negative limit on checkpoints"),
+    ("POST", JOBS, {"json": {}}, "a job without a model or a file"),
+    ("POST", JOBS, {"json": {"model": "gpt-4o-mini-2024-07-18", "training_file": 5}}, "a file id as a number"),
+    ("POST", JOBS, {"json": {"model": "gpt-4o-mini-2024-07-18", "training_file": "file-x", "hyperparameters": {"n_epochs": -1}}},
+     "negative epochs"),
+    ("POST", JOBS, {"json": {"model": "gpt-4o-mini-2024-07-18", "training_file": "file-x", "hyperparameters": "many"}},
+     "hyperparameters as text"),
+    ("POST", JOBS, {"json": {"model": "gpt-4o-mini-2024-07-18", "training_file": "file-x", "method": "supervised"}},
+     "method as text"),
+    ("POST", JOBS, {"json": {"model": "gpt-4o-mini-2024-07-18", "training_file": "file-x",
+                             "method": {"type": "dpo"}}}, "a method the service does not have"),
+    ("POST", JOBS, {"json": {"model": "gpt-4o-mini-2024-07-18", "training_file": "file-x", "suffix": 5}}, "suffix as a number"),
+    ("POST", JOBS + "/ftjob-nothere/cancel", {}, "cancel a job that is not there"),
+    ("POST", "/v1/files", {"data": {"purpose": "fine-tune"}}, "an upload without its file"),
+    ("POST", "/v1/files", {"content": b"--x\r\ngarbage", "headers": {"content-type": "multipart/form-data; boundary=x"}},
+     "broken multipart"),
+    ("POST", "/v1/files", {"json": {"purpose": "fine-tune"}}, "an upload as JSON"),
+    ("POST", "/v1/lessonlib/plot", {"json": {"kind": 5, "data": {}}}, "a chart of no kind"),
+    ("POST", "/v1/lessonlib/generate", {"json": {"kind": "one", "conversations": "hi"}}, "conversations as text"),
+    ("POST", "/v1/lessonlib/generate", {"json": {"kind": "one", "conversations": [HI], "max_new_tokens": 0}}, "zero new tokens"),
+    ("GET", "/v1/no/such/route", {}, "a path the API does not have"),
+    ("DELETE", CHAT, {}, "a method the path does not take"),
+    ("POST", "/openai/deployments/recipes-ft/chat/completions?api-version=2024-10-21",
+     {"json": {"messages": [{"role": "user", "content": None, "name": 3}], "temperature": "x"}}, "Azure: a bad temperature"),
+]
+
+
+def test_every_malformed_request_gets_a_4xx_shaped_like_openais(running):
+    """No malformed request reaches a handler that fails (a 5xx): each is refused with a 4xx and OpenAI's error object."""
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{running.port}", timeout=30) as http:
+        for method, path, options, what in MALFORMED:
+            answer = http.request(method, path, **options)
+            assert 400 <= answer.status_code < 500, (what, answer.status_code, answer.text[:300])
+            error = answer.json()["error"]
+            assert {"message", "type", "param", "code"} <= set(error) and error["message"], (what, error)
+            assert "Traceback" not in error["message"], what
+
+
 def test_cancel_stops_the_job(running, tmp_path):
     client = running.client()
     train, _ = _data(tmp_path, 40)

@@ -3,7 +3,9 @@
 A FastAPI application over :class:`~lessonlib.service.store.Store` (SQLite). Files, fine-tuning jobs
 (create, list, retrieve, cancel, events, checkpoints), models and chat completions answer with the
 objects ``openai`` (the SDK) parses; errors come as ``{"error": {"message", "type", "param",
-"code"}}`` with the right HTTP status. Jobs run one at a time, first in first out, each in a worker
+"code"}}`` with the right HTTP status; request bodies and queries are checked by the pydantic models
+of :mod:`lessonlib.service.requests` before any handler runs, so a malformed request gets a 400 that
+names the field, never a 500. Jobs run one at a time, first in first out, each in a worker
 process (:mod:`lessonlib.service.worker`) that exits when its job ends; a job that a restart
 interrupted resumes from its last checkpoint. Chat loads the local model once, in a reply worker
 process that exits when the model is released (:mod:`lessonlib.service.chat`): this process imports no torch.
@@ -22,6 +24,7 @@ no kernel imports matplotlib).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -29,15 +32,17 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import azure
 from .chat import Chatter
 from .errors import ApiError
+from .requests import ChatRequest, GenerateRequest, JobRequest, PlotRequest
 from ..i18n import _
 from .store import Store, new_id, page
 from .worker import LOCAL_MODEL
@@ -50,6 +55,8 @@ BASE_MODELS = ("gpt-4o-mini-2024-07-18", "gpt-4o-mini", "gpt-3.5-turbo", "gpt-3.
 MAX_JOBS = 8
 #: The largest upload accepted (bytes).
 MAX_UPLOAD = 50 << 20
+#: The most items one page of a list may ask for (OpenAI's own lists stop at 10,000).
+MAX_PAGE = 10_000
 PRIVATE = "lessonlib_"
 
 
@@ -142,11 +149,12 @@ def read_keys(path: str | Path) -> dict[str, str]:
     return keys
 
 
-def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI:
+def create_app(state: str | Path, keys: dict[str, str] | None = None, on_start: Sequence[Callable[[], Any]] = ()) -> FastAPI:
     """The service's application, keeping everything under ``state``.
 
     ``keys`` (``{key: name}``): only these keys get in (401 otherwise), and each name sees only its own
-    files, jobs and models. ``None``: one learner on loopback, any key accepted.
+    files, jobs and models. ``None``: one learner on loopback, any key accepted. ``on_start``: called
+    once the application has started (after the job scheduler).
     """
     store = Store(state)
 
@@ -162,8 +170,17 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
 
     chatter = Chatter()
     scheduler = Scheduler(store, chatter, float(os.environ.get("LESSONLIB_SERVICE_IDLE_UNLOAD") or 120))
-    app = FastAPI(title="lessonlib local fine-tuning service", docs_url=None, redoc_url=None,
-                  on_startup=[scheduler.start], on_shutdown=[scheduler.stop])
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler.start()
+        for started in on_start:
+            started()
+        try:
+            yield
+        finally:
+            scheduler.stop()
+
+    app = FastAPI(title="lessonlib local fine-tuning service", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.store, app.state.scheduler = store, scheduler
     api = APIRouter()  # mounted at /v1 (OpenAI) and /openai (Azure OpenAI), below
 
@@ -178,9 +195,16 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A body or query that does not fit its model (requests.py): 400, naming the first field at fault."""
         first = exc.errors()[0] if exc.errors() else {}
         param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-        return ApiError(400, f"invalid request: {first.get('msg', 'bad value')}" + (f" ({param})" if param else ""), param=param).response()
+        message = str(first.get("msg", "bad value")).removeprefix("Value error, ")
+        return ApiError(400, f"invalid request: {message}" + (f" ({param})" if param else ""), param=param).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """What Starlette refuses itself (an unknown path, a wrong method, a body it cannot parse), shaped as OpenAI's errors."""
+        return ApiError(exc.status_code, str(exc.detail), code="not_found" if exc.status_code == 404 else None).response()
 
     def job_or_404(job_id: str, owner: str) -> dict[str, Any]:
         job = store.job(job_id, owner)
@@ -242,35 +266,31 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
 
     # fine-tuning jobs --------------------------------------------------------------------------
     @api.post("/fine_tuning/jobs")
-    def create_job(body: dict[str, Any], request: Request, owner: str = Depends(caller)) -> dict[str, Any]:
-        model = body.get("model")
+    def create_job(body: JobRequest, request: Request, owner: str = Depends(caller)) -> dict[str, Any]:
+        model = body.model
         if model not in BASE_MODELS:
             raise ApiError(400, f"Model {model} is not available for fine-tuning here; use one of: {', '.join(BASE_MODELS)}",
                            param="model", code="model_not_available")
         for param in ("training_file", "validation_file"):
-            if body.get(param) is not None and store.file(body[param], owner) is None:
-                raise ApiError(400, f"invalid {param}: no such file {body[param]}", param=param, code="invalid_file")
-        if not body.get("training_file"):
-            raise ApiError(400, "training_file is required", param="training_file")
+            if getattr(body, param) is not None and store.file(getattr(body, param), owner) is None:
+                raise ApiError(400, f"invalid {param}: no such file {getattr(body, param)}", param=param, code="invalid_file")
         if len(store.jobs(status=("validating_files", "queued", "running"))) >= max_jobs:
             raise ApiError(429, f"{max_jobs} jobs are already waiting or running here; try again when one has ended",
                            kind="rate_limit_exceeded", code="rate_limit_exceeded")
-        method = body.get("method") or {}
-        hyper = body.get("hyperparameters") or (method.get("supervised") or {}).get("hyperparameters") or {}
-        hyper = {k: hyper.get(k, "auto") for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
-        job = store.add_job({"model": model, "training_file": body["training_file"], "validation_file": body.get("validation_file"),
+        hyper = body.settings()
+        job = store.add_job({"model": model, "training_file": body.training_file, "validation_file": body.validation_file,
                              "status": "validating_files", "fine_tuned_model": None, "finished_at": None, "error": None,
                              "hyperparameters": hyper, "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
-                             "organization_id": "org-lessonlib", "result_files": [], "seed": body.get("seed"),
-                             "trained_tokens": None, "estimated_finish": None, "integrations": [], "metadata": body.get("metadata"),
-                             "suffix": body.get("suffix"), "user_provided_suffix": body.get("suffix"),
+                             "organization_id": "org-lessonlib", "result_files": [], "seed": body.seed,
+                             "trained_tokens": None, "estimated_finish": None, "integrations": [], "metadata": body.metadata,
+                             "suffix": body.suffix, "user_provided_suffix": body.suffix,
                              "lessonlib_owner": owner, "lessonlib_surface": surface(request)}, owner)
         store.add_event(job["id"], f"Created fine-tuning job: {job['id']}")
         scheduler.wake.set()
         return public(job)
 
     @api.get("/fine_tuning/jobs")
-    def list_jobs(after: str | None = None, limit: int = 20, owner: str = Depends(caller)) -> dict[str, Any]:
+    def list_jobs(after: str | None = None, limit: int = Query(20, ge=1, le=MAX_PAGE), owner: str = Depends(caller)) -> dict[str, Any]:
         return page([public(j) for j in store.jobs(owner)], after, limit)
 
     @api.get("/fine_tuning/jobs/{job_id}")
@@ -288,12 +308,14 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
         return public(job)
 
     @api.get("/fine_tuning/jobs/{job_id}/events")
-    def list_events(job_id: str, after: str | None = None, limit: int = 20, owner: str = Depends(caller)) -> dict[str, Any]:
+    def list_events(job_id: str, after: str | None = None, limit: int = Query(20, ge=1, le=MAX_PAGE),
+                    owner: str = Depends(caller)) -> dict[str, Any]:
         job_or_404(job_id, owner)
         return page(store.events(job_id), after, limit)
 
     @api.get("/fine_tuning/jobs/{job_id}/checkpoints")
-    def list_checkpoints(job_id: str, after: str | None = None, limit: int = 10, owner: str = Depends(caller)) -> dict[str, Any]:
+    def list_checkpoints(job_id: str, after: str | None = None, limit: int = Query(10, ge=1, le=MAX_PAGE),
+                         owner: str = Depends(caller)) -> dict[str, Any]:
         job_or_404(job_id, owner)
         return page([public(c) for c in store.checkpoints(job_id) if Path(c["lessonlib_path"]).is_dir()], after, limit)
 
@@ -317,21 +339,16 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
                  for j in store.jobs(owner, status=("succeeded",))]
         return {"object": "list", "data": base + tuned}
 
-    def complete(body: dict[str, Any], name: str, owner: str) -> dict[str, Any] | StreamingResponse:
+    def complete(body: ChatRequest, name: str, owner: str) -> dict[str, Any] | StreamingResponse:
         """A chat completion by the model ``name`` (base, tuned or checkpoint), streamed when asked."""
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-            raise ApiError(400, "messages must be a non-empty list of {role, content} objects", param="messages")
         adapter = adapter_for(name, owner)
-        limit = int(body.get("max_completion_tokens") or body.get("max_tokens") or 256)
-        clean = [{"role": str(m.get("role")), "content": m.get("content") or ""} for m in messages]
-        options = {"adapter": adapter, "max_tokens": limit, "temperature": float(body.get("temperature") or 0.0),
-                   "seed": int(body.get("seed") or 0)}
-        stops = body.get("stop") or []
-        stops = [stops] if isinstance(stops, str) else list(stops)
+        limit = body.max_new_tokens()
+        clean = body.conversation()
+        options = {"adapter": adapter, "max_tokens": limit, "temperature": body.temperature or 0.0, "seed": body.seed or 0}
+        stops = body.stops()
         made = {"id": new_id("chatcmpl"), "created": int(time.time()), "model": name, "system_fingerprint": f"lessonlib-{LOCAL_MODEL}"}
-        if body.get("stream"):
-            usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if body.stream:
+            usage = bool(body.stream_options and body.stream_options.include_usage)
             count = (lambda reply: chatter.tokens(clean, reply)) if usage else None
             return StreamingResponse(_sse(chatter.stream(clean, **options), made, stops, count), media_type="text/event-stream")
         reply, prompt, completion = chatter.reply(clean, **options)
@@ -343,22 +360,18 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
                 "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}
 
     @api.post("/chat/completions", response_model=None)
-    def chat(body: dict[str, Any], owner: str = Depends(caller)) -> dict[str, Any] | StreamingResponse:
-        return complete(body, body.get("model") or "", owner)
+    def chat(body: ChatRequest, owner: str = Depends(caller)) -> dict[str, Any] | StreamingResponse:
+        return complete(body, body.model, owner)
 
     @app.post("/v1/lessonlib/generate")
-    def generate(body: dict[str, Any], owner: str = Depends(caller)) -> dict[str, Any]:
+    def generate(body: GenerateRequest, owner: str = Depends(caller)) -> dict[str, Any]:
         """Not OpenAI's: ``lessonlib.models`` generation for a notebook kernel on this machine (adapters are local folders)."""
         from ..errors import LessonError, MemoryShortfall
 
         if keys is not None:
             raise ApiError(403, "this service serves a class: use the chat completions API", code="not_for_a_class")
-        kind, conversations = body.get("kind"), body.get("conversations")
-        if kind not in ("one", "many") or not isinstance(conversations, list) or not conversations:
-            raise ApiError(400, "kind must be 'one' or 'many', with a non-empty list of conversations", param="conversations")
-        allowed = {"model", "adapter", "max_new_tokens"} | ({"temperature", "seed"} if kind == "one" else {"batch_size"})
         try:
-            replies, seconds = chatter.generate(kind, conversations, **{k: v for k, v in body.items() if k in allowed})
+            replies, seconds = chatter.generate(body.kind, body.conversations, **body.options())
         except MemoryShortfall as exc:
             raise ApiError(507, exc.message, kind="server_error", code="memory_shortfall", fix=exc.fix) from None
         except LessonError as exc:
@@ -375,13 +388,13 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None) -> FastAPI
         return {"released": held}
 
     @app.post("/v1/lessonlib/plot")
-    def plot(body: dict[str, Any], owner: str = Depends(caller)) -> Response:
+    def plot(body: PlotRequest, owner: str = Depends(caller)) -> Response:
         """Not OpenAI's: draw a :class:`lessonlib.plots.Chart` (its kind and data) as a PNG image, so
         that the notebook kernels, which all stay open on Binder, import no matplotlib."""
         from .. import plots
 
-        kind, data = body.get("kind"), body.get("data")
-        if kind not in plots.DRAWERS or not isinstance(data, dict):
+        kind, data = body.kind, body.data
+        if kind not in plots.DRAWERS:
             raise ApiError(400, f"kind must be one of {', '.join(plots.DRAWERS)}, with its data", param="kind")
         try:
             image = plots.figure_png(plots.draw(kind, data))
@@ -474,13 +487,13 @@ def serve(host: str = "127.0.0.1", port: int | None = None, state: str | Path | 
     port = port or default_port()
     state = Path(state) if state else default_state()
     os.environ["LESSONLIB_GENERATE"] = "here"  # the service makes the replies kernels ask it for: never asks itself
-    app = create_app(state, read_keys(keys) if keys else None)
+    on_start: list[Callable[[], Any]] = [lambda: print("ready", flush=True)]
+    if stop_with is not None:
+        on_start.append(lambda: stop_when_gone(stop_with))
+    app = create_app(state, read_keys(keys) if keys else None, on_start)
     print(f"lessonlib service: http://{host}:{port}/v1 (state in {state}); Ctrl-C stops it", flush=True)
-    app.router.on_startup.append(lambda: print("ready", flush=True))
     pid_file = state / "service.pid"
     pid_file.write_text(str(os.getpid()))
-    if stop_with is not None:
-        app.router.on_startup.append(lambda: stop_when_gone(stop_with))
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

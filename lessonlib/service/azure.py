@@ -25,6 +25,7 @@ from typing import Any, Callable
 from fastapi import APIRouter, Depends, Request, Response
 
 from .errors import ApiError
+from .requests import ChatRequest, DeploymentRequest
 
 
 def api_version(request: Request) -> None:
@@ -55,9 +56,9 @@ def router(store: Any, caller: Callable[..., str], complete: Callable[..., Any],
                         "or check its name.", kind="not_found_error", code="DeploymentNotFound")
 
     @routes.put(ACCOUNT + "/{name}", dependencies=[Depends(api_version)])
-    def deploy(subscription: str, group: str, account: str, name: str, body: dict[str, Any], response: Response,
+    def deploy(subscription: str, group: str, account: str, name: str, body: DeploymentRequest, response: Response,
                owner: str = Depends(manager)) -> dict[str, Any]:
-        model = ((body.get("properties") or {}).get("model") or {}).get("name")
+        model = body.model_name()
         if not model:
             raise ApiError(400, "properties.model.name is required: the model to deploy", param="properties.model.name",
                            code="InvalidResourceProperties")
@@ -71,8 +72,8 @@ def router(store: Any, caller: Callable[..., str], complete: Callable[..., Any],
         created = (store.deployment(name, owner) or {}).get("systemData", {}).get("createdAt") or _now()
         resource = {"id": ACCOUNT.format(subscription=subscription, group=group, account=account) + f"/{name}",
                     "type": "Microsoft.CognitiveServices/accounts/deployments", "name": name,
-                    "sku": body.get("sku") or {"name": "standard", "capacity": 1},
-                    "properties": {"model": {"format": "OpenAI", "version": "1", **body["properties"]["model"]},
+                    "sku": body.sku or {"name": "standard", "capacity": 1},
+                    "properties": {"model": {"format": "OpenAI", "version": "1", **body.properties.model.model_dump(exclude_none=True)},
                                    "provisioningState": "Succeeded"},
                     "systemData": {"createdAt": created, "lastModifiedAt": _now()}}
         response.status_code = 200 if existed else 201
@@ -96,7 +97,7 @@ def router(store: Any, caller: Callable[..., str], complete: Callable[..., Any],
         return Response(status_code=200)
 
     @routes.post("/openai/deployments/{name}/chat/completions", response_model=None, dependencies=[Depends(api_version)])
-    def chat(name: str, body: dict[str, Any], owner: str = Depends(caller)) -> Any:
+    def chat(name: str, body: ChatRequest, owner: str = Depends(caller)) -> Any:
         found = store.deployment(name, owner)
         if found is None:
             raise not_found(name)
