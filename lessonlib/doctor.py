@@ -15,11 +15,13 @@ ok    Python 3.11.7
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import settings, system
+from .errors import LessonError
 from .i18n import _
 
 #: Packages the offline course needs, then packages that only add paths.
@@ -136,6 +138,21 @@ def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
         net_text = (_("the Hugging Face Hub answers") if net else
                     _("unreachable: Hub models and cloud jobs are off; the offline course is unaffected"))
     add(Check("network", "note", net_text))
+    chosen, problems = {}, []
+    for name in settings.VARIABLES:
+        raw = os.environ.get(name, "").strip()
+        if raw:
+            try:
+                settings.get(name)
+                chosen[name] = raw
+            except LessonError as exc:
+                problems.append(exc)
+    if problems:
+        add(Check("settings", "fail", problems[0].message, fix=problems[0].fix or ""))
+    else:
+        add(Check("settings", "ok", _("set: {names} (`lessonlib doctor --json` shows their values)").format(names=", ".join(chosen))
+                  if chosen else _("every LESSONLIB_* variable at its default (the README lists them)")))
+
     found = settings.autotrain_command()
     add(Check("autotrain", "ok", _("AutoTrain Advanced at {path}").format(path=found)) if found else
         Check("autotrain", "note", _("not installed (optional: `make autotrain` for notebook 07's real run, about 2 GB)")))
@@ -150,5 +167,6 @@ def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
         "gpu": gpu,
         "keys_set": keys,
         "network": net,
+        "settings": {name: os.environ.get(name) for name in settings.VARIABLES},
     }
     return report

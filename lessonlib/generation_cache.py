@@ -53,7 +53,7 @@ _MODEL_FILES = (".safetensors", ".bin", ".json", ".model", ".txt", ".jinja")
 
 def enabled() -> bool:
     """Whether replies are cached (``LESSONLIB_GENERATION_CACHE`` unset or not ``0``/``false``/``off``)."""
-    return os.environ.get("LESSONLIB_GENERATION_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
+    return settings.get("LESSONLIB_GENERATION_CACHE")
 
 
 def folder() -> Path:

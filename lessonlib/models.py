@@ -406,8 +406,8 @@ def generation_dtype(device: str | None = None) -> str:
     bf16 and fp32 differ a little (greedy decoding follows the larger logit, and rounding moves it
     now and then). ``LESSONLIB_GENERATION_DTYPE`` (``float32`` or ``bfloat16``) overrides.
     """
-    forced = os.environ.get("LESSONLIB_GENERATION_DTYPE", "").strip().lower()
-    if forced in ("float32", "bfloat16"):
+    forced = settings.get("LESSONLIB_GENERATION_DTYPE")
+    if forced:
         return forced
     if (device or pick_device()).startswith("cuda"):
         return "bfloat16"
@@ -416,7 +416,7 @@ def generation_dtype(device: str | None = None) -> str:
 
 def pick_device() -> str:
     """``cuda`` when a GPU is usable, else ``cpu``; ``LESSONLIB_DEVICE`` overrides."""
-    forced = os.environ.get("LESSONLIB_DEVICE")
+    forced = settings.get("LESSONLIB_DEVICE")
     if forced:
         return forced
     import torch
@@ -577,7 +577,7 @@ def generates_in_service() -> bool:
     """
     import sys
 
-    choice = os.environ.get("LESSONLIB_GENERATE", "auto").strip().lower()
+    choice = settings.get("LESSONLIB_GENERATE")
     if choice in ("service", "here"):
         return choice == "service"
     return system.in_notebook_kernel() and "torch" not in sys.modules
@@ -600,7 +600,7 @@ def _in_service(kind: str, conversations: list[list[Message]], **options: Any) -
     body = {"kind": kind, "conversations": conversations, **options}
     request = urllib.request.Request(service.base_url() + "/lessonlib/generate", data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json",
-                                              "Authorization": f"Bearer {os.environ.get('LESSONLIB_SERVICE_KEY', 'local')}"})
+                                              "Authorization": f"Bearer {settings.get('LESSONLIB_SERVICE_KEY')}"})
     try:
         with urllib.request.urlopen(request, timeout=3600) as response:
             answer = json.loads(response.read())

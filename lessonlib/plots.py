@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from . import settings
 from .i18n import _
 
 #: Colors of the strategies and of the runs, the same in every chart.
@@ -283,7 +283,7 @@ def figure_png(fig: Any) -> bytes:
 def draws_in_service() -> bool:
     """Whether :func:`png` asks the local service to draw (``LESSONLIB_PLOTS``: ``service``, ``here`` or
     ``auto``; by default a running Jupyter kernel asks, so that its memory holds no matplotlib)."""
-    choice = os.environ.get("LESSONLIB_PLOTS", "auto").strip().lower()
+    choice = settings.get("LESSONLIB_PLOTS")
     if choice in ("service", "here"):
         return choice == "service"
     from . import system
@@ -330,7 +330,7 @@ def _png_from_service(chart: Chart) -> bytes | None:
         return None
     request = urllib.request.Request(service.base_url() + "/lessonlib/plot", method="POST", data=body,
                                      headers={"Content-Type": "application/json",
-                                              "Authorization": f"Bearer {os.environ.get('LESSONLIB_SERVICE_KEY', 'local')}"})
+                                              "Authorization": f"Bearer {settings.get('LESSONLIB_SERVICE_KEY')}"})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             image = response.read()

@@ -195,7 +195,7 @@ def cgroup_limits(root: str | Path | None = None) -> Limits:
     >>> limits.version, limits.cpu_quota, limits.memory_limit_gb, round(limits.memory_free_gb, 2)
     (2, 0.5, 2.15, 1.08)
     """
-    root = Path(root or os.environ.get("LESSONLIB_CGROUP_ROOT") or "/sys/fs/cgroup")
+    root = Path(root or settings.get("LESSONLIB_CGROUP_ROOT"))
     gb = lambda n: None if n is None or n >= _NO_LIMIT_BYTES else round(n / 1e9, 2)  # noqa: E731
     if (root / "cpu.max").exists() or (root / "memory.max").exists():
         quota = None
@@ -261,9 +261,9 @@ def cpu_info() -> dict[str, Any]:
         "avx512_bf16": "avx512_bf16" in flags,
         "amx": "amx_bf16" in flags or "amx_tile" in flags,
     }
-    for name in os.environ.get("LESSONLIB_CPU_WITHOUT", "").split(","):
-        if name.strip() in features:
-            features[name.strip()] = False
+    for name in settings.get("LESSONLIB_CPU_WITHOUT"):
+        if name in features:
+            features[name] = False
     return {"model": model, "cores": usable, "logical_cpus": os.cpu_count() or usable, **features}
 
 

@@ -118,3 +118,28 @@ def test_every_committed_notebook_records_the_numeric_path_of_its_outputs():
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         recorded = json.loads(notebook.read_text(encoding="utf-8"))["metadata"].get("lessonlib", {}).get("numeric_path")
         assert recorded in ("bfloat16", "float32"), f"{notebook.name}: execute it with `make notebooks`"
+
+
+def test_every_setting_is_read_through_the_registry_and_the_readme_lists_them(monkeypatch):
+    """One parser for every LESSONLIB_* variable: the README's table is the registry's, every variable the package reads
+    is in it, and a value that does not parse names the variable."""
+    import re
+
+    from lessonlib import settings
+    from lessonlib.errors import LessonError
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert settings.table() in readme, "update the README's settings table: lessonlib.settings.table()"
+    package = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "lessonlib").rglob("*.py"))
+    assert set(re.findall(r"LESSONLIB_[A-Z_]+[A-Z]", package)) - {"LESSONLIB_"} <= set(settings.VARIABLES)
+    direct = re.findall(r"os\.environ\.get\(\s*[\"']LESSONLIB_(?!LANG)", package)
+    assert direct == [], "read LESSONLIB_* variables with settings.get()"
+    monkeypatch.setenv("LESSONLIB_MEASURES", "maybe")
+    with pytest.raises(LessonError, match="LESSONLIB_MEASURES='maybe'"):
+        settings.get("LESSONLIB_MEASURES")
+    for value, expected in (("off", False), ("0", False), ("YES", True), ("auto", True), ("", True)):
+        monkeypatch.setenv("LESSONLIB_MEASURES", value)
+        assert settings.get("LESSONLIB_MEASURES") is expected, value
+    monkeypatch.setenv("LESSONLIB_SERVICE_MAX_JOBS", "eight")
+    with pytest.raises(LessonError, match="LESSONLIB_SERVICE_MAX_JOBS"):
+        settings.get("LESSONLIB_SERVICE_MAX_JOBS")

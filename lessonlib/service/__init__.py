@@ -34,21 +34,19 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from .. import settings
 from ..i18n import _
 
-DEFAULT_PORT = 8765
 
 
 def default_port() -> int:
     """``LESSONLIB_SERVICE_PORT``, else 8765."""
-    return int(os.environ.get("LESSONLIB_SERVICE_PORT") or DEFAULT_PORT)
+    return settings.get("LESSONLIB_SERVICE_PORT")
 
 
 def default_state() -> Path:
     """``LESSONLIB_SERVICE_STATE``, else ``service/`` in the lessonlib cache."""
-    from .. import settings
-
-    return Path(os.environ.get("LESSONLIB_SERVICE_STATE") or settings.cache_dir() / "service")
+    return settings.get("LESSONLIB_SERVICE_STATE") or settings.cache_dir() / "service"
 
 
 def endpoint(port: int | None = None, host: str = "127.0.0.1") -> str:
@@ -144,7 +142,7 @@ def release_model(port: int | None = None, state: str | Path | None = None, *, t
         pass
     request = urllib.request.Request(base_url(port) + "/lessonlib/release", data=b"{}", method="POST",
                                      headers={"Content-Type": "application/json",
-                                              "Authorization": f"Bearer {os.environ.get('LESSONLIB_SERVICE_KEY', 'local')}"})
+                                              "Authorization": f"Bearer {settings.get('LESSONLIB_SERVICE_KEY')}"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return bool(json.loads(response.read()).get("released"))
@@ -157,4 +155,4 @@ def client(port: int | None = None, **options: Any) -> Any:
     from openai import OpenAI
 
     start(port)
-    return OpenAI(base_url=base_url(port), api_key=os.environ.get("LESSONLIB_SERVICE_KEY", "local"), **options)
+    return OpenAI(base_url=base_url(port), api_key=settings.get("LESSONLIB_SERVICE_KEY"), **options)

@@ -39,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import settings
 from . import azure
 from .chat import Chatter
 from .errors import ApiError
@@ -169,7 +170,7 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None, on_start: 
         return name
 
     chatter = Chatter()
-    scheduler = Scheduler(store, chatter, float(os.environ.get("LESSONLIB_SERVICE_IDLE_UNLOAD") or 120))
+    scheduler = Scheduler(store, chatter, settings.get("LESSONLIB_SERVICE_IDLE_UNLOAD"))
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         scheduler.start()
@@ -184,7 +185,7 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None, on_start: 
     app.state.store, app.state.scheduler = store, scheduler
     api = APIRouter()  # mounted at /v1 (OpenAI) and /openai (Azure OpenAI), below
 
-    max_jobs = int(os.environ.get("LESSONLIB_SERVICE_MAX_JOBS", MAX_JOBS))
+    max_jobs = settings.get("LESSONLIB_SERVICE_MAX_JOBS")
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

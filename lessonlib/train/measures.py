@@ -89,7 +89,9 @@ ONEDNN_CACHE_VARIABLE, ONEDNN_CACHE_SHAPES = "ONEDNN_PRIMITIVE_CACHE_CAPACITY", 
 
 def enabled_by_environment() -> bool:
     """False when ``LESSONLIB_MEASURES`` is ``off`` (or ``0``): train with the public recipe alone."""
-    return os.environ.get("LESSONLIB_MEASURES", "auto").strip().lower() not in {"off", "0", "false", "no"}
+    from .. import settings
+
+    return settings.get("LESSONLIB_MEASURES")
 
 
 def _resolve(dotted: str) -> Any:

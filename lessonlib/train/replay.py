@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import asdict
@@ -31,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import settings
 from .config import RunConfig
 from .events import ProgressEvent
 from .machine import MachinePlan
@@ -41,8 +41,7 @@ _PLACE = ("output_dir", "overwrite", "train_file", "valid_file")
 
 def folder() -> Path | None:
     """Where finished runs are kept (``LESSONLIB_RUN_CACHE``), or None: no sharing."""
-    value = os.environ.get("LESSONLIB_RUN_CACHE", "").strip()
-    return Path(value) if value else None
+    return settings.get("LESSONLIB_RUN_CACHE")
 
 
 def _file_digest(path: str | Path | None) -> str | None:
@@ -94,7 +93,7 @@ def key(cfg: RunConfig, plan: MachinePlan) -> str:
         "model": _model_digest(cfg.model),
         "plan": {k: v for k, v in asdict(plan).items() if k != "reasons"},  # the reasons explain, in the learner's language
         "numeric_path": system.cpu_numeric_path(),
-        "cpu_without": os.environ.get("LESSONLIB_CPU_WITHOUT", ""),
+        "cpu_without": ",".join(settings.get("LESSONLIB_CPU_WITHOUT")),
         "versions": versions,
         "lessonlib": [__version__, _code_digest()],
     }
