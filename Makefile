@@ -67,7 +67,7 @@ browser: setup
 	@$(PYTHON) -c "import playwright" 2>/dev/null || $(PIP) install -q -r tests/requirements-browser.txt
 
 lab: setup
-	$(PYTHON) -m jupyterlab --LabApp.default_url=/lab/tree/notebooks/00-start-here.ipynb
+	$(PYTHON) -m jupyterlab --LabApp.default_url=/lab/tree/notebooks/00-start-here.ipynb --ServerApp.jpserver_extensions=lessonlib.labext=True
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
 test: setup browser

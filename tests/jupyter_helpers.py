@@ -28,14 +28,14 @@ class Server:
     """A Jupyter server on loopback, with its REST API at hand."""
 
     def __init__(self, env: dict[str, str], *, root: Path | None = None, cpus: int | None = None, lab: bool = False,
-                 prefix: list[str] | None = None):
+                 prefix: list[str] | None = None, options: list[str] | None = None):
         """``prefix``: a command the server's command line is appended to (one that ``exec``s it, e.g. to
-        move it into a cgroup first)."""
+        move it into a cgroup first); ``options``: more ``--Name.trait=value`` options for the server."""
         self.port, self.token = free_port(), uuid.uuid4().hex
         self.root = root or Path(__file__).resolve().parent.parent
         command = [sys.executable, "-m", "jupyterlab" if lab else "jupyter_server", "--no-browser", f"--port={self.port}",
                    f"--ServerApp.token={self.token}", f"--ServerApp.root_dir={self.root}", "--ServerApp.open_browser=False",
-                   "--ServerApp.allow_root=True"] + (["--LabApp.news_url=None"] if lab else [])
+                   "--ServerApp.allow_root=True"] + (["--LabApp.news_url=None"] if lab else []) + (options or [])
         if cpus:
             command = ["taskset", "-c", f"0-{cpus - 1}", *command]
         command = [*(prefix or []), *command]

@@ -22,6 +22,8 @@ from french import english_share as _english_share
 from lessonlib import i18n
 
 LANG = "fr"
+#: How ``make lab`` and Binder switch lessonlib's server extension on.
+LAB_EXTENSION = "--ServerApp.jpserver_extensions=lessonlib.labext=True"
 FRENCH = sorted((T.NOTEBOOKS / LANG).glob("[0-9][0-9]-*.ipynb"))
 ENGLISH = {p.name[:2]: p for p in T.english_notebooks()}
 @pytest.fixture
@@ -222,3 +224,37 @@ def test_every_error_hint_and_help_goes_through_the_catalogue(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     assert _literal_messages(tree) == []
     assert _shadowed_underscore(tree) == []
+
+
+def test_the_french_link_opens_jupyterlab_in_french_on_the_french_start_notebook(tmp_path):
+    """The French Binder link's path (``/lessonlib/open/fr``) on a real JupyterLab: it sets the interface language, as
+    Settings → Language does, and opens the French start notebook; JupyterLab then serves its French strings."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    from jupyter_helpers import Server
+
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    server = Server(env, lab=True, options=[LAB_EXTENSION])
+    try:
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        request = urllib.request.Request(f"http://127.0.0.1:{server.port}/lessonlib/open/fr",
+                                         headers={"Authorization": f"token {server.token}"})
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            opener.open(request, timeout=30)
+        assert answer.value.code == 302
+        assert answer.value.headers["Location"].endswith("/lab/tree/notebooks/fr/00-commencer-ici.ipynb")
+        setting = server.api("GET", "/lab/api/settings/@jupyterlab/translation-extension:plugin")
+        assert setting["settings"]["locale"] == "fr_FR"
+        french = server.api("GET", "/lab/api/translations/fr_FR")
+        assert french["message"] == "" and french["data"], "the French language pack answers"
+        for where in (T.ROOT / "Makefile", T.ROOT / "binder" / "postBuild"):  # what make lab and Binder start
+            assert "lessonlib.labext" in where.read_text(encoding="utf-8"), where
+        assert "?urlpath=lessonlib/open/fr)" in (T.ROOT / "README.md").read_text(encoding="utf-8")
+    finally:
+        server.stop()
