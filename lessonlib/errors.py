@@ -12,7 +12,7 @@ exits non-zero; notebooks show them without a traceback. Anything that is *not* 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 
 class LessonError(Exception):
@@ -38,8 +38,23 @@ class LessonError(Exception):
 class MemoryShortfall(LessonError):
     """A step refused because it would not fit in the memory the container has left (the message has the numbers).
 
-    In JupyterLab, ``lessonlib.widgets`` shows it with a button that shuts down the learner's other idle kernels.
+    In JupyterLab, once ``lessonlib.widgets`` is imported, it shows with a button that shuts down the learner's other
+    idle kernels (:data:`memory_view`), through IPython's own protocol for exceptions (``_render_traceback_``): no
+    exception handler of IPython's is replaced.
     """
+
+    def _render_traceback_(self) -> list[str]:
+        """The lines IPython shows for this error instead of a traceback; before them, :data:`memory_view`'s view."""
+        if memory_view is not None:
+            from IPython.display import display
+
+            display(memory_view(self))
+        return [f"{type(self).__name__}: {self}"]
+
+
+#: What a notebook shows for a :class:`MemoryShortfall` above its message (``lessonlib.widgets`` sets it: the problem,
+#: its fix and the button that frees the idle kernels); None shows the message alone.
+memory_view: Callable[[MemoryShortfall], Any] | None = None
 
 
 def error_to_dict(exc: LessonError) -> dict[str, Any]:

@@ -490,9 +490,9 @@ def load(name: str | None = None, *, adapter: str | os.PathLike[str] | None = No
                 system.give_back_memory()
                 short = memory_shortfall(needed)
         if short:
-            raise MemoryShortfall(f"loading the model {short}",
-                              fix="shut down the kernels of notebooks you have finished (Kernel > Shut Down All Kernels, "
-                                  "or the Running panel), then run this cell again")
+            raise MemoryShortfall(_("loading the model {short}").format(short=short),
+                                  fix=_("shut down the kernels of notebooks you have finished (Kernel > Shut Down All Kernels, "
+                                        "or the Running panel), then run this cell again"))
     started = time.perf_counter()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

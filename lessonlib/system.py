@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import settings
+from .i18n import _
 
 # --------------------------------------------------------------------------------------------
 # Facts
@@ -342,12 +343,13 @@ def memory_shortfall(need_gb: float, limits: Limits | None = None) -> str | None
     limits = limits or cgroup_limits()
     if limits.memory_limit_gb is not None and limits.memory_free_gb is not None:
         free = limits.memory_free_gb
-        where = f"this container may use {limits.memory_limit_gb:.1f} GB and {limits.memory_used_gb:.1f} GB is in use"
+        where = _("this container may use {limit:.1f} GB and {used:.1f} GB is in use").format(limit=limits.memory_limit_gb,
+                                                                                               used=limits.memory_used_gb)
     else:
         import psutil
 
         free = psutil.virtual_memory().available / 1e9
-        where = "that is what this machine has available"
+        where = _("that is what this machine has available")
     if need_gb <= free:
         return None
-    return f"needs about {need_gb:.1f} GB more memory, and {free:.1f} GB is free: {where}"
+    return _("needs about {need:.1f} GB more memory, and {free:.1f} GB is free: {where}").format(need=need_gb, free=free, where=where)

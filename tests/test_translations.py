@@ -190,7 +190,7 @@ def _literal_messages(tree: ast.AST) -> list[int]:
             continue
         name = getattr(node.func, "id", getattr(node.func, "attr", ""))
         messages = []
-        if name in ("LessonError", "Hint"):
+        if name in ("LessonError", "MemoryShortfall", "Hint"):
             messages = node.args[:1] + [k.value for k in node.keywords if k.arg == "fix"]
         messages += [k.value for k in node.keywords if k.arg in ("help", "description")]
         lines += [node.lineno for message in messages if bare(message)]

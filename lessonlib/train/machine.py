@@ -4,8 +4,8 @@ The plan decides what TRL's ``SFTConfig`` and ``from_pretrained`` are given (dev
 how the frozen weights are stored, QLoRA, padding-free batches, activation checkpointing) and which
 optional measures of :mod:`lessonlib.train.measures` to switch on, each with a line in ``reasons``
 (measures that cannot be used here are in ``skipped``, with why). Measured, not guessed
-(``benchmarks/train_settings.py``; ``../shared/FACTS.md``), LoRA on SmolLM2-135M, batch 2, on 2-core
-CPUs with and without ``avx512_bf16``:
+(``benchmarks/train_settings.py``), LoRA on SmolLM2-135M, batch 2, on 2-core CPUs with and without
+``avx512_bf16``:
 
 * bf16 autocast costs about 3x per step on a CPU without native bf16; with ``avx512_bf16``/AMX it
   is a little faster than fp32. So: on exactly when the CPU has it natively.
@@ -244,8 +244,8 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         bf16 = False
         reasons.append(_("bf16 off (as asked)"))
     else:
-        # Measured (benchmarks/train_settings.py): with avx512_bf16/AMX, bf16 autocast beat fp32 by ~15%;
-        # without native bf16 it costs ~3x (FACTS). So: on exactly when the CPU has it.
+        # benchmarks/train_settings.py: with avx512_bf16/AMX, bf16 autocast is faster than fp32; without
+        # native bf16 it is about 3x slower. So: on exactly when the CPU has it.
         bf16 = native_bf16
         reasons.append((_("bf16 autocast on: this CPU has native bf16 (avx512_bf16/AMX), faster than fp32 here") if native_bf16 else _("bf16 off: no native bf16 on this CPU, where autocast runs ~3x slower than fp32")))
     weights = "bfloat16" if bf16 and cfg.method == "lora" else "float32"

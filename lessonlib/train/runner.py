@@ -175,9 +175,9 @@ def _check_memory(plan: MachinePlan) -> None:
     short = system.memory_shortfall(needed_gb(plan))
     if short:
         raise MemoryShortfall(
-            f"this training run {short}",
-            fix="shut down the kernels of notebooks you have finished (Kernel > Shut Down All Kernels, or the Running "
-                "panel), or lower memory_budget_gb, batch_size or max_length",
+            _("this training run {short}").format(short=short),
+            fix=_("shut down the kernels of notebooks you have finished (Kernel > Shut Down All Kernels, or the Running "
+                  "panel), or lower memory_budget_gb, batch_size or max_length"),
         )
 
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
-from .. import jupyter
+from .. import errors, jupyter
 from ..errors import LessonError, MemoryShortfall
 from ..i18n import _, ngettext
 
@@ -77,18 +77,6 @@ def show_memory_problem(error: LessonError) -> Any:
 
 
 def show_memory_problems_in_notebooks() -> None:
-    """In IPython, show a :class:`~lessonlib.errors.MemoryShortfall` with :func:`show_memory_problem`, not a traceback."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "set_custom_exc"):
-        return
-
-    def handler(shell: Any, kind: type, error: BaseException, traceback: Any, tb_offset: Any = None) -> list[str]:
-        display(show_memory_problem(error))  # type: ignore[arg-type]
-        return [f"{kind.__name__}: {error}"]
-
-    shell.set_custom_exc((MemoryShortfall,), handler)
+    """In IPython, show a :class:`~lessonlib.errors.MemoryShortfall` with :func:`show_memory_problem` above its message
+    (the error renders itself, see ``MemoryShortfall._render_traceback_``; IPython's handlers are left as they are)."""
+    errors.memory_view = show_memory_problem
