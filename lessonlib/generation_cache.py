@@ -20,6 +20,8 @@ Scope and limits:
 * Each entry keeps the seconds the generation took, so latency figures stay the measured ones.
 * ``LESSONLIB_GENERATION_CACHE=0`` turns it off; entries live in ``<cache>/generations`` (see
   :mod:`lessonlib.settings`) and can be deleted at any time.
+* It keeps at most :data:`MAX_BYTES` on disk: past that, the entries used longest ago go first (a hit
+  marks its entry as used).
 
 >>> import os, tempfile
 >>> os.environ["LESSONLIB_CACHE"] = tempfile.mkdtemp()
@@ -49,6 +51,8 @@ from .system import package_version
 VERSION = 2
 
 _MODEL_FILES = (".safetensors", ".bin", ".json", ".model", ".txt", ".jinja")
+#: The most the cache keeps on disk (a whole course's replies take well under 1 MB).
+MAX_BYTES = 32 << 20
 
 
 def enabled() -> bool:
@@ -109,6 +113,10 @@ def lookup(key: str) -> tuple[list[str], float] | None:
         return None
     if not isinstance(replies, list) or not all(isinstance(r, str) for r in replies):
         return None
+    try:
+        os.utime(_path(key))  # used now: the last to go when the cache is pruned
+    except OSError:
+        pass
     return replies, seconds
 
 
@@ -122,5 +130,25 @@ def store(key: str, replies: list[str], seconds: float) -> None:
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent, suffix=".tmp", delete=False) as handle:
             json.dump({"replies": replies, "seconds": round(seconds, 4)}, handle, ensure_ascii=False)
         os.replace(handle.name, target)
+        prune()
     except OSError:
         pass
+
+
+def prune(max_bytes: int | None = None) -> int:
+    """Delete the entries used longest ago until the cache holds at most ``max_bytes`` (:data:`MAX_BYTES`); how many went."""
+    limit = MAX_BYTES if max_bytes is None else max_bytes
+    entries = []
+    for path in folder().glob("*/*.json"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        entries.append((stat.st_mtime_ns, stat.st_size, path))
+    total, removed = sum(size for _time, size, _entry in entries), 0
+    for _time, size, path in sorted(entries):
+        if total <= limit:
+            break
+        path.unlink(missing_ok=True)
+        total, removed = total - size, removed + 1
+    return removed

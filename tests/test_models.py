@@ -254,3 +254,22 @@ def test_long_prompts_are_generated_in_smaller_batches():
     assert [len(b) for b in models.batches([short] * 10)] == [8, 2]
     assert [len(b) for b in models.batches([long] * 10)] == [4, 4, 2]  # 4 x 1,500 characters fill the budget
     assert sum(models.batches([short, long, short] * 3), []) == [short, long, short] * 3  # the order is kept
+
+
+def test_the_reply_cache_keeps_to_its_size_and_drops_the_entries_used_longest_ago(tmp_path, monkeypatch):
+    import os
+
+    from lessonlib import generation_cache as cache
+
+    monkeypatch.setenv("LESSONLIB_CACHE", str(tmp_path))
+    keys = [cache.entry_key({"batch": i}) for i in range(4)]
+    for age, key in enumerate(keys[:3]):
+        cache.store(key, ["x" * 100], 0.1)
+        then = 1_000_000_000_000_000_000 + age * 1_000_000_000  # stored a second apart, oldest first
+        os.utime(cache._path(key), ns=(then, then))
+    assert cache.lookup(keys[0]) is not None  # used now: the newest
+    size = cache._path(keys[0]).stat().st_size
+    monkeypatch.setattr(cache, "MAX_BYTES", 3 * size)
+    cache.store(keys[3], ["x" * 100], 0.1)  # a fourth entry: one must go, the one used longest ago
+    assert [cache.lookup(key) is not None for key in keys] == [True, False, True, True]
+    assert cache.prune(0) == 3 and not list(cache.folder().glob("*/*.json"))
