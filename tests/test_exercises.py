@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import re
-import tokenize
 from pathlib import Path
 
 import pytest
 
-from french import english_share
+from french import code_tokens, english_share
 from lessonlib import exercises, i18n
 from lessonlib.exercises import EXERCISES, check, show_solution
 
@@ -80,18 +78,11 @@ def _in_french(ex: exercises.Exercise, solved_scope: dict, solved: exercises.Ver
         shown = str(getattr(show_solution(ex.id), "data", ""))
         french_solution = exercises.solution(ex.id)
         assert french_solution in shown and f"Exercice {ex.id} {ex.tier} :" in shown
-        assert _code(french_solution) == _code(english_solution)
+        assert code_tokens(french_solution) == code_tokens(english_solution)
         if [p for p in i18n.pieces(french_solution) if p.kind == "string"] != [p for p in i18n.pieces(ex.solution) if p.kind == "string"]:
             assert _verdict(ex, _run(french_solution, _run(ex.setup, {}))).passed  # its French strings change values
     finally:
         i18n.set_language(None)
-
-
-def _code(source: str) -> list[str]:
-    """The tokens of ``source``, comments and prose strings left out (what a translation may change)."""
-    skip = {(p.start, p.end) for p in i18n.pieces(source)}
-    return [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
-            if (t.start, t.end) not in skip and t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE)]
 
 
 @pytest.mark.parametrize("exercise_id", sorted(EXERCISES))

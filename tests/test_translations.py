@@ -9,15 +9,13 @@ lacks its translation.
 from __future__ import annotations
 
 import ast
-import io
 import re
-import tokenize
-from pathlib import Path
 
 import nbformat
 import pytest
 
 import translations as T
+from french import code_tokens
 from french import english_share as _english_share
 from lessonlib import i18n
 
@@ -80,17 +78,7 @@ def test_a_french_notebook_is_its_english_notebook_translated(path):
         assert french_cell.cell_type == english_cell.cell_type
         assert french_cell.metadata.get("jupyter") == english_cell.metadata.get("jupyter")
         if english_cell.cell_type == "code":
-            assert _code(french_cell.source) == _code(english_cell.source)
-
-
-def _code(source: str) -> list[tuple[int, str]]:
-    """The tokens of a cell that are code: comments dropped, prose strings replaced by a marker."""
-    out = []
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            continue
-        out.append((token.type, "<prose>" if token.type == tokenize.STRING and T.is_prose(token.string) else token.string))
-    return out
+            assert code_tokens(french_cell.source) == code_tokens(english_cell.source)
 
 
 @pytest.mark.parametrize("path", FRENCH, ids=lambda p: p.name)
