@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 # translated ones last, so that these replay the English runs (lessonlib/train/replay.py) instead of training beside them.
 TEST_WORKERS ?= 2
 
-.PHONY: help setup browser lab test notebooks translations bench clean autotrain test-autotrain
+.PHONY: help setup browser lab test notebooks translations bench clean autotrain test-autotrain test-distributed
 
 help:
 	@echo "make lab     set up, then open JupyterLab on the notebooks"
@@ -39,6 +39,7 @@ help:
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make autotrain  AutoTrain Advanced in its own environment, .venv-autotrain/ (optional; ~2 GB)"
 	@echo "make test-autotrain  train a few steps with the real AutoTrain and check its adapter"
+	@echo "make test-distributed  train the exported run with TRL's command line on 1 and on 2 CPU processes"
 
 $(STAMP): requirements.txt pyproject.toml
 	$(MAKE_ENV)
@@ -102,6 +103,9 @@ autotrain: setup $(AUTOTRAIN_VENV)/.setup-done
 
 test-autotrain: autotrain
 	HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 $(PYTHON) -m pytest -p no:cacheprovider tests/test_autotrain.py $(PYTEST_ARGS)
+
+test-distributed: setup
+	RUN_DISTRIBUTED_TEST=1 HF_HUB_OFFLINE=1 LESSONLIB_OFFLINE=1 $(PYTHON) -m pytest -p no:cacheprovider tests/test_distributed.py $(PYTEST_ARGS)
 
 bench: setup
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PYTHON) $$script || exit 1; done

@@ -9,7 +9,7 @@ notebooks``. On a CPU without bf16 the notebooks run in fp32, the path most lapt
 (``--numeric-path native`` keeps this CPU's own path).
 
 Binder gives JupyterLab and every kernel 2 GB together, and a kernel keeps running when its tab is
-closed; :mod:`lessonlib.binder` holds each notebook's share of that. After a notebook's last cell,
+closed; :mod:`lessonlib.memory_shares` holds each notebook's share of that. After a notebook's last cell,
 the resident memory of its kernel and of what the kernel started is compared with it; the local
 service, which the first notebook that needs a model starts and every later one shares, is checked
 against its own share. Shared set-up for the tests is in ``tests/conftest.py``.
@@ -205,7 +205,7 @@ def _tree_gb(pid: int) -> tuple[float, float]:
     return mine / 1e9, service / 1e9
 
 
-#: Run in a notebook's kernel after its last cell: what :data:`lessonlib.binder.AFTER_RUN_ALL` does, but
+#: Run in a notebook's kernel after its last cell: what :data:`lessonlib.memory_shares.AFTER_RUN_ALL` does, but
 #: the views' background work stops after its first result (``widgets.static.stop_background``): the
 #: rest of notebook 08's study would take minutes and check nothing more. Prints the views' errors.
 STOP_AFTER_RUN_ALL = """\
@@ -239,7 +239,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: Any) -> None:
     pid = getattr(getattr(getattr(getattr(notebook, "kernel", None), "km", None), "provisioner", None), "pid", None)
     if pid is None:
         return
-    from lessonlib import binder
+    from lessonlib import memory_shares as binder
 
     # What the notebook left running in the background ends first (it is part of Run All's memory): the
     # data-size study of notebook 08 after its first size, which shows its table, chart and conclusion.
@@ -249,10 +249,10 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: Any) -> None:
     (used, service), share = _tree_gb(pid), binder.share(notebook.path.name)
     if service > binder.SERVICE_GB:
         pytest.fail(f"the local service (started by {notebook.path.name}'s kernel) holds {service:.2f} GB, over its share of "
-                    f"{binder.SERVICE_GB:.2f} GB in lessonlib/binder.py", pytrace=False)
+                    f"{binder.SERVICE_GB:.2f} GB in lessonlib/memory_shares.py", pytrace=False)
     if used > share:
         pytest.fail(f"{notebook.path.name}: its kernel (with what it started) holds {used:.2f} GB after Run All, over its share "
-                    f"of {share:.2f} GB in lessonlib/binder.py (Binder: {binder.BINDER_GB:.0f} GB for JupyterLab and every kernel). "
+                    f"of {share:.2f} GB in lessonlib/memory_shares.py (Binder: {binder.BINDER_GB:.0f} GB for JupyterLab and every kernel). "
                     "Give memory back at the end (models.unload()), or run the heavy part in the local service.", pytrace=False)
     item.user_properties.append(("kernel_gb", (notebook.path.name, round(used, 2))))
     if service:
@@ -281,7 +281,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                                         "show that the other path reproduces them (a CPU with native bf16 can show it)")
     used = dict(_USED)
     if used:
-        from lessonlib import binder
+        from lessonlib import memory_shares as binder
 
         service = used.pop("service", None)
         terminalreporter.write_line("notebook kernels after Run All (GB RSS, share): " + ", ".join(

@@ -1,4 +1,4 @@
-"""The whole course as a Binder learner walks it: one JupyterLab, every notebook run in order, no kernel shut down.
+r"""The whole course as a Binder learner walks it: one JupyterLab, every notebook run in order, no kernel shut down.
 
 A Jupyter server (``python -m jupyterlab``, as ``make lab`` starts it) serves the repository; for
 each notebook in order the script opens a session through the server's REST API (the kernel the
@@ -33,7 +33,7 @@ Run it with the Python of an environment built as repo2docker builds Binder's im
     /tmp/binder-venv/bin/python benchmarks/binder_walk.py --cgroup --json runs/binder-walk-cgroup.json Replies start from an empty generation
 cache, as on a learner's first walk (``--warm`` keeps this machine's); the converted model is shared.
 Work a notebook leaves running in the background (notebook 08's data-size study) is waited for
-after its last cell (``lessonlib.binder.AFTER_RUN_ALL``): its memory counts in that notebook's peak,
+after its last cell (``lessonlib.memory_shares.AFTER_RUN_ALL``): its memory counts in that notebook's peak,
 its time is reported apart from Run All's.
 
     python benchmarks/binder_walk.py                       # all notebooks

@@ -62,7 +62,7 @@ def environment(device: str) -> dict[str, Any]:
         import bitsandbytes  # noqa: F401
 
         info["bitsandbytes_imports"] = True
-    except Exception as exc:  # a broken install must not stop the check: the plan then says QLoRA off
+    except Exception as exc:  # noqa: BLE001 - a broken install must not stop the check: the plan then says QLoRA off
         info["bitsandbytes_imports"] = f"{exc.__class__.__name__}: {exc}"[:200]
     return info
 
@@ -84,7 +84,7 @@ def random_init_model(source: Path) -> Path:
     model.generation_config.do_sample = False
     model.save_pretrained(target)
     AutoTokenizer.from_pretrained(source).save_pretrained(target)
-    models._write_manifest(target, Path("random-init"))
+    models.write_manifest(target, Path("random-init"))
     return target
 
 
@@ -133,7 +133,7 @@ def run_plain_trl(folder: str, steps: int, device: str, mode: str) -> dict[str, 
 
     from lessonlib import corpora, data, models
     from lessonlib.train import RunConfig, plan_for, recipe
-    from lessonlib.train.measures import applied
+    from lessonlib.train.optimizations import applied
 
     _reset(device)
     examples = data.read_examples(corpora.split_path("recipes", "train"))
@@ -143,9 +143,9 @@ def run_plain_trl(folder: str, steps: int, device: str, mode: str) -> dict[str, 
         tok = AutoTokenizer.from_pretrained(source)
         tok.chat_template = recipe.CHATML_TRAINING_TEMPLATE
         lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-        settings: dict[str, Any] = dict(output_dir=folder, max_steps=steps, per_device_train_batch_size=2, learning_rate=2e-3,
-                                        seed=18, report_to="none", disable_tqdm=True, save_strategy="no", logging_steps=1,
-                                        include_num_input_tokens_seen="non_padding", use_cpu=not device.startswith("cuda"))
+        settings: dict[str, Any] = {"output_dir": folder, "max_steps": steps, "per_device_train_batch_size": 2, "learning_rate": 2e-3,
+                                        "seed": 18, "report_to": "none", "disable_tqdm": True, "save_strategy": "no", "logging_steps": 1,
+                                        "include_num_input_tokens_seen": "non_padding", "use_cpu": not device.startswith("cuda")}
         trainer = SFTTrainer(model=source, args=SFTConfig(**settings), train_dataset=Dataset.from_list(examples),
                              processing_class=tok, peft_config=lora)
         from transformers import PrinterCallback
@@ -177,8 +177,7 @@ def run_plain_trl(folder: str, steps: int, device: str, mode: str) -> dict[str, 
 
 def stop_and_resume(folder: str, device: str, stop_at: int = 4, steps: int = 10) -> dict[str, Any]:
     """Stop a run after ``stop_at`` steps (as the widget's Stop button does), then ``resume`` it to ``steps``."""
-    from lessonlib.train import RunConfig, run
-    from lessonlib.train import StopFlag, last_checkpoint
+    from lessonlib.train import RunConfig, StopFlag, last_checkpoint, run
 
     _reset(device)
     flag = StopFlag()

@@ -46,7 +46,7 @@ def main() -> None:
         svc = Service(folder / "state").start()
         try:
             client = svc.client()
-            uploaded = client.files.create(file=open(train, "rb"), purpose="fine-tune")
+            uploaded = client.files.create(file=Path(train), purpose="fine-tune")
             job_s, cli_s = [], []
             for round_ in range(args.rounds):
                 started = time.perf_counter()

@@ -4,7 +4,7 @@ Four ways to run the same LoRA fine-tune (same model, data, LoRA, batch, max len
 each in its own fresh process, interleaved A B C A B C so drift hits all alike:
 
 * ``lessonlib``   — ``lessonlib.train.run`` with its machine plan and the optional measures it switches on
-  (``lessonlib.train.measures``), under the memory budget;
+  (``lessonlib.train.optimizations``), under the memory budget;
 * ``public``      — ``lessonlib.train.run`` with ``measures="off"`` and the public settings of ``trl-good``
   (no activation checkpointing, bf16 only where the CPU has it natively): the runner's own overhead;
 * ``trl-good``    — a plain TRL script with good public settings for this CPU (bf16 autocast only with native

@@ -33,8 +33,9 @@ when its paired bootstrap interval lies above 0 as well.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import LessonError
 from .i18n import N_, _
@@ -82,7 +83,7 @@ class Answers:
     min_gain: float = 0.05  # the least improvement worth its cost
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Answers":
+    def from_dict(cls, values: dict[str, Any]) -> Answers:
         """Build from a mapping (a YAML file); unknown or mistyped fields are named."""
         known = {f.name: f for f in fields(cls)}
         clean: dict[str, Any] = {}

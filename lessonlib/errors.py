@@ -12,7 +12,8 @@ exits non-zero; notebooks show them without a traceback. Anything that is *not* 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class LessonError(Exception):
@@ -28,11 +29,15 @@ class LessonError(Exception):
             self.exit_code = exit_code
 
     def __str__(self) -> str:
-        return f"{self.message} (fix: {self.fix})" if self.fix else self.message
+        from .i18n import _
+
+        return _("{message} (fix: {fix})").format(message=self.message, fix=self.fix) if self.fix else self.message
 
     def _repr_markdown_(self) -> str:  # pragma: no cover - shown by Jupyter only
-        text = f"**Problem:** {self.message}"
-        return text + (f"  \n**Fix:** {self.fix}" if self.fix else "")
+        from .i18n import _
+
+        text = "**" + _("Problem:") + f"** {self.message}"
+        return text + ("  \n**" + _("Fix:") + f"** {self.fix}" if self.fix else "")
 
 
 class MemoryShortfall(LessonError):

@@ -2,9 +2,9 @@
 
 Greedy decoding is deterministic, so the replies of one model (and adapter) to one batch of
 conversations are the same every time on one machine. Notebooks 02 and 05 score zero-shot,
-few-shot and retrieval prompts on the same held-out recipes (~30 s of generation on 2 cores each
-time); a learner who re-runs a notebook, or instructors' ``pytest --nbval`` after the browser test,
-asked for exactly the same batches. With this cache the second time takes milliseconds and the
+few-shot and retrieval prompts on the same held-out recipes, which takes a while each time; a learner who
+re-runs a notebook, or instructors' ``pytest --nbval`` after the browser test, asks for exactly the same
+batches. With this cache the second time takes milliseconds and the
 model is not even loaded.
 
 Scope and limits:

@@ -31,9 +31,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from . import settings
 from .errors import LessonError
@@ -41,9 +42,9 @@ from .i18n import _
 
 #: The settings every limits experiment shares: a constant learning rate, a validation loss every
 #: 4 steps, early stopping after 2 evaluations without improvement, and at most 32 steps.
-EXPERIMENT: dict[str, Any] = dict(
-    max_steps=32, eval_every=4, early_stopping_patience=2, learning_rate=2e-3, lr_scheduler="constant", save_every=0,
-)
+EXPERIMENT: dict[str, Any] = {
+    "max_steps": 32, "eval_every": 4, "early_stopping_patience": 2, "learning_rate": 2e-3, "lr_scheduler": "constant", "save_every": 0,
+}
 VALID_EXAMPLES = 16  # validation examples per evaluation (fewer make the curve too noisy to read; each pass ~3.5 s)
 
 
@@ -375,6 +376,19 @@ def size_results_to_dicts(results: Sequence[SizeResult]) -> list[dict[str, Any]]
 
 
 __all__ = [
-    "EXPERIMENT", "Question", "load_questions", "score_answer", "KnowledgeResult", "knowledge", "ForgettingReport",
-    "forgetting", "run_size", "subset", "SizeResult", "experiment_config", "data_size_study", "lowest_loss", "size_table",
+    "EXPERIMENT",
+    "ForgettingReport",
+    "KnowledgeResult",
+    "Question",
+    "SizeResult",
+    "data_size_study",
+    "experiment_config",
+    "forgetting",
+    "knowledge",
+    "load_questions",
+    "lowest_loss",
+    "run_size",
+    "score_answer",
+    "size_table",
+    "subset",
 ]

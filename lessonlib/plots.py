@@ -23,12 +23,12 @@ b'\\x89PNG'
 from __future__ import annotations
 
 import io
-import json
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from . import settings
+from . import local_service
 from .i18n import _
 
 #: Colors of the strategies and of the runs, the same in every chart.
@@ -281,14 +281,9 @@ def figure_png(fig: Any) -> bytes:
 
 
 def draws_in_service() -> bool:
-    """Whether :func:`png` asks the local service to draw (``LESSONLIB_PLOTS``: ``service``, ``here`` or
-    ``auto``; by default a running Jupyter kernel asks, so that its memory holds no matplotlib)."""
-    choice = settings.get("LESSONLIB_PLOTS")
-    if choice in ("service", "here"):
-        return choice == "service"
-    from . import system
-
-    return system.in_notebook_kernel()
+    """Whether :func:`png` asks the local service to draw (:func:`lessonlib.local_service.backend`
+    decides: by default a running Jupyter kernel asks, so that its memory holds no matplotlib)."""
+    return local_service.backend("plots") == "service"
 
 
 def png(chart: Any, *, where: str | None = None) -> bytes:
@@ -300,40 +295,9 @@ def png(chart: Any, *, where: str | None = None) -> bytes:
     if not isinstance(chart, Chart):
         return figure_png(chart)
     if where == "service" or (where is None and draws_in_service()):
-        image = _png_from_service(chart)
+        image = local_service.draw(chart.kind, chart.data)
         if image is not None:
             return image
     return figure_png(chart.figure())
 
 
-_NO_SERVICE: list[bool] = []  # holds True once the service did not start in this process
-
-
-def _png_from_service(chart: Chart) -> bytes | None:
-    """The PNG the local service (started if needed, as for replies) draws for ``chart``, or None
-    (its data is not plain JSON, the service did not start or answer, or it failed)."""
-    import urllib.request
-
-    from . import service
-    from .errors import LessonError
-
-    try:
-        body = json.dumps({"kind": chart.kind, "data": chart.data}).encode()
-    except (TypeError, ValueError):  # values that are not plain JSON (a numpy integer): drawn here
-        return None
-    if _NO_SERVICE:
-        return None
-    try:
-        service.start()
-    except LessonError:
-        _NO_SERVICE.append(True)  # not again at every chart of this process: each try takes seconds
-        return None
-    request = urllib.request.Request(service.base_url() + "/lessonlib/plot", method="POST", data=body,
-                                     headers={"Content-Type": "application/json",
-                                              "Authorization": f"Bearer {settings.get('LESSONLIB_SERVICE_KEY')}"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            image = response.read()
-    except (OSError, ValueError):
-        return None
-    return image if image.startswith(b"\x89PNG") else None

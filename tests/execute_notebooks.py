@@ -43,7 +43,7 @@ def clean(nb: nbformat.NotebookNode, numeric_path: str) -> nbformat.NotebookNode
 
 def execute(path: Path, timeout: int = 900) -> None:
     from lessonlib import system
-    from lessonlib.binder import AFTER_RUN_ALL
+    from lessonlib.memory_shares import AFTER_RUN_ALL
 
     nb = nbformat.read(path, as_version=4)
     # One more cell, not saved: it waits for what the notebook's views run in the background, whose final
@@ -79,9 +79,9 @@ def record_autotrain_run(nb: nbformat.NotebookNode, out: Path) -> None:
                for marker in ("autotrain.run(demo)", "AutoTrain against the course's recipe")}
     if not printed["autotrain.run(demo)"] or "recorded (not run here)" in printed["autotrain.run(demo)"]:
         return  # not a notebook 07 run with AutoTrain
-    versions = subprocess.run([str(autotrain.VENV / "bin" / "python"), "-c", "import importlib.metadata as m; print(', '.join("
-                               "f'{p} {m.version(p)}' for p in ('autotrain-advanced', 'transformers', 'trl', 'peft', 'torch')))"],
-                              capture_output=True, text=True).stdout.strip()
+    versions = subprocess.run([str(autotrain.VENV / "bin" / "python"), "-c", ("import importlib.metadata as m; print(', '.join("
+                               "f'{p} {m.version(p)}' for p in ('autotrain-advanced', 'transformers', 'trl', 'peft', 'torch')))")],
+                              capture_output=True, text=True, check=False).stdout.strip()
     text = "\n".join(printed.values())
     text = re.sub(r"/\S*/notebooks/", "notebooks/", text)  # this machine's folders
     from datetime import date

@@ -70,7 +70,7 @@ class Server:
         """Open a session for ``path``, run its code cells in order, leave the kernel running.
 
         Returns (kernel id, seconds of Run All, first error, seconds the work it left in the background
-        took after that: ``lessonlib.binder.AFTER_RUN_ALL`` run in the kernel). ``around_cell(number, source, run)``, when
+        took after that: ``lessonlib.memory_shares.AFTER_RUN_ALL`` run in the kernel). ``around_cell(number, source, run)``, when
         given, is called for each code cell and must call ``run()``."""
         kernel = self.open(path.relative_to(root))
         cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
@@ -86,7 +86,7 @@ class Server:
                     break
             seconds = time.monotonic() - started
             if not error:
-                from lessonlib.binder import AFTER_RUN_ALL
+                from lessonlib.memory_shares import AFTER_RUN_ALL
 
                 error = kernel.run(AFTER_RUN_ALL, timeout).error
                 background = time.monotonic() - started - seconds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -74,7 +75,7 @@ def test_notebooks_are_committed_executed_and_clean():
     for path in sorted((settings.repo_root() / "notebooks").glob("*.ipynb")):
         nb = json.loads(path.read_text())
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-        starters = {id(cell) for cell, after in zip(code, code[1:]) if "".join(after["source"]).startswith('check("')}
+        starters = {id(cell) for cell, after in itertools.pairwise(code) if "".join(after["source"]).startswith('check("')}
         assert all(c.get("outputs") for c in code if c["source"] and id(c) not in starters), \
             f"{path.name}: a code cell has no output (only an exercise's cell to edit may have none)"
         assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1)), f"{path.name}: not run top to bottom"
@@ -105,7 +106,7 @@ def test_a_saved_output_that_only_one_numeric_path_gives_fails_the_notebook_run(
     probe = _probe_notebook(folder, "bfloat16")
     try:
         run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(probe)],
-                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+                             capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
         assert "1 failed, 1 passed" in run.stdout, run.stdout[-3000:]
         assert "float32" in run.stdout and "validated in float32" in run.stdout
     finally:

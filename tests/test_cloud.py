@@ -6,9 +6,9 @@ import json
 
 import pytest
 import yaml
+from fake_openai import FakeOpenAI
 
 from conftest import run_cli
-from fake_openai import FakeOpenAI
 from lessonlib import corpora
 from lessonlib.cloud import autotrain, jobs, keys
 from lessonlib.errors import LessonError
@@ -66,7 +66,7 @@ def test_happy_path_submit_follow_checkpoints_chat_cancel(fake):
     out = json.loads(submit.stdout)
     job_id = out["job"]["id"]
     assert out["dry_run"] is False and out["files"] == {"training": "file-1", "validation": "file-2"}
-    created = [r for r in fake.requests if r["path"].endswith("/fine_tuning/jobs")][0]
+    created = next(r for r in fake.requests if r["path"].endswith("/fine_tuning/jobs"))
     assert json.loads(created["body"])["method"]["supervised"]["hyperparameters"] == {"n_epochs": 2}
     assert created["headers"]["authorization"] == f"Bearer {GOOD}"
 
@@ -135,7 +135,7 @@ def test_azure_paths_headers_and_deployment_chat(fake):
     submit = run_cli("azure", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", "--epochs", "1", "--budget", "5", "--json", env=env)
     assert submit.returncode == 0, submit.stderr
     job = json.loads(submit.stdout)["job"]
-    created = [r for r in fake.requests if "/fine_tuning/jobs" in r["path"]][0]
+    created = next(r for r in fake.requests if "/fine_tuning/jobs" in r["path"])
     assert created["path"].startswith("/openai/fine_tuning/jobs?api-version=2024-10-21")
     assert created["headers"]["api-key"] == AZURE_GOOD
     assert json.loads(created["body"])["hyperparameters"] == {"n_epochs": 1}
@@ -161,6 +161,8 @@ def test_keys_from_dotenv_and_redaction(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text(f"# secrets\nexport OPENAI_API_KEY='{GOOD}'\n")
     assert keys.find("OPENAI_API_KEY") == GOOD
     assert keys.redact(f"Authorization: Bearer {GOOD}") == "Authorization: Bearer ***"
+    (tmp_path / ".env").write_text(f'OPENAI_API_KEY="{GOOD}"  # an inline comment\nAZURE_OPENAI_API_KEY=a#b\n')
+    assert keys.find("OPENAI_API_KEY") == GOOD and keys.find("AZURE_OPENAI_API_KEY") == "a#b"  # read as a shell reads them
     (tmp_path / ".env").unlink()
     with pytest.raises(LessonError) as info:
         keys.require("OPENAI_API_KEY")
@@ -192,7 +194,7 @@ def test_azure_deployment_shows_the_hourly_cost_and_can_be_deleted(fake):
     deployed = run_cli("azure", "deploy", "--model", model, "--name", "recipes-ft", "--yes", env=env)
     assert deployed.returncode == 0, deployed.stderr
     assert fake.deployments["recipes-ft"]["properties"]["model"]["name"] == model
-    put = [r for r in fake.requests if r["method"] == "PUT"][0]
+    put = next(r for r in fake.requests if r["method"] == "PUT")
     assert "/deployments/recipes-ft?api-version=" in put["path"] and put["headers"]["authorization"].startswith("Bearer ")
     gone = run_cli("azure", "undeploy", "--name", "recipes-ft", env=env)
     assert gone.returncode == 0 and "hosting charges stop" in gone.stdout and not fake.deployments

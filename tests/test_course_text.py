@@ -26,7 +26,7 @@ def _hidden(cell: dict) -> bool:
 
 def prose_words(text: str) -> int:
     """Words of Markdown prose: code blocks, link targets and table rules do not count."""
-    text = re.sub(r"```.*?```", " ", text, flags=re.S)
+    text = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
     text = re.sub(r"\]\([^)]*\)", "]", text)
     return len(re.findall(r"[A-Za-zÀ-ÿ0-9][\w'’.,:;!?-]*", text))
 
@@ -69,7 +69,7 @@ def test_nbval_markers_are_cell_tags_not_comments_a_learner_reads():
 def test_every_notebook_opens_with_its_goal_what_it_needs_and_its_time():
     for path in NOTEBOOKS:
         first = "".join(_cells(path)[0]["source"])
-        assert re.search(r"\*\*Goal:\*\*.+\*\*You need:\*\*.+\*\*Time:\*\*", first, re.S), f"{path.name}: no goal, needs and time"
+        assert re.search(r"\*\*Goal:\*\*.+\*\*You need:\*\*.+\*\*Time:\*\*", first, re.DOTALL), f"{path.name}: no goal, needs and time"
 
 
 def test_the_prose_is_short():
@@ -81,7 +81,7 @@ def test_the_prose_is_short():
 
 
 def test_every_glossary_term_is_linked_from_the_notebooks():
-    terms = re.findall(r"^### (.+)$", GLOSSARY.read_text(encoding="utf-8"), re.M)
+    terms = re.findall(r"^### (.+)$", GLOSSARY.read_text(encoding="utf-8"), re.MULTILINE)
     assert len(terms) >= 20
     prose = "\n".join(_markdown(path) for path in NOTEBOOKS)
     for term in terms:

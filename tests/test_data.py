@@ -382,8 +382,8 @@ def test_local_token_counts_match_transformers_without_importing_torch(model_dir
     tokenizer = AutoTokenizer.from_pretrained(models.resolve(None))
     expected = [len(tokenizer.apply_chat_template(e, tokenize=True, return_dict=False)) for e in examples]
     assert tokens.count_local(examples) == expected
-    light = subprocess.run([sys.executable, "-c", "import sys; from lessonlib import tokens; "
-                            "tokens.count_local([[{'role': 'user', 'content': 'hi'}]]); print('torch' in sys.modules)"],
+    light = subprocess.run([sys.executable, "-c", ("import sys; from lessonlib import tokens; "
+                            "tokens.count_local([[{'role': 'user', 'content': 'hi'}]]); print('torch' in sys.modules)")],
                            capture_output=True, text=True, check=True)
     assert light.stdout.strip() == "False"
 

@@ -9,16 +9,16 @@ import pytest
 from conftest import run_cli
 from lessonlib.decide import RECOMMENDATIONS, Answers, decide, load_answers
 from lessonlib.errors import LessonError
-from lessonlib.evaluate import BM25, StrategyResult, EvalReport, extract_sql, ingredient_scores, load_report, parse_list
+from lessonlib.evaluate import BM25, EvalReport, StrategyResult, extract_sql, ingredient_scores, load_report, parse_list
 
-BASE = dict(tried_prompting=True, examples=200)
+BASE = {"tried_prompting": True, "examples": 200}
 
 
 @pytest.mark.parametrize("answers,scores,expected,reason", [
     (dict(base_model_fine_tunable=False, **BASE), {"few-shot": 0.5, "rag": 0.7}, "add retrieval", "cannot be fine-tuned"),
     (dict(base_model_fine_tunable=False, **BASE), {"few-shot": 0.5, "rag": 0.52}, "improve the prompt", "cannot be fine-tuned"),
-    (dict(), {}, "improve the prompt", "No alternative has been tried"),
-    (dict(tried_prompting=True, examples=12), {"few-shot": 0.4}, "collect more data first", "Only 12 examples"),
+    ({}, {}, "improve the prompt", "No alternative has been tried"),
+    ({"tried_prompting": True, "examples": 12}, {"few-shot": 0.4}, "collect more data first", "Only 12 examples"),
     (dict(effort_acceptable=False, **BASE), {"few-shot": 0.4}, "improve the prompt", "effort"),
     (BASE, {"zero-shot": 0.2, "few-shot": 0.5, "rag": 0.55, "fine-tuned": 0.8}, "fine-tune", "+0.250 over the best baseline"),
     (BASE, {"few-shot": 0.5, "rag": 0.7, "fine-tuned": 0.72}, "add retrieval", "not worth its cost"),
@@ -27,7 +27,7 @@ BASE = dict(tried_prompting=True, examples=200)
     (BASE, {"few-shot": 0.85}, "improve the prompt", "already reaches the target"),
     (BASE, {"few-shot": 0.6, "rag": 0.9}, "add retrieval", "already reaches the target"),
     (BASE, {"few-shot": 0.4, "rag": 0.42}, "fine-tune", "below the target"),
-    (dict(tried_retrieval=True, examples=300), {}, "fine-tune", "tried but not measured"),
+    ({"tried_retrieval": True, "examples": 300}, {}, "fine-tune", "tried but not measured"),
     (dict(stronger_model_untried=True, **BASE), {"few-shot": 0.2, "rag": 0.22}, "try a stronger base model", "has not been tried"),
     (BASE, {"few-shot": 0.2, "rag": 0.21}, "fine-tune", "no clear difference"),
     (BASE, {"few-shot": 0.2, "rag": 0.3}, "fine-tune", "retrieval beats prompting by +0.100"),
@@ -41,7 +41,7 @@ def test_every_recommendation_path(answers, scores, expected, reason):
 
 def test_every_recommendation_is_reachable():
     reached = set()
-    for answers, scores in [({}, {}), (dict(examples=1, tried_prompting=True), {}), (BASE, {"few-shot": 0.1, "fine-tuned": 0.9}),
+    for answers, scores in [({}, {}), ({"examples": 1, "tried_prompting": True}, {}), (BASE, {"few-shot": 0.1, "fine-tuned": 0.9}),
                             (BASE, {"few-shot": 0.1, "rag": 0.95}), (dict(stronger_model_untried=True, **BASE), {"few-shot": 0.1})]:
         reached.add(decide(Answers(**answers), scores).recommendation)
     assert reached == set(RECOMMENDATIONS)

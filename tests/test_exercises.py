@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from french import code_tokens, english_share
+
 from lessonlib import exercises, i18n
 from lessonlib.exercises import EXERCISES, check, show_solution
 
@@ -18,7 +18,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 
 
 def _run(code: str, scope: dict) -> dict:
-    exec(compile(code, "<exercise>", "exec"), scope)
+    exec(compile(code, "<exercise>", "exec"), scope)  # noqa: S102 - a solution is code for the learner to run
     return scope
 
 
@@ -120,8 +120,9 @@ def test_a_hint_points_the_way_without_giving_the_answer():
     """05.1's hint names the method (the interval of the paired differences), not the interval; 07.1's names where
     AutoTrain's own names are (the configuration), not the names."""
     from lessonlib.evaluate import bootstrap_interval
+    from lessonlib.exercises import n05_evaluate
 
-    low, high = bootstrap_interval([t - f for t, f in zip(exercises._TUNED_F1, exercises._FEW_SHOT_F1)])
+    low, high = bootstrap_interval([t - f for t, f in zip(n05_evaluate._TUNED_F1, n05_evaluate._FEW_SHOT_F1)])
     right = "noise" if low <= 0 <= high else "gain"
     hint = check("05.1", "gain" if right == "noise" else "noise").message
     assert "bootstrap_interval" in hint and f"{low:+.3f}" not in hint and f"{high:+.3f}" not in hint

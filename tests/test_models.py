@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import shutil
 from pathlib import Path
 
@@ -20,7 +22,7 @@ def _fake_cache(folder: Path) -> Path:
     folder.mkdir(parents=True)
     save_file({"w": torch.arange(64, dtype=torch.float32)}, str(folder / "model.safetensors"))
     (folder / "config.json").write_text("{}")
-    models._write_manifest(folder, Path(models.GGUF_NAME))
+    models.write_manifest(folder, Path(models.GGUF_NAME))
     return folder
 
 
@@ -58,7 +60,7 @@ def test_the_bf16_copy_holds_the_weights_rounded_and_loads_by_resolve(monkeypatc
     weights = torch.linspace(-3, 3, 64, dtype=torch.float32) / 7  # values that bf16 rounds
     save_file({"w": weights, "b": torch.ones(2, 3)}, str(folder / "model.safetensors"), metadata={"format": "pt"})
     (folder / "config.json").write_text("{}")
-    models._write_manifest(folder, Path(models.GGUF_NAME))
+    models.write_manifest(folder, Path(models.GGUF_NAME))
     assert models.resolve("smollm2") == str(folder)
     copy = Path(models.resolve("smollm2", dtype="bfloat16"))
     assert copy == folder / models.BF16_FOLDER and models.cache_state(copy, verify=True).ready
@@ -72,7 +74,9 @@ def test_the_bf16_copy_holds_the_weights_rounded_and_loads_by_resolve(monkeypatc
 
 
 def test_missing_wheel_gives_the_install_command(monkeypatch):
-    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(LessonError) as info:
         models.gguf_path()
     assert models.INSTALL_WHEEL in info.value.fix
@@ -187,8 +191,8 @@ def test_greedy_replies_are_reused_without_loading_the_model(model_dir, tmp_path
     models.unload()
     again, cached_seconds = models.generate_many_timed(conversations, max_new_tokens=8)
     assert again == first and cached_seconds == pytest.approx(seconds, abs=1e-3)
-    assert models._LOADED == {}  # answered from the cache: nothing was loaded
-    assert models.generate_many(conversations, max_new_tokens=9) != [] and models._LOADED  # other settings: generated
+    assert models.loading._LOADED == {}  # answered from the cache: nothing was loaded
+    assert models.generate_many(conversations, max_new_tokens=9) != [] and models.loading._LOADED  # other settings: generated
     models.chat("Name one fruit.", max_new_tokens=8, temperature=0.7)  # sampling is never cached
     assert len(list((tmp_path / "generations").rglob("*.json"))) == 2
 
@@ -253,7 +257,7 @@ def test_long_prompts_are_generated_in_smaller_batches():
     short, long = [{"role": "user", "content": "x" * 100}], [{"role": "user", "content": "x" * 1500}]
     assert [len(b) for b in models.batches([short] * 10)] == [8, 2]
     assert [len(b) for b in models.batches([long] * 10)] == [4, 4, 2]  # 4 x 1,500 characters fill the budget
-    assert sum(models.batches([short, long, short] * 3), []) == [short, long, short] * 3  # the order is kept
+    assert functools.reduce(operator.iadd, models.batches([short, long, short] * 3), []) == [short, long, short] * 3  # the order is kept
 
 
 def test_the_reply_cache_keeps_to_its_size_and_drops_the_entries_used_longest_ago(tmp_path, monkeypatch):

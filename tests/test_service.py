@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -31,7 +32,7 @@ class Service:
     def __init__(self, state: Path, *extra: str, **env: str):
         self.state, self.port, self.process, self.extra, self.env = state, _free_port(), None, extra, env
 
-    def start(self) -> "Service":
+    def start(self) -> Service:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "LESSONLIB_OFFLINE": "1", **self.env}
         self.process = subprocess.Popen([sys.executable, "-m", "lessonlib", "serve", "--port", str(self.port), "--state", str(self.state),
                                          *self.extra],
@@ -88,8 +89,8 @@ def finished(running, tmp_path_factory):
     """The cookbook's steps, unchanged SDK code: upload, create, follow to succeeded."""
     train, valid = _data(tmp_path_factory.mktemp("data"), 16, 4)
     client = running.client()
-    training = client.files.create(file=open(train, "rb"), purpose="fine-tune")
-    validation = client.files.create(file=open(valid, "rb"), purpose="fine-tune")
+    training = client.files.create(file=Path(train), purpose="fine-tune")
+    validation = client.files.create(file=Path(valid), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(training_file=training.id, validation_file=validation.id, model="gpt-4o-mini-2024-07-18",
                                          suffix="recipes", hyperparameters={"n_epochs": 1})
     assert job.status == "validating_files" and job.id.startswith("ftjob-")
@@ -229,7 +230,7 @@ def test_every_malformed_request_gets_a_4xx_shaped_like_openais(running):
 def test_cancel_stops_the_job(running, tmp_path):
     client = running.client()
     train, _ = _data(tmp_path, 40)
-    uploaded = client.files.create(file=open(train, "rb"), purpose="fine-tune")
+    uploaded = client.files.create(file=Path(train), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini", hyperparameters={"n_epochs": 3})
     _wait(client, job.id, until=lambda j: any(e.message.startswith("Step 1/") for e in
                                               client.fine_tuning.jobs.list_events(fine_tuning_job_id=j.id, limit=5).data))
@@ -248,7 +249,7 @@ def test_a_killed_service_resumes_the_job_after_a_restart(tmp_path):
     try:
         client = svc.client()
         train, _ = _data(tmp_path, 8)
-        uploaded = client.files.create(file=open(train, "rb"), purpose="fine-tune")
+        uploaded = client.files.create(file=Path(train), purpose="fine-tune")
         job = client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini", hyperparameters={"n_epochs": 2})
         _wait(client, job.id, until=lambda j: bool(client.fine_tuning.jobs.checkpoints.list(j.id).data))  # step 4 of 8 saved
         svc.kill()
@@ -265,7 +266,7 @@ def test_a_killed_service_resumes_the_job_after_a_restart(tmp_path):
 
 
 def test_the_service_refuses_to_listen_beyond_loopback_without_keys():
-    from lessonlib.service.app import serve
+    from lessonlib.service.run import serve
 
     with pytest.raises(LessonError, match="reachable from other machines"):
         serve(host="0.0.0.0", port=_free_port())
@@ -287,7 +288,7 @@ def test_streamed_replies_match_and_adapters_share_one_base_model(finished, runn
     assert "," not in stopped.choices[0].message.content
     # tuned, checkpoint and base models: one base model in memory, adapters switched (a few MB each, not a model each)
     service_process = psutil.Process(running.process.pid)
-    rss = lambda: sum(p.memory_info().rss for p in [service_process, *service_process.children(recursive=True)]) / 1e9  # noqa: E731
+    rss = lambda: sum(p.memory_info().rss for p in [service_process, *service_process.children(recursive=True)]) / 1e9
     before = rss()
     checkpoint = client.fine_tuning.jobs.checkpoints.list(job.id).data[0].fine_tuned_model_checkpoint
     for model in (checkpoint, "gpt-4o-mini", job.fine_tuned_model):
@@ -302,7 +303,7 @@ def test_a_full_queue_answers_429_with_retry_after(tmp_path):
     try:
         client = svc.client()
         train, _ = _data(tmp_path, 8)
-        uploaded = client.files.create(file=open(train, "rb"), purpose="fine-tune")
+        uploaded = client.files.create(file=Path(train), purpose="fine-tune")
         client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini")
         with pytest.raises(openai.RateLimitError) as info:
             client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini")
@@ -347,7 +348,7 @@ def test_keys_let_only_their_owners_in_and_keep_each_ones_work_apart(tmp_path):
 
 def test_a_bad_keys_file_is_named_with_its_line(tmp_path):
     from lessonlib.errors import LessonError
-    from lessonlib.service.app import read_keys
+    from lessonlib.service.run import read_keys
 
     bad = tmp_path / "keys.txt"
     bad.write_text("ada:ada-key-0123456789\nbob short\n", encoding="utf-8")
@@ -369,7 +370,7 @@ def test_the_azure_tutorial_runs_on_the_service_and_a_tuned_model_answers_only_w
         monkeypatch.setenv(name, value)
     client = openai.AzureOpenAI(azure_endpoint=endpoint, api_key="local-azure-key", api_version="2024-10-21", max_retries=0)
     train, _ = _data(tmp_path, 2)
-    uploaded = client.files.create(file=open(train, "rb"), purpose="fine-tune")
+    uploaded = client.files.create(file=Path(train), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-35-turbo-0125", suffix="recipes",
                                          hyperparameters={"n_epochs": 1})
     job = _wait(client, job.id)
@@ -407,7 +408,7 @@ def test_the_lesson_assignment_code_runs_unchanged_with_only_the_sdks_own_settin
     path, _ = _data(tmp_path, 4)
 
     client = OpenAI()
-    ft_file = client.files.create(file=open(path, "rb"), purpose="fine-tune")
+    ft_file = client.files.create(file=open(path, "rb"), purpose="fine-tune")  # noqa: SIM115 - the assignment's own call
     ft_filejob = client.fine_tuning.jobs.create(training_file=ft_file.id, model="gpt-3.5-turbo")
     assert ft_filejob.id in [j.id for j in client.fine_tuning.jobs.list(limit=10).data]
     client.fine_tuning.jobs.list_events(fine_tuning_job_id=ft_filejob.id, limit=10)
@@ -428,7 +429,7 @@ def test_an_idle_service_gives_the_models_memory_back_and_loads_it_again_when_as
     svc = Service(tmp_path / "state", LESSONLIB_SERVICE_IDLE_UNLOAD="1").start()
     try:
         client, process = svc.client(), psutil.Process(svc.process.pid)
-        ask = lambda: client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}],  # noqa: E731
+        ask = lambda: client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}],
                                                      max_tokens=3).choices[0].message.content
 
         def living(processes):  # a worker that has just exited is a zombie until the service reaps it: gone
@@ -438,10 +439,10 @@ def test_an_idle_service_gives_the_models_memory_back_and_loads_it_again_when_as
                 except (psutil.ZombieProcess, psutil.NoSuchProcess):
                     pass
 
-        tree = lambda: sum(rss for _, _, rss in living([process, *process.children(recursive=True)]))  # noqa: E731
+        tree = lambda: sum(rss for _, _, rss in living([process, *process.children(recursive=True)]))
         assert ask()
         loaded = tree()
-        workers = lambda: [p for p, cmdline, _ in living(process.children()) if "resource_tracker" not in cmdline]  # noqa: E731
+        workers = lambda: [p for p, cmdline, _ in living(process.children()) if "resource_tracker" not in cmdline]
         assert workers(), "the model is in a reply worker"
         deadline = time.monotonic() + 20
         while workers():  # idle for 1 s: the reply worker exits, and its libraries' memory goes back too
@@ -460,8 +461,8 @@ def test_a_training_step_gets_the_services_model_memory_first(running, monkeypat
 
     client = running.client()
     assert client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
-    assert service.release_model(running.port, running.state) is True  # it held the model for that reply
-    assert service.release_model(running.port, running.state) is False  # nothing left to give
+    assert service.release_model(running.port) is True  # it held the model for that reply
+    assert service.release_model(running.port) is False  # nothing left to give
     monkeypatch.setenv("LESSONLIB_SERVICE_PORT", str(running.port))
     models.make_room_for_training()  # the same call, through the default port
     assert client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
@@ -504,10 +505,10 @@ def test_a_notebook_kernel_gets_its_charts_drawn_by_the_service(running, monkeyp
     import urllib.request
     from types import SimpleNamespace
 
-    from lessonlib import plots
+    from lessonlib import local_service, plots
 
     monkeypatch.setenv("LESSONLIB_SERVICE_PORT", str(running.port))
-    monkeypatch.setattr(plots, "_NO_SERVICE", [])
+    monkeypatch.setattr(local_service, "_NO_SERVICE", [])
     with monkeypatch.context() as kernel:  # as in a running Jupyter kernel
         kernel.setitem(sys.modules, "ipykernel.kernelapp", SimpleNamespace(IPKernelApp=SimpleNamespace(initialized=lambda: True)))
         assert plots.draws_in_service()
@@ -533,8 +534,8 @@ def test_a_notebook_kernel_gets_its_charts_drawn_by_the_service(running, monkeyp
     def cannot_start(*args, **kwargs):
         raise LessonError("the local service did not start")
 
-    monkeypatch.setattr(service, "start", cannot_start)  # no service: drawn here, the same
-    assert plots.png(chart, where="service") == here and plots._NO_SERVICE  # and not tried again in this process
+    monkeypatch.setattr(local_service, "start", cannot_start)  # no service: drawn here, the same
+    assert plots.png(chart, where="service") == here and local_service._NO_SERVICE  # and not tried again in this process
 
 
 def test_the_reply_worker_survives_a_client_that_leaves_and_a_request_that_fails(model_dir):
@@ -587,3 +588,21 @@ def test_a_service_a_notebook_kernel_started_ends_with_its_jupyter_server(tmp_pa
         time.sleep(0.2)
     assert not service.running(port), "the service outlived the Jupyter server that ran its kernel"
     assert "the service stops" in (tmp_path / "state" / "service.log").read_text(encoding="utf-8")
+
+
+def test_a_kernel_never_talks_to_the_service_of_another_checkout_or_version(running, monkeypatch):
+    """The service says which lessonlib it runs; a kernel whose package or version differs is refused, with the port."""
+    import urllib.request
+
+    from lessonlib import local_service
+
+    request = urllib.request.Request(service.base_url(running.port) + "/lessonlib/about")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert json.loads(answer.read()) == local_service.about()
+    monkeypatch.setattr(local_service, "_CHECKED", set())
+    assert service.start(running.port) is None  # this checkout's: found, not started again
+    monkeypatch.setattr(local_service, "_CHECKED", set())
+    monkeypatch.setattr(local_service, "about", lambda: {"version": "0.0.9", "package": "/elsewhere/lessonlib"})
+    with pytest.raises(LessonError, match=f"port {running.port} is held by another lessonlib service") as refused:
+        service.start(running.port)
+    assert "LESSONLIB_SERVICE_PORT" in refused.value.fix

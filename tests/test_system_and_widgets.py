@@ -131,7 +131,7 @@ def test_room_is_what_the_kernel_can_give_back_on_recorded_files(tmp_path, versi
     kernel memory and the mapped file pages on the active list; room: the rest of the file cache."""
     stat = system.read_memory_stat(RECORDED / "v1-after-04.memory.stat")
     limits = system.cgroup_limits(_recorded("v1-after-04", tmp_path, version))
-    anon, mapped, active = stat["total_rss"], stat["total_mapped_file"], stat["total_active_file"]
+    anon, mapped, _active = stat["total_rss"], stat["total_mapped_file"], stat["total_active_file"]
     assert anon / 1e9 <= limits.memory_used_gb <= (anon + 0.05e9 + mapped) / 1e9  # + some kernel memory
     # after notebook 04 (its kernel ended), 0.7 GiB of cache on the active list, nearly none of it mapped:
     # reclaimable. Counting it as used, as "usage less inactive file" does, left 1.0 GB of 2.1 where the
@@ -178,10 +178,8 @@ def test_threads_follow_the_cpu_quota_not_the_host(tmp_path, monkeypatch):
 
 def test_a_run_that_would_not_fit_is_refused_with_the_numbers(tmp_path, monkeypatch):
     """Binder's 2 GB with 1.6 GB in use: the run says so before any model loads, and how to make room."""
-    import lessonlib.train.machine as machine
-    import lessonlib.train.runner as runner
     from lessonlib.errors import LessonError
-    from lessonlib.train import RunConfig, run
+    from lessonlib.train import RunConfig, machine, run, runner
 
     binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1600000000"))
     monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)
@@ -196,11 +194,8 @@ def test_a_run_that_would_not_fit_is_refused_with_the_numbers(tmp_path, monkeypa
 
 def test_a_kernel_that_trained_before_counts_its_free_heap_as_room(tmp_path, monkeypatch):
     """Notebook 04 trains twice in its kernel: the first run leaves free heap blocks that the second reuses."""
-    import lessonlib.train.events as events
-    import lessonlib.train.machine as machine
-    import lessonlib.train.runner as runner
     from lessonlib.errors import MemoryShortfall
-    from lessonlib.train import MachinePlan
+    from lessonlib.train import MachinePlan, events, machine, runner
 
     binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1300000000"))
     monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)
@@ -217,14 +212,14 @@ def test_a_kernel_that_trained_before_counts_its_free_heap_as_room(tmp_path, mon
 def test_a_model_load_short_of_memory_collects_this_process_first_then_asks_the_service(monkeypatch):
     """A kernel that trained in-process holds the finished run's garbage until a collection: the guard collects
     (and trims the heap) before it asks the local service for its model, and before it refuses."""
-    from lessonlib import models, service
+    from lessonlib import local_service, models
     from lessonlib.errors import MemoryShortfall
 
     calls = []
     monkeypatch.setattr(system, "memory_shortfall", lambda needed: "needs about 0.5 GB more memory, and 0.4 GB is free")
     monkeypatch.setattr(system, "give_back_memory", lambda: calls.append("collect"))
-    monkeypatch.setattr(service, "release_model", lambda: calls.append("service") or False)
-    monkeypatch.setattr(models, "_LOADED", {})
+    monkeypatch.setattr(local_service, "release_model", lambda: calls.append("service") or False)
+    monkeypatch.setattr(models.loading, "_LOADED", {})
     with pytest.raises(MemoryShortfall, match="loading the model needs about 0.5 GB"):
         models.load(device="cpu")
     assert calls == ["collect", "service"]
@@ -232,11 +227,8 @@ def test_a_model_load_short_of_memory_collects_this_process_first_then_asks_the_
 
 def test_a_kernel_that_trained_before_counts_on_what_that_run_measured(tmp_path, monkeypatch):
     """A second run in a kernel needs no more than the first one's measured peak above today's memory."""
-    import lessonlib.train.events as events
-    import lessonlib.train.machine as machine
-    import lessonlib.train.runner as runner
     from lessonlib.errors import MemoryShortfall
-    from lessonlib.train import MachinePlan
+    from lessonlib.train import MachinePlan, events, machine, runner
 
     binder = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1300000000"))
     monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": binder)
@@ -267,7 +259,7 @@ def test_loading_a_model_that_would_not_fit_is_refused(tmp_path, monkeypatch, mo
 
     full = system.cgroup_limits(_cgroup_v2(tmp_path / "cg", limit="2000000000", current="1700000000"))
     monkeypatch.setattr(system, "cgroup_limits", lambda root="/sys/fs/cgroup": full)
-    monkeypatch.setattr(models, "_LOADED", {})
+    monkeypatch.setattr(models.loading, "_LOADED", {})
     monkeypatch.setenv("LESSONLIB_GENERATION_DTYPE", dtype)  # the weights' size: 4 or 2 bytes a parameter
     monkeypatch.setattr(system, "heap_free_gb", lambda: 0.0)
     with pytest.raises(LessonError, match=rf"loading the model needs about {needed} GB more memory, and 0\.3 GB is free"):
@@ -437,9 +429,9 @@ def test_the_data_size_study_runs_in_the_background_and_shows_each_run_as_it_end
         assert view.running() and not view.results
         assert view.join(timeout=0.3) == [] and "Training on 10 examples: step 8 of 32" in view.status.value
         go.set()
-        from lessonlib import binder
+        from lessonlib import memory_shares as binder
 
-        exec(binder.AFTER_RUN_ALL, {})  # what tools run in a kernel after its last cell: it waits for the study
+        exec(binder.AFTER_RUN_ALL, {})  # noqa: S102 - what tools run in a kernel after its last cell: it waits for the study
         assert not view.running()
         assert wait_for_background(timeout=10) == 0  # nothing left to wait for
         assert [r.examples for r in view.results] == [10, 50]

@@ -26,8 +26,8 @@ def small_data(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def tiny(tmp_path: Path, data: tuple[Path, Path], **overrides) -> RunConfig:
-    values = dict(train_file=str(data[0]), valid_file=str(data[1]), output_dir=str(tmp_path / "run"), max_steps=2,
-                  batch_size=2, max_length=160, save_every=1)
+    values = {"train_file": str(data[0]), "valid_file": str(data[1]), "output_dir": str(tmp_path / "run"), "max_steps": 2,
+                  "batch_size": 2, "max_length": 160, "save_every": 1}
     values.update(overrides)
     return RunConfig(**values)
 
@@ -61,10 +61,10 @@ def test_bad_yaml_is_a_clear_error(tmp_path):
 def test_machine_plan():
     import functools
 
-    from lessonlib.system import Limits
+    from lessonlib.system import ContainerLimits
 
     # the recipe set's longest example; no container limit (as on a laptop), whatever this machine's cgroup says
-    plan_for = functools.partial(_plan_for, longest_example=258, limits=Limits(None, None, None, None))
+    plan_for = functools.partial(_plan_for, longest_example=258, limits=ContainerLimits(None, None, None, None))
     no_bf16 = {"cores": 2, "avx512_bf16": False, "amx": False}
     plan = plan_for(RunConfig(), device="cpu", cpu=no_bf16)
     assert plan.bf16 is False and plan.threads == 2 and plan.reasons
@@ -128,7 +128,7 @@ def test_compact_loss_head_gives_the_same_loss_and_gradients(model_dir):
     from transformers import AutoModelForCausalLM
     from trl.trainer.utils import add_fused_lm_head
 
-    from lessonlib.train import measures
+    from lessonlib.train import optimizations as measures
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
@@ -164,7 +164,7 @@ def test_padding_free_rows_keep_each_example_to_itself(model_dir):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from lessonlib.train import measures
+    from lessonlib.train import optimizations as measures
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     a, b = torch.randint(100, 40000, (1, 37)), torch.randint(100, 40000, (1, 50))
@@ -189,7 +189,7 @@ def test_lean_fp32_changes_memory_not_maths(model_dir):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from lessonlib.train.measures import make_lean
+    from lessonlib.train.optimizations import make_lean
 
     torch.manual_seed(0)
     ids = torch.randint(100, 40000, (1, 48))
@@ -259,7 +259,7 @@ def test_heap_is_trimmed_every_ten_layers_of_a_training_forward_pass(monkeypatch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from lessonlib import system
-    from lessonlib.train import measures
+    from lessonlib.train import optimizations as measures
 
     calls: list[int] = []
 
@@ -299,7 +299,7 @@ def test_training_template_renders_like_the_model_template(model_dir):
 
 
 def test_bad_data_is_refused_before_any_model_loads(tmp_path, monkeypatch):
-    import lessonlib.train.runner as runner
+    from lessonlib.train import runner
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
@@ -433,14 +433,14 @@ def test_training_widget_runs_and_stops(tmp_path, small_data, model_dir):
 def test_the_plan_fits_what_the_container_has_free(monkeypatch):
     """On Binder, with other kernels running, the plan takes its leaner settings instead of a refusal."""
     from lessonlib import system
-    from lessonlib.system import Limits
+    from lessonlib.system import ContainerLimits
 
     monkeypatch.setattr(system, "heap_free_gb", lambda: 0.0)  # a fresh process (this one's heap holds the other tests')
 
     no_bf16 = {"cores": 2, "avx512_bf16": False, "amx": False}
-    roomy = _plan_for(RunConfig(), device="cpu", cpu=no_bf16, longest_example=258, limits=Limits(2, None, 8.0, 1.0))
+    roomy = _plan_for(RunConfig(), device="cpu", cpu=no_bf16, longest_example=258, limits=ContainerLimits(2, None, 8.0, 1.0))
     assert not roomy.activation_checkpointing and not any("instead of" in r for r in roomy.reasons)
-    crowded = _plan_for(RunConfig(), device="cpu", cpu=no_bf16, longest_example=258, limits=Limits(2, None, 2.0, 1.2))
+    crowded = _plan_for(RunConfig(), device="cpu", cpu=no_bf16, longest_example=258, limits=ContainerLimits(2, None, 2.0, 1.2))
     assert crowded.activation_checkpointing and crowded.estimated_peak_gb < roomy.estimated_peak_gb
     assert any("what this container has free now" in r and "0.15 GB left for them to move" in r for r in crowded.reasons)
 
@@ -495,7 +495,7 @@ def test_lean_conversion_gives_file_pages_back_and_loses_nothing(tmp_path):
     converted to bf16; anonymous memory is never touched, and the mapped values stay readable."""
     import torch
 
-    from lessonlib.train import measures
+    from lessonlib.train import optimizations as measures
 
     values = torch.arange(1 << 20, dtype=torch.float32)  # 4 MB
     path = tmp_path / "weights.bin"
@@ -532,7 +532,7 @@ def _remove_sdpa_function(monkeypatch):
 
 
 def _remove_silu_backward(monkeypatch):
-    from lessonlib.train import measures
+    from lessonlib.train import optimizations as measures
 
     real = measures._resolve
     monkeypatch.setattr(measures, "_resolve", lambda name: (_ for _ in ()).throw(LookupError(f"{name} is missing"))
@@ -557,7 +557,7 @@ REMOVALS = {
 
 @pytest.mark.parametrize("name", sorted(REMOVALS))
 def test_a_measure_whose_parts_are_missing_is_skipped_with_the_reason(monkeypatch, name):
-    from lessonlib.train import measures
+    from lessonlib.train import optimizations as measures
 
     no_bf16 = {"cores": 2, "avx512_bf16": False, "amx": False}
     before = plan_for(RunConfig(memory_budget_gb=1.5), device="cpu", cpu=no_bf16, owns_process=True)
@@ -573,7 +573,7 @@ def test_a_measure_whose_parts_are_missing_is_skipped_with_the_reason(monkeypatc
 def test_the_onednn_cache_measure_is_for_bf16_runs_in_their_own_process(monkeypatch):
     import os
 
-    from lessonlib.train import measures
+    from lessonlib.train import optimizations as measures
 
     native = {"cores": 2, "avx512_bf16": True, "amx": False}
     monkeypatch.delenv(measures.ONEDNN_CACHE_VARIABLE, raising=False)
@@ -593,7 +593,7 @@ def test_the_onednn_cache_measure_is_for_bf16_runs_in_their_own_process(monkeypa
 
 
 def test_a_measure_measured_with_another_library_version_is_skipped(monkeypatch):
-    from lessonlib.train import measures
+    from lessonlib.train import optimizations as measures
 
     _other_version(monkeypatch, "transformers")
     assert "measured with transformers 5.24" in measures.check("attention_by_example")
@@ -677,15 +677,15 @@ def test_the_recipe_is_the_public_trl_code(small_data, tmp_path):
     assert recipe.lora_config(RunConfig(method="full")) is None
 
 
-def test_private_names_are_reached_only_in_the_measures_module():
-    """A ``._name`` reached on another library's object appears in lessonlib/train/measures.py only."""
+def test_private_names_are_reached_only_in_the_optimizations_module():
+    """A ``._name`` reached on another library's object appears in lessonlib/train/optimizations.py only."""
     import re
 
     root = Path(__file__).resolve().parent.parent / "lessonlib"
     pattern = re.compile(r"\b(?:torch|transformers|trl|peft|ctypes|libc|trl_utils|hf_logging|F|AttentionInterface|"
                          r"ALL_ATTENTION_FUNCTIONS|config|model|module|tokenizer|trainer)\b[\w.]*\._[a-zA-Z]\w*|getattr\([^)]*\"_[a-zA-Z]\w*\"")
     found = {str(path.relative_to(root)) for path in root.rglob("*.py") if pattern.search(path.read_text(encoding="utf-8"))}
-    assert found <= {"train/measures.py"}, found
+    assert found <= {"train/optimizations.py"}, found
 
 
 def test_training_monitor_follows_a_trainer_of_the_learners_own():
@@ -760,7 +760,7 @@ run_in_subprocess(RunConfig.load({str(config)!r}), on_event=first)
 """
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     with open(out, "w") as stdout, open(err, "w") as stderr:  # files, not pipes: the child writes to them too
-        subprocess.run([sys.executable, "-c", parent], stdout=stdout, stderr=stderr, timeout=300, cwd=tmp_path)
+        subprocess.run([sys.executable, "-c", parent], stdout=stdout, stderr=stderr, timeout=300, cwd=tmp_path, check=False)
     children = [int(pid) for pid in out.read_text().split()]
     assert len(children) == 1, err.read_text()[-2000:]
     deadline = time.monotonic() + 60
@@ -801,7 +801,7 @@ def test_the_limits_runs_pass_their_early_stopping_settings_to_trl():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         args = recipe.sft_config(config, plan_for(config), config.output_dir)
-    shown = dict(eval_strategy="steps", eval_steps=4, save_strategy="steps", save_steps=4, load_best_model_at_end=True,
-                 metric_for_best_model="eval_loss", greater_is_better=False)
+    shown = {"eval_strategy": "steps", "eval_steps": 4, "save_strategy": "steps", "save_steps": 4, "load_best_model_at_end": True,
+                 "metric_for_best_model": "eval_loss", "greater_is_better": False}
     assert {name: getattr(args, name) for name in shown} == shown
     assert config.early_stopping and config.early_stopping_patience == 2

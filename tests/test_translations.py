@@ -13,10 +13,10 @@ import re
 
 import nbformat
 import pytest
-
-import translations as T
 from french import code_tokens
 from french import english_share as _english_share
+
+import translations as T
 from lessonlib import i18n
 
 LANG = "fr"
@@ -42,7 +42,7 @@ def test_every_english_notebook_has_its_french_one():
 @pytest.mark.parametrize("path", FRENCH, ids=lambda p: p.name)
 def test_a_french_notebook_opens_with_its_goal_what_it_needs_and_its_time(path):
     first = nbformat.read(path, as_version=4).cells[0].source
-    assert re.search(r"\*\*Objectif :\*\*.+\*\*Il vous faut :\*\*.+\*\*Durée :\*\*", first, re.S), first[:300]
+    assert re.search(r"\*\*Objectif :\*\*.+\*\*Il vous faut :\*\*.+\*\*Durée :\*\*", first, re.DOTALL), first[:300]
 
 
 def test_the_package_catalogue_is_up_to_date_and_whole():
@@ -104,8 +104,7 @@ def _shown(widget) -> list[str]:
         value = getattr(widget, name, None)
         if isinstance(value, str) and (name != "value" or type(widget).__name__ in {"HTML", "Label"}):
             texts.append(value)
-    for option in getattr(widget, "_options_labels", ()) or ():
-        texts.append(option)
+    texts.extend(getattr(widget, "_options_labels", ()) or ())
     for child in getattr(widget, "children", ()):
         texts += _shown(child)
     return texts
@@ -114,7 +113,16 @@ def _shown(widget) -> list[str]:
 def test_the_widgets_speak_french(french, tmp_path):
     from lessonlib import jupyter
     from lessonlib.train import ProgressEvent, RunConfig
-    from lessonlib.widgets import BeforeAfter, BreakEvenExplorer, ChatBox, Checklist, DataDoctor, DataSizeStudy, KernelCleaner, TrainingMonitor
+    from lessonlib.widgets import (
+        BeforeAfter,
+        BreakEvenExplorer,
+        ChatBox,
+        Checklist,
+        DataDoctor,
+        DataSizeStudy,
+        KernelCleaner,
+        TrainingMonitor,
+    )
 
     doctor = DataDoctor("data/examples/broken-recipes.jsonl")
     checklist = Checklist(scores={"few-shot": 0.4})
@@ -151,9 +159,9 @@ def test_the_course_map_links_the_french_notebooks(french):
 
 
 def test_the_french_glossary_gives_every_term_its_french_name_and_the_notebooks_link_it():
-    english = re.findall(r"^### (.+)$", (T.NOTEBOOKS / "glossary.md").read_text(encoding="utf-8"), re.M)
+    english = re.findall(r"^### (.+)$", (T.NOTEBOOKS / "glossary.md").read_text(encoding="utf-8"), re.MULTILINE)
     french = (T.NOTEBOOKS / LANG / "glossaire.md").read_text(encoding="utf-8")
-    entries = dict(re.findall(r"^### (.+)\n\*\*En français :\*\* ([^.]+)\.", french, re.M))
+    entries = dict(re.findall(r"^### (.+)\n\*\*En français :\*\* ([^.]+)\.", french, re.MULTILINE))
     assert set(english) <= set(entries), set(english) - set(entries)
     prose = "\n".join(c.source for path in FRENCH for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
     assert "glossary.md" not in prose

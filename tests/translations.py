@@ -33,8 +33,8 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lessonlib import course  # noqa: E402
-from lessonlib.i18n import DOMAIN, LOCALE_DIR, catalogue_path, is_prose, pieces, translate_code  # noqa: E402,F401
+from lessonlib import course
+from lessonlib.i18n import DOMAIN, LOCALE_DIR, catalogue_path, is_prose, pieces, translate_code  # noqa: F401
 
 NOTEBOOKS = ROOT / "notebooks"
 TRANSLATIONS = ROOT / "translations"

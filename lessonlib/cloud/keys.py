@@ -23,18 +23,14 @@ from ..settings import KEY_VARIABLES, repo_root
 
 
 def _dotenv_values() -> dict[str, str]:
-    """KEY=VALUE lines of ``.env`` in the current folder or the repository root (first found)."""
+    """The variables of ``.env`` in the current folder or the repository root (the first found), read by
+    python-dotenv as a shell reads them (quotes, ``export``, inline comments); the environment is left alone."""
+    from dotenv import dotenv_values
+
     for folder in (Path.cwd(), repo_root()):
         path = folder / ".env"
         if path.is_file():
-            values = {}
-            for line in path.read_text(encoding="utf-8").splitlines():
-                line = line.strip()
-                if not line or line.startswith("#") or "=" not in line:
-                    continue
-                name, value = line.split("=", 1)
-                values[name.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-            return values
+            return {name: value for name, value in dotenv_values(path).items() if value is not None}
     return {}
 
 

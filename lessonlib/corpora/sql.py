@@ -185,7 +185,7 @@ def same_result(predicted: str, gold: str, db: sqlite3.Connection) -> bool:
 
 def make_example(rng: random.Random, db: sqlite3.Connection) -> dict[str, Any]:
     """One question and its gold query, as an OpenAI chat record."""
-    phrasings, sql, kind = rng.choice(TEMPLATES)
+    phrasings, sql, _kind = rng.choice(TEMPLATES)
     titles = [r[0] for r in db.execute("SELECT title FROM recipes ORDER BY id")]
     params = {
         "cuisine": rng.choice(CUISINES),

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from ..models import REPLY_WORKER
+from ..child import Child
+from ..errors import LessonError
 from ..i18n import _
+
+REPLY_WORKER = "lessonlib-replies"  # the reply worker's process name
 
 
 class Model:
@@ -38,18 +42,14 @@ class Model:
         """The model set up for ``adapter`` (``None``: the base), loading what is missing; a context for generation."""
         import contextlib
 
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         from .. import models
 
         if models.loaded():  # one model in memory at a time: the one generate() used goes
             models.unload()
-        if self.model is None:
-            models._quiet_transformers()  # no per-tensor progress bars in the service's log
-            source = models.resolve(None)
-            self.tokenizer = self.tokenizer or AutoTokenizer.from_pretrained(source)
-            self.model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval()
+        if self.model is None:  # loaded as a kernel loads it (the same dtype, the same memory check), then kept here
+            base = models.load(None)
+            self.model, self.tokenizer = base.model, base.tokenizer
+            models.unload()
         if adapter is None:
             return self.model.disable_adapter() if self.adapters else contextlib.nullcontext()
         if adapter not in self.adapters:
@@ -69,7 +69,8 @@ class Model:
         return contextlib.nullcontext()
 
     def _inputs(self, messages: list[dict[str, str]]) -> Any:
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                  return_dict=True).to(self.model.device)
 
     def _options(self, max_tokens: int, temperature: float, seed: int) -> dict[str, Any]:
         import torch
@@ -101,16 +102,33 @@ class Model:
 
     def reply(self, messages: list[dict[str, str]], *, adapter: str | None, max_tokens: int, temperature: float = 0.0,
               seed: int = 0) -> tuple[str, int, int]:
-        """The reply, the prompt's tokens and the reply's tokens (its end-of-turn token included when it ended)."""
+        """The reply, the prompt's tokens and the reply's tokens (its end-of-turn token included when it ended).
+
+        A greedy reply (``temperature`` 0) is kept in the reply cache that :func:`lessonlib.models.generate` uses
+        (:mod:`lessonlib.generation_cache`), with its token counts: asked again, it loads nothing."""
         import torch
 
+        from .. import generation_cache
+        from ..models.generation import cache_payload
+
+        payload = cache_payload(None, adapter, max_tokens, "chat") if temperature <= 0 else None
+        key = generation_cache.entry_key({**payload, "batch": [messages]}) if payload else None
+        cached = generation_cache.lookup(key) if key else None
+        if cached and len(cached[0]) == 3:
+            reply, prompt, completion = cached[0]
+            return reply, int(prompt), int(completion)
         with self.lock:
             context = self._ready(adapter)
             inputs = self._inputs(messages)
+            started = time.perf_counter()
             with context, torch.inference_mode():
                 output = self.model.generate(**inputs, **self._options(max_tokens, temperature, seed))
         new = output[0, inputs["input_ids"].shape[1]:]
-        return self.tokenizer.decode(new, skip_special_tokens=True).strip(), int(inputs["input_ids"].shape[1]), int(new.shape[0])
+        reply = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        prompt, completion = int(inputs["input_ids"].shape[1]), int(new.shape[0])
+        if key:
+            generation_cache.store(key, [reply, str(prompt), str(completion)], time.perf_counter() - started)
+        return reply, prompt, completion
 
     def tokens(self, messages: list[dict[str, str]], reply: str) -> tuple[int, int]:
         """Tokens of the prompt and of a reply (its end-of-turn token included), for ``usage``."""
@@ -149,29 +167,28 @@ class Model:
 # --------------------------------------------------------------------------------------------
 
 
-def _worker(connection: Any) -> None:
-    """The reply worker's loop: one request at a time from the service, answered over ``connection``."""
-    from ..errors import LessonError, error_to_dict
+def _worker(channel: Any) -> None:
+    """The reply worker's loop: one request at a time from the service; an error answers that request only."""
+    from .. import local_service
+    from ..models.weights import quiet_transformers
 
+    local_service.mark_serving()
     model = Model()
-    while True:
-        try:
-            method, args, kwargs = connection.recv()
-        except (EOFError, OSError):
-            return  # the service has gone
-        if method == "exit":
-            return
-        try:
-            if method == "stream":
-                for piece in model.stream(*args, **kwargs):
-                    connection.send(("piece", piece))
-                connection.send(("done", None))
-            else:
-                connection.send(("result", getattr(model, method)(*args, **kwargs)))
-        except LessonError as exc:
-            connection.send(("error", error_to_dict(exc)))
-        except Exception as exc:  # noqa: BLE001 - the service answers with the error rather than lose its worker
-            connection.send(("error", {"message": f"{type(exc).__name__}: {exc}", "fix": None, "memory": False, "other": True}))
+    with quiet_transformers():  # the service's own process: no advisory warnings in its log
+        while True:
+            method, call = channel.receive()
+            if method == "exit":
+                return
+            args, kwargs = call
+            try:
+                if method == "stream":
+                    for piece in model.stream(*args, **kwargs):
+                        channel.send("piece", piece)
+                    channel.send("done")
+                else:
+                    channel.send("result", getattr(model, method)(*args, **kwargs))
+            except Exception as exc:  # noqa: BLE001 - the service answers with the error rather than lose its worker
+                channel.send_error(exc)
 
 
 class Chatter:
@@ -180,13 +197,12 @@ class Chatter:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.process: Any = None
-        self.connection: Any = None
+        self.worker: Child | None = None
         self.last_used = time.monotonic()
 
     def loaded(self) -> bool:
         """Whether a reply worker (and so a model) holds memory now."""
-        return self.process is not None and self.process.is_alive()
+        return self.worker is not None and self.worker.alive()
 
     def idle_seconds(self) -> float:
         """Seconds since the last request ended (0 while one is running)."""
@@ -206,53 +222,30 @@ class Chatter:
         return True
 
     def _stop_worker(self) -> None:
-        process, connection, self.process, self.connection = self.process, self.connection, None, None
-        if process is None:
-            return
-        try:
-            connection.send(("exit", (), {}))
-        except (OSError, ValueError):
-            pass
-        process.join(timeout=30)
-        if process.is_alive():
-            process.kill()
-            process.join()
-        connection.close()
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.stop()
 
-    def _worker_connection(self) -> Any:
-        """The pipe to a running reply worker, started if there is none (call with the lock held)."""
+    def _running_worker(self) -> Child:
+        """The reply worker, started if none runs (call with the lock held)."""
         if not self.loaded():
-            import multiprocessing
-
-            if self.process is not None:
-                self._stop_worker()
-            context = multiprocessing.get_context("spawn")
-            self.connection, child = context.Pipe()
-            self.process = context.Process(target=_worker, args=(child,), name=REPLY_WORKER, daemon=True)
-            self.process.start()
-            child.close()
-        return self.connection
+            self._stop_worker()
+            self.worker = Child(_worker, name=REPLY_WORKER, ended=_("the reply worker ended unexpectedly (exit code {code})"))
+        return self.worker
 
     def _receive(self) -> tuple[str, Any]:
-        from ..errors import LessonError, error_from_dict
-
+        assert self.worker is not None
         try:
-            kind, body = self.connection.recv()
-        except (EOFError, OSError):
-            code = self.process.exitcode if self.process is not None else None
-            self._stop_worker()
-            raise LessonError(_("the reply worker ended unexpectedly (exit code {code})").format(code=code),
-                              fix=_("it may have run out of memory: `lessonlib doctor` shows what the machine allows")) from None
-        if kind == "error":
-            if body.get("other"):
-                raise RuntimeError(body["message"])
-            raise error_from_dict(body)
-        return kind, body
+            return self.worker.receive()
+        except LessonError:
+            if not self.worker.alive():  # it ended: the next request starts another
+                self._stop_worker()
+            raise
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         with self.lock:
             try:
-                self._worker_connection().send((method, args, kwargs))
+                self._running_worker().send(method, (args, kwargs))
                 return self._receive()[1]
             finally:
                 self.last_used = time.monotonic()
@@ -273,7 +266,7 @@ class Chatter:
         """The reply's text as the worker generates it, a piece at a time."""
         self.lock.acquire()
         try:
-            self._worker_connection().send(("stream", (messages,), options))
+            self._running_worker().send("stream", ((messages,), options))
             while True:
                 kind, piece = self._receive()  # an error in the worker ends the reply here, raised
                 if kind == "done":

@@ -18,7 +18,7 @@ pydantic_core._pydantic_core.ValidationError: 1 validation error for ChatRequest
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -43,7 +43,7 @@ class Message(_Request):
     """One chat message: its role and its text (a string, a list of text parts, or nothing)."""
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: Union[str, list[TextPart], None] = None
+    content: str | list[TextPart] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -64,7 +64,7 @@ class ChatRequest(_Request):
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_REPLY_TOKENS)
     temperature: float | None = Field(None, ge=0, le=2)
     seed: int | None = None
-    stop: Union[str, list[str], None] = Field(None)
+    stop: str | list[str] | None = Field(None)
     stream: bool = False
     stream_options: StreamOptions | None = None
 
@@ -84,9 +84,9 @@ Auto = Literal["auto"]
 class Hyperparameters(_Request):
     """A job's hyperparameters: "auto" (the service sizes it for a small CPU) or a value in OpenAI's range."""
 
-    n_epochs: Union[Auto, int] = Field("auto", union_mode="left_to_right")
-    batch_size: Union[Auto, int] = Field("auto", union_mode="left_to_right")
-    learning_rate_multiplier: Union[Auto, float] = Field("auto", union_mode="left_to_right")
+    n_epochs: Auto | int = Field("auto", union_mode="left_to_right")
+    batch_size: Auto | int = Field("auto", union_mode="left_to_right")
+    learning_rate_multiplier: Auto | float = Field("auto", union_mode="left_to_right")
 
     @field_validator("n_epochs", "batch_size", "learning_rate_multiplier", mode="wrap")
     @classmethod

@@ -11,8 +11,8 @@ lessonlib.errors.LessonError: unknown setting 'learning_rat' in the run configur
 
 from __future__ import annotations
 
-import difflib
 import argparse
+import difflib
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ class RunConfig:
     lora_r: int = setting(8, "adapter rank")
     lora_alpha: int = setting(16, "scaling numerator (effective scale alpha / r)")
     lora_dropout: float = setting(0.0, "dropout on the adapter input (0 is faster and fine for short runs)")
-    lora_target_modules: list[str] = setting(lambda: ["q_proj", "v_proj"], "layers that get adapters", factory=True)
+    lora_target_modules: list[str] = setting(lambda: ["q_proj", "v_proj"], "layers that get adapters", factory=True)  # noqa: RUF009 - a field with a factory
     # optimisation
     learning_rate: float = setting(2e-3, "peak learning rate (short LoRA runs like 1e-3 to 2e-3, full fine-tuning ~5e-5)")
     lr_scheduler: str = setting("linear", "how the learning rate falls from its peak", choices=("linear", "cosine", "constant"))
@@ -73,7 +73,7 @@ class RunConfig:
     activation_checkpointing: str = setting("auto", "recompute activations in the backward pass: less memory, more time", choices=AUTO_ON_OFF)
     memory_budget_gb: float = setting(1.5, "the most resident memory the run should need (GB)", flags=("--memory",))
     qlora: str = setting("auto", "4-bit base weights on a GPU (auto: bitsandbytes installed and the model big for the card)", choices=AUTO_ON_OFF)
-    measures: str = setting("auto", "optional speed and memory measures beyond the public recipe (lessonlib.train.measures)", choices=("auto", "off"))
+    measures: str = setting("auto", "optional speed and memory measures beyond the public recipe (lessonlib.train.optimizations)", choices=("auto", "off"))
     # results
     merge: bool = setting(False, "also save a merged full model (LoRA weights folded in)")
     overwrite: bool = setting(False, "allow writing into an existing run folder")
@@ -87,7 +87,7 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
         known = {f.name for f in fields(cls)}
         for key in values:
             if key not in known:
@@ -106,7 +106,7 @@ class RunConfig:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "RunConfig":
+    def load(cls, path: str | Path) -> RunConfig:
         import yaml
 
         try:

@@ -6,7 +6,7 @@
 When the run ends the child exits, and everything it held — torch and TRL, the model, the optimiser
 state, the C heap — goes back to the system. A notebook kernel that trains in-process keeps most
 of that until it is shut down (Binder gives JupyterLab and every kernel 2 GB together: see
-:mod:`lessonlib.binder`); notebook 04 trains in-process on purpose, to show the code.
+:mod:`lessonlib.memory_shares`); notebook 04 trains in-process on purpose, to show the code.
 
 Costs and limits: the child imports torch afresh (a few seconds); ``callbacks`` cannot cross the
 process boundary (use ``on_event``); the child's own messages go to the parent's standard error.
@@ -17,12 +17,12 @@ process boundary (use ``on_event``); the child's own messages go to the parent's
 
 from __future__ import annotations
 
-import queue
 import threading
 from dataclasses import asdict
 from typing import Any
 
-from ..errors import LessonError, error_from_dict, error_to_dict
+from ..child import Child
+from ..errors import LessonError
 from ..i18n import _
 from .config import RunConfig
 from .events import EventHandler, ProgressEvent, StopFlag
@@ -30,33 +30,27 @@ from .machine import MachinePlan
 from .runner import RunResult
 
 
-def _child(config: dict[str, Any], resume: bool, events: Any, stop: Any) -> None:
-    """The child's side: run, sending ("event", dict) messages, then ("result", dict) or ("error", dict).
-
-    ``stop`` is a lock-free shared byte the parent sets to 1: a lock shared with a process that may
-    exit at any moment could stay locked for good.
-    """
-    import os
-    import time
-
+def _child(channel: Any, config: dict[str, Any], resume: bool) -> None:
+    """The child's side: run, sending ("event", dict) messages, then ("result", dict); a ("stop", None) from the
+    parent, or the parent gone (a kernel shut down), ends the run after its current step."""
     from .runner import run
 
-    flag, parent = StopFlag(), os.getppid()
+    flag = StopFlag()
 
-    def watch() -> None:  # a Stop from the parent, or the parent gone (a kernel shut down): stop after this step
-        while not stop.value and os.getppid() == parent:
-            time.sleep(0.1)
+    def watch() -> None:
+        while channel.receive()[0] not in ("stop", "exit"):
+            pass
         flag.set()
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        result = run(RunConfig(**config), on_event=lambda event: events.put(("event", event.to_dict())), stop=flag,
+        result = run(RunConfig(**config), on_event=lambda event: channel.send("event", event.to_dict()), stop=flag,
                      resume=resume, owns_process=True)
-        events.put(("result", result.to_dict()))
-    except LessonError as exc:
-        events.put(("error", error_to_dict(exc)))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it as a LessonError
-        events.put(("error", {"message": f"training failed: {type(exc).__name__}: {exc}", "fix": None, "exit_code": 1}))
+    except LessonError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the parent raises it as a LessonError
+        raise LessonError(_("training failed: {kind}: {problem}").format(kind=type(exc).__name__, problem=exc)) from None
+    channel.send("result", result.to_dict())
 
 
 def _result(body: dict[str, Any]) -> RunResult:
@@ -71,30 +65,26 @@ def run_in_subprocess(cfg: RunConfig, *, on_event: EventHandler | None = None, s
     shows where someone sees it (a notebook or a terminal) unless ``on_event`` is given: a view that follows the
     events (the training monitor, the data-size study) shows the progress itself, often from another thread.
     """
-    import multiprocessing
 
     from .. import models
     from ..progress import LiveLine
 
     cfg.check()
     models.make_room_for_training()  # the child needs the room more than this process's (or the service's) idle model
-    context = multiprocessing.get_context("spawn")
-    events, child_stop = context.Queue(), context.RawValue("b", 0)
-    process = context.Process(target=_child, args=(asdict(cfg), resume, events, child_stop), name="lessonlib-train", daemon=True)
-    process.start()
+    child = Child(_child, asdict(cfg), resume, name="lessonlib-train",
+                  ended=_("the training process ended unexpectedly (exit code {code})"))
     line = LiveLine(_("training"), enabled=progress if progress is not None or on_event is None else False)
     line.update(0, _("starting (loading the model)"))
+    asked_to_stop = False
     try:
         while True:
-            if stop is not None and stop.is_set():
-                child_stop.value = 1
-            try:
-                kind, body = events.get(timeout=0.2)
-            except queue.Empty:
-                if not process.is_alive():
-                    raise LessonError(_("the training process ended unexpectedly (exit code {exitcode})").format(exitcode=process.exitcode),
-                                      fix=_("it may have run out of memory: `lessonlib doctor` shows what the machine allows")) from None
+            if stop is not None and stop.is_set() and not asked_to_stop:
+                child.send("stop")
+                asked_to_stop = True
+            message = child.receive(timeout=0.2)
+            if message is None:
                 continue
+            kind, body = message
             if kind == "event":
                 event = ProgressEvent(**body)
                 if event.kind == "step" and event.total:
@@ -106,11 +96,5 @@ def run_in_subprocess(cfg: RunConfig, *, on_event: EventHandler | None = None, s
                 result = _result(body)
                 line.finish(_("Trained {n} steps.").format(n=result.steps))
                 return result
-            else:
-                raise error_from_dict(body)
     finally:
-        child_stop.value = 1
-        process.join(timeout=60)
-        if process.is_alive():
-            process.terminate()
-            process.join()
+        child.stop(timeout=60, message=("stop", None))

@@ -2,39 +2,26 @@
 
 The plan decides what TRL's ``SFTConfig`` and ``from_pretrained`` are given (device, threads, bf16,
 how the frozen weights are stored, QLoRA, padding-free batches, activation checkpointing) and which
-optional measures of :mod:`lessonlib.train.measures` to switch on, each with a line in ``reasons``
-(measures that cannot be used here are in ``skipped``, with why). Measured, not guessed
-(``benchmarks/train_settings.py``), LoRA on SmolLM2-135M, batch 2, on 2-core CPUs with and without
-``avx512_bf16``:
+optional measures of :mod:`lessonlib.train.optimizations` to switch on, each with a line in ``reasons``
+(measures that cannot be used here are in ``skipped``, with why). The choices follow measurements (``benchmarks/train_settings.py`` on CPUs with and without ``avx512_bf16``,
+``benchmarks/gpu_check.py`` on a GPU), whose figures are in ``benchmarks/results/training-plan-2026-11.md``:
 
-* bf16 autocast costs about 3x per step on a CPU without native bf16; with ``avx512_bf16``/AMX it
-  is a little faster than fp32. So: on exactly when the CPU has it natively.
-* Under bf16 autocast the frozen weights are only ever read as bf16, so a LoRA run stores them in
-  bf16 (the adapters stay fp32): 257 MB less memory, no per-step casts, the same losses to 3 digits.
-* Padding-free batches (TRL's ``padding_free``): the examples of a step end to end in one row,
-  ~13% fewer tokens than padded rows here. TRL then does not cut examples to ``max_length``, so
-  the plan uses them only when the longest example fits.
-* Without native bf16 a LoRA run computes in fp32 and picks the first of three that fits the
-  budget (default run on a 2-core AVX2 EPYC): plain, 1.64 GB, the fastest; lean (the ``lean_fp32``
-  measure), 1.33-1.36 GB at ~5-10% less speed; lean with activation checkpointing, 1.05-1.07 GB at
-  ~15-30% less (plain fp32 with checkpointing is no faster and needs 0.2 GB more). Under the
-  default 1.5 GB budget that is lean; ``memory_budget_gb: 1.8`` gives plain, 1.1-1.4 checkpointing.
-  Without the measures the recipe fits the budget with checkpointing only where its estimate says
-  so. Budgets below the smallest estimate get the smallest plan and a note on what lowers it.
-  (GB here are 10^9 bytes.)
-* Activation checkpointing saves ~0.15-0.4 GB and costs ~10-30% more time: on only when the memory
-  estimate for the longest batch exceeds the budget.
-* An fp32 run still over the budget: one example a forward pass (``micro_batch``), the step's examples
-  added up by gradient accumulation, the same update (TRL divides the loss by the step's tokens). The
-  public recipe with checkpointing peaked at 1.35-1.44 instead of 1.56-1.58 GiB, ~15% slower. Runs with
-  bf16 weights gained nothing from it (their heap grows with each pass where malloc_settings is off).
-
-On a GPU (``benchmarks/gpu_check.py``, SmolLM2-135M with random weights on an H200, 30 steps):
-bf16 where supported, no checkpointing unless asked, padding-free batches, and 4-bit QLoRA only
-when the bf16 weights would take over a quarter of the GPU's memory and ``bitsandbytes`` is
-installed: for this small model it saved 0.18 GB and made each step ~1.4x slower. The runner's
-plan: ~2,690 real tokens/s at 0.60 GB; TRL's ``SFTConfig`` defaults (checkpointing on, loss on
-every token): ~1,580 tokens/s at 0.73 GB.
+* bf16 autocast is slow on a CPU without native bf16 and a little faster than fp32 with ``avx512_bf16``/AMX: on
+  exactly when the CPU has it natively. Under bf16 autocast the frozen weights are only ever read as bf16, so a
+  LoRA run stores them in bf16 (the adapters stay fp32).
+* Padding-free batches (TRL's ``padding_free``): the examples of a step end to end in one row, fewer tokens than
+  padded rows. TRL then does not cut examples to ``max_length``, so the plan uses them only when the longest
+  example fits.
+* Without native bf16 a LoRA run computes in fp32 and picks the first of three that fits the budget: plain (the
+  fastest), lean (the ``lean_fp32`` optimization: less memory, a little slower), lean with activation
+  checkpointing (the least memory, slower still). Budgets below the smallest estimate get the smallest plan and a
+  note on what lowers it.
+* Activation checkpointing saves memory and costs time: on only when the memory estimate for the longest batch
+  exceeds the budget.
+* An fp32 run still over the budget: one example a forward pass (``micro_batch``), the step's examples added up by
+  gradient accumulation, the same update (TRL divides the loss by the step's tokens).
+* On a GPU: bf16 where supported, no checkpointing unless asked, padding-free batches, and 4-bit QLoRA only when the
+  bf16 weights would take over a quarter of the GPU's memory and ``bitsandbytes`` is installed.
 
 >>> from lessonlib.train.config import RunConfig
 >>> plan = plan_for(RunConfig(bf16="off", activation_checkpointing="off"), device="cpu", cpu={"cores": 2, "avx512_bf16": False, "amx": False})
@@ -110,7 +97,7 @@ class MachinePlan:
     pad_to_multiple_of: int | None = None  # pad batches to a multiple of this many tokens (fewer distinct shapes)
     padding_free: bool = False  # each batch is one row of examples end to end (TRL's padding_free): no pad tokens
     micro_batch: int | None = None  # examples a forward pass holds when fewer than a step's (gradient accumulation adds up the rest)
-    measures: list[str] = field(default_factory=list)  # optional measures switched on (lessonlib.train.measures)
+    measures: list[str] = field(default_factory=list)  # optional measures switched on (lessonlib.train.optimizations)
     skipped: dict[str, str] = field(default_factory=dict)  # measures that would help here but cannot be used: why
 
     def uses(self, measure: str) -> bool:
@@ -134,7 +121,7 @@ def estimate_peak_gb(cfg: RunConfig, *, parameters: float = SMOLLM2_PARAMS, chec
     """Rough peak RSS of a CPU run: imports + weights (+ gradients and Adam for full) + activations.
 
     ``weights_bytes`` is the average storage per parameter; ``lean``, ``compact_loss``, ``heap_trim`` and
-    ``onednn_cache`` the measures of :mod:`lessonlib.train.measures` (the calibration has the last three on).
+    ``onednn_cache`` the measures of :mod:`lessonlib.train.optimizations` (the calibration has the last three on).
     The longest step is ``batch_size x max_length`` tokens.
     """
     weights = parameters * weights_bytes / 1e9
@@ -200,7 +187,7 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     (padding-free batches only when it fits ``max_length``, as TRL then does not truncate; ``None``: not
     known, taken to fit); ``owns_process``: the run is alone in its process (the command line), so
     process-wide settings that cannot be undone may be used; ``limits``: the container's limits
-    (:class:`lessonlib.system.Limits`, read from its cgroup when ``None``). In a container with less
+    (:class:`lessonlib.system.ContainerLimits`, read from its cgroup when ``None``). In a container with less
     memory free than ``memory_budget_gb`` (Binder, with other kernels running), the budget becomes what
     is free, so the plan turns to its leaner settings rather than a refusal.
     """
@@ -247,7 +234,7 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
         # benchmarks/train_settings.py: with avx512_bf16/AMX, bf16 autocast is faster than fp32; without
         # native bf16 it is about 3x slower. So: on exactly when the CPU has it.
         bf16 = native_bf16
-        reasons.append((_("bf16 autocast on: this CPU has native bf16 (avx512_bf16/AMX), faster than fp32 here") if native_bf16 else _("bf16 off: no native bf16 on this CPU, where autocast runs ~3x slower than fp32")))
+        reasons.append(_("bf16 autocast on: this CPU has native bf16 (avx512_bf16/AMX), faster than fp32 here") if native_bf16 else _("bf16 off: no native bf16 on this CPU, where autocast runs ~3x slower than fp32"))
     weights = "bfloat16" if bf16 and cfg.method == "lora" else "float32"
     if weights == "bfloat16":
         reasons.append(_("frozen weights stored in bf16 (autocast reads them as bf16 anyway): 0.26 GB less, no casts"))
@@ -293,7 +280,7 @@ def plan_for(cfg: RunConfig, *, device: str | None = None, cpu: dict[str, Any] |
     else:
         ckpt = estimate[lean, False] > budget
         reasons.append(_("activation checkpointing {state}: estimated peak {peak:.2f} GB without it").format(state=_("on") if ckpt else _("off"), peak=estimate[lean, False]) + (_(" (lean fp32)") if lean else "") + _(", budget {budget:.2f} GB").format(budget=budget) + (_(" (~15-30% slower steps; a budget of {value:.2f} GB avoids it)").format(value=estimate[lean, False] + 0.05) if ckpt else ""))
-    from .measures import MEASURES
+    from .optimizations import MEASURES
 
     if lean:
         reasons.append(_("lean_fp32 (plain fp32 is estimated at {peak:.2f} GB): {buys}").format(peak=estimate[False, False], buys=_(MEASURES['lean_fp32'].buys)))
@@ -396,7 +383,7 @@ def _padding_free(cfg: RunConfig, longest_example: int | None, reasons: list[str
 
 def _measures(cfg: RunConfig, wanted: list[str], reasons: list[str], *, owns_process: bool = False) -> tuple[list[str], dict[str, str]]:
     """Which of the ``wanted`` optional measures can be switched on; a reason line for each."""
-    from .measures import MEASURES, check, enabled_by_environment
+    from .optimizations import MEASURES, check, enabled_by_environment
 
     if not wanted:
         return [], {}

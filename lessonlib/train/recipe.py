@@ -8,7 +8,7 @@ to use the adapter afterwards. Copy it to a GPU machine and it runs there unchan
 What it takes from elsewhere: the run's settings (:class:`~lessonlib.train.config.RunConfig`) and the
 public settings chosen for this machine (:class:`~lessonlib.train.machine.MachinePlan`: device,
 bf16, activation checkpointing, padding-free batches). The runner (:mod:`lessonlib.train.runner`)
-adds the machine plan, the optional measures of :mod:`lessonlib.train.measures`, checkpoints,
+adds the machine plan, the optional measures of :mod:`lessonlib.train.optimizations`, checkpoints,
 resume and the model card around these same calls.
 
 >>> from lessonlib.train import RunConfig, plan_for                     # doctest: +SKIP

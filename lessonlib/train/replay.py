@@ -24,13 +24,15 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import settings
+from ..digest import file_sha256
 from .config import RunConfig
 from .events import ProgressEvent
 from .machine import MachinePlan
@@ -45,13 +47,7 @@ def folder() -> Path | None:
 
 
 def _file_digest(path: str | Path | None) -> str | None:
-    if not path:
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path) if path else None
 
 
 def _model_digest(model: str) -> str:

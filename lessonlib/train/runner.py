@@ -4,7 +4,7 @@ One call, :func:`run`, does what notebook 04 does cell by cell, with the same ca
 :mod:`lessonlib.train.recipe` (``LoraConfig``, ``SFTConfig``, ``SFTTrainer``, ``trainer.train()``,
 ``trainer.save_model()``), and adds around them: a data check (a file with errors is refused before
 any model loads), the machine plan (:mod:`lessonlib.train.machine`), the optional measures that plan
-switched on (:mod:`lessonlib.train.measures`), progress events and a stop flag
+switched on (:mod:`lessonlib.train.optimizations`), progress events and a stop flag
 (:mod:`lessonlib.train.events`), a final validation loss, ``metrics.json`` and a model card.
 Checkpoints every ``save_every`` steps let ``run(cfg, resume=True)`` continue an interrupted run
 (Stop, Ctrl-C, a killed process). A run leaves the process as it found it: torch's thread count,
@@ -24,30 +24,26 @@ True
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .. import settings, system
+from ..digest import file_sha256
 from ..errors import LessonError, MemoryShortfall
 from ..i18n import _
-from .recipe import sft_trainer
-from .replay import folder as shared_runs, keep as keep_run, key as run_key, replayed
 from .config import RunConfig
 from .events import EventHandler, ProgressEvent, StopFlag, peak_rss_gb, progress_callback
 from .machine import SMOLLM2_PARAMS, MachinePlan, needed_gb, plan_for, record_trained_here
-
-
-def _sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from .recipe import sft_trainer
+from .replay import folder as shared_runs
+from .replay import keep as keep_run
+from .replay import key as run_key
+from .replay import replayed
 
 
 def last_checkpoint(folder: str | Path) -> Path | None:
@@ -197,7 +193,7 @@ def run(cfg: RunConfig, *, on_event: EventHandler | None = None, stop: StopFlag 
     ``owns_process``: nothing else runs in this process (the command line, a worker), so the plan may use
     process-wide settings that cannot be undone. ``callbacks``: more ``TrainerCallback`` objects for the trainer.
     """
-    from .measures import applied  # imports torch
+    from .optimizations import applied  # imports torch
 
     cfg.check()
     if resume:
@@ -309,8 +305,8 @@ def write_model_card(cfg: RunConfig, result: RunResult, out: Path) -> Path:
     rows = [
         ("base model", base),
         ("method", cfg.method + (f" (r={cfg.lora_r}, alpha={cfg.lora_alpha}, on {', '.join(cfg.lora_target_modules)})" if cfg.method == "lora" else "")),
-        ("training data", f"`{cfg.train_file}` (sha256 `{_sha256(settings.project_path(cfg.train_file))[:16]}…`)"),
-        ("validation data", f"`{cfg.valid_file}` (sha256 `{_sha256(settings.project_path(cfg.valid_file))[:16]}…`)" if cfg.valid_file else "none"),
+        ("training data", f"`{cfg.train_file}` (sha256 `{file_sha256(settings.project_path(cfg.train_file))[:16]}…`)"),
+        ("validation data", f"`{cfg.valid_file}` (sha256 `{file_sha256(settings.project_path(cfg.valid_file))[:16]}…`)" if cfg.valid_file else "none"),
         ("steps", f"{result.steps}" + (" (stopped early)" if result.stopped else "")
          + (f" (early stopping: the adapter is the best one, step {result.best_step})" if result.early_stopped else "")),
         ("batch × max length", f"{cfg.batch_size} × {cfg.max_length}"),
@@ -381,4 +377,4 @@ def export_command(cfg: RunConfig) -> str:
         parts += ["--use_peft", f"--lora_r {cfg.lora_r}", f"--lora_alpha {cfg.lora_alpha}", f"--lora_dropout {cfg.lora_dropout}",
                   "--lora_target_modules " + " ".join(cfg.lora_target_modules)]
     command = " \\\n    ".join(p for p in parts if p)
-    return command + "\n\n# several GPUs: accelerate launch --num_processes 8 $(which trl) sft ... (same arguments)"
+    return command + "\n\n# several GPUs, FSDP, DeepSpeed: lessonlib train export --out DIR writes the folder, with accelerate's configurations"

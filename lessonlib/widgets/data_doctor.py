@@ -13,8 +13,8 @@ import ipywidgets as w
 from .. import costs, plots
 from ..data import CODES, DataReport, validate
 from ..errors import LessonError
-from ..settings import data_dir, display_path, project_path
 from ..i18n import _, ngettext
+from ..settings import data_dir, display_path, project_path
 from .static import LeavesSummary, problem_line
 
 _SENSITIVE = {"secret", "personal_data"}  # never show these lines' text

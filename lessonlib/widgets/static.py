@@ -27,7 +27,8 @@ import html
 import re
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..i18n import _
 
