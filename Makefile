@@ -39,7 +39,7 @@ help:
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make autotrain  AutoTrain Advanced in its own environment, .venv-autotrain/ (optional; ~2 GB)"
 	@echo "make test-autotrain  train a few steps with the real AutoTrain and check its adapter"
-	@echo "make test-distributed  train the exported run with TRL's command line on 1 and on 2 CPU processes"
+	@echo "make test-distributed  train on 2 CPU processes: the exported run (TRL's command line) and a service job (torchrun)"
 
 $(STAMP): requirements.txt pyproject.toml
 	$(MAKE_ENV)

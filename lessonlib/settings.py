@@ -72,7 +72,12 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("LESSONLIB_SERVICE_PORT", "int", 8765, "the local service's port"),
     Variable("LESSONLIB_SERVICE_STATE", "path", None, "the local service's folder (default `<cache>/service`)"),
     Variable("LESSONLIB_SERVICE_KEY", "text", "local", "the key a notebook kernel sends to the local service"),
-    Variable("LESSONLIB_SERVICE_MAX_JOBS", "int", 8, "fine-tuning jobs that may wait or run at once in the service"),
+    Variable("LESSONLIB_SERVICE_MAX_JOBS", "int", None, "fine-tuning jobs that may wait or run at once in the service, all "
+             "learners together (default: 8 for one learner; with `--keys`, each learner's limit times the learners)"),
+    Variable("LESSONLIB_SERVICE_MAX_JOBS_PER_LEARNER", "int", 3, "fine-tuning jobs each learner of a class (`--keys`) may "
+             "have waiting or running at once"),
+    Variable("LESSONLIB_SERVICE_LAUNCHER", "text", None, "the command that starts each training job of the service, e.g. "
+             "`torchrun --nproc_per_node 2` or `accelerate launch --num_processes 8` (default: one Python process)"),
     Variable("LESSONLIB_SERVICE_IDLE_UNLOAD", "float", 120.0, "seconds without a chat request before the service gives "
              "its model's memory back (`0` keeps it)"),
 )}

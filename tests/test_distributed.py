@@ -1,7 +1,8 @@
-"""The exported run on several processes, for real: TRL's own command line under accelerate, 2 CPU processes (gloo).
+"""Training on several processes, for real, on 2 CPU processes (gloo): the exported run with TRL's own command line,
+and the service's jobs under a launcher.
 
-It takes about a minute and both cores, so `make test` leaves it out for now (its time budget); `make
-test-distributed` runs it (``RUN_DISTRIBUTED_TEST=1``).
+Each takes about a minute and both cores, so `make test` leaves them out (its time budget); `make
+test-distributed` runs them (``RUN_DISTRIBUTED_TEST=1``).
 """
 
 from __future__ import annotations
@@ -49,3 +50,55 @@ def test_the_exported_run_trains_on_two_cpu_processes_as_on_one(tmp_path):
         assert len(losses[processes]) >= 3, done.stdout[-2000:]  # an epoch of about 16 examples, 4 a step
     assert len(losses[1]) == len(losses[2]), losses
     assert all(abs(a - b) <= 0.02 for a, b in zip(losses[1], losses[2], strict=True)), losses
+
+
+def _workers(job_id: str) -> list:
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if job_id in " ".join(process.info["cmdline"] or []):
+            found.append(process)
+    return found
+
+
+def test_the_service_trains_each_job_on_two_processes_resumes_it_and_cancel_ends_them_all(tmp_path):
+    """``lessonlib serve --launcher "torchrun --nproc_per_node 2"``: a job trains on 2 CPU processes (gloo); after a
+    kill -9 of the service it resumes from its checkpoint on 2 processes again; a cancelled job leaves no process."""
+    import sys
+    import time
+
+    from test_service import Service, _data, _wait
+
+    launcher = f"{sys.executable} -m torch.distributed.run --nproc_per_node 2"
+    svc = Service(tmp_path / "state", "--launcher", launcher, OMP_NUM_THREADS="1").start()
+    try:
+        client = svc.client()
+        train, _ = _data(tmp_path, 16)
+        uploaded = client.files.create(file=Path(train), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini", hyperparameters={"n_epochs": 2})
+        _wait(client, job.id, until=lambda j: bool(client.fine_tuning.jobs.checkpoints.list(j.id).data), timeout=600)
+        assert len([p for p in _workers(job.id) if "lessonlib.service.worker" in " ".join(p.cmdline())]) >= 2
+        svc.kill()
+        svc.start()
+        client = svc.client()
+        done = _wait(client, job.id, timeout=600)
+        assert done.status == "succeeded", done.error
+        messages = [e.message for e in client.fine_tuning.jobs.list_events(fine_tuning_job_id=job.id, limit=200).data]
+        assert "Training on 2 processes, 1 example(s) each a step" in messages
+        assert any("Resuming from checkpoint-8" in m for m in messages), messages
+        assert [c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id).data] == [16, 8]
+        assert client.chat.completions.create(model=done.fine_tuned_model, max_tokens=4,
+                                              messages=[{"role": "user", "content": "Hi"}]).choices[0].message.content is not None
+
+        job = client.fine_tuning.jobs.create(training_file=uploaded.id, model="gpt-4o-mini", hyperparameters={"n_epochs": 3})
+        _wait(client, job.id, until=lambda j: any(e.message.startswith("Step 1/") for e in
+                                                  client.fine_tuning.jobs.list_events(fine_tuning_job_id=j.id, limit=5).data))
+        assert len(_workers(job.id)) >= 3  # the launcher and its 2 processes
+        assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
+        deadline = time.monotonic() + 30
+        while _workers(job.id) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _workers(job.id) == []
+    finally:
+        svc.stop()

@@ -319,7 +319,7 @@ def test_keys_let_only_their_owners_in_and_keep_each_ones_work_apart(tmp_path):
 
     keys = tmp_path / "keys.txt"
     keys.write_text("# the class\nada:ada-key-0123456789\nbob:bob-key-0123456789\n", encoding="utf-8")
-    svc = Service(tmp_path / "state", "--keys", str(keys)).start()
+    svc = Service(tmp_path / "state", "--keys", str(keys), LESSONLIB_SERVICE_MAX_JOBS_PER_LEARNER="1").start()
     try:
         ada, bob = svc.client("ada-key-0123456789"), svc.client("bob-key-0123456789")
         with pytest.raises(openai.AuthenticationError) as info:
@@ -332,6 +332,8 @@ def test_keys_let_only_their_owners_in_and_keep_each_ones_work_apart(tmp_path):
         with pytest.raises(openai.BadRequestError, match="no such file"):
             bob.fine_tuning.jobs.create(training_file=mine.id, model="gpt-4o-mini")
         job = ada.fine_tuning.jobs.create(training_file=mine.id, model="gpt-4o-mini")
+        with pytest.raises(openai.RateLimitError, match="You already have 1 job waiting or running, the most each learner"):
+            ada.fine_tuning.jobs.create(training_file=mine.id, model="gpt-4o-mini")  # ada's own limit (1 here), not the class's
         with pytest.raises(openai.NotFoundError):
             bob.fine_tuning.jobs.retrieve(job.id)
         assert bob.fine_tuning.jobs.list().data == [] and ada.fine_tuning.jobs.list().data[0].id == job.id
@@ -430,7 +432,7 @@ def test_an_idle_service_gives_the_models_memory_back_and_loads_it_again_when_as
     try:
         client, process = svc.client(), psutil.Process(svc.process.pid)
         ask = lambda: client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}],
-                                                     max_tokens=3).choices[0].message.content
+                                                     max_tokens=3, temperature=0.7).choices[0].message.content  # never from the reply cache
 
         def living(processes):  # a worker that has just exited is a zombie until the service reaps it: gone
             for p in processes:

@@ -5,9 +5,9 @@ A FastAPI application over :class:`~lessonlib.service.store.Store` (SQLite). Fil
 objects ``openai`` (the SDK) parses; errors come as ``{"error": {"message", "type", "param",
 "code"}}`` with the right HTTP status; request bodies and queries are checked by the pydantic models
 of :mod:`lessonlib.service.requests` before any handler runs, so a malformed request gets a 400 that
-names the field, never a 500. Jobs run one at a time, first in first out, each in a worker
-process (:mod:`lessonlib.service.worker`) that exits when its job ends; a job that a restart
-interrupted resumes from its last checkpoint. Chat loads the local model once, in a reply worker
+names the field, never a 500. Jobs run one at a time, fairly between the learners of a class
+(:mod:`lessonlib.service.queue`), each in a worker process (:mod:`lessonlib.service.worker`) that
+exits when its job ends; a job that a restart interrupted resumes from its last checkpoint. Chat loads the local model once, in a reply worker
 process that exits when the model is released (:mod:`lessonlib.service.chat`): this process imports no torch.
 
 The same routes answer under ``/v1`` (the ``OpenAI`` client) and under ``/openai`` with an
@@ -48,17 +48,20 @@ from .scheduler import Scheduler
 from .store import Store
 
 
-def create_app(state: str | Path, keys: dict[str, str] | None = None, on_start: Sequence[Callable[[], Any]] = ()) -> FastAPI:
+def create_app(state: str | Path, keys: dict[str, str] | None = None, on_start: Sequence[Callable[[], Any]] = (),
+               launcher: Sequence[str] = ()) -> FastAPI:
     """The service's application, keeping everything under ``state``.
 
     ``keys`` (``{key: name}``): only these keys get in (401 otherwise), and each name sees only its own
     files, jobs and models. ``None``: one learner on loopback, any key accepted. ``on_start``: called
-    once the application has started (after the job scheduler).
+    once the application has started (after the job scheduler). ``launcher``: the command that starts
+    each job's worker (:class:`~lessonlib.service.scheduler.Scheduler`).
     """
     store = Store(state)
     chatter = Chatter()
-    service = Service(store=store, scheduler=Scheduler(store, chatter, settings.get("LESSONLIB_SERVICE_IDLE_UNLOAD")),
-                      chatter=chatter, keys=keys, max_jobs=settings.get("LESSONLIB_SERVICE_MAX_JOBS"))
+    scheduler = Scheduler(store, chatter, settings.get("LESSONLIB_SERVICE_IDLE_UNLOAD"), launcher=launcher)
+    service = Service(store=store, scheduler=scheduler, chatter=chatter, keys=keys, max_jobs=settings.get("LESSONLIB_SERVICE_MAX_JOBS"),
+                      max_per_learner=settings.get("LESSONLIB_SERVICE_MAX_JOBS_PER_LEARNER"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -32,9 +32,7 @@ def create_job(body: JobRequest, request: Request, owner: str = Depends(caller),
     for param in ("training_file", "validation_file"):
         if getattr(body, param) is not None and store.file(getattr(body, param), owner) is None:
             raise ApiError(400, f"invalid {param}: no such file {getattr(body, param)}", param=param, code="invalid_file")
-    if len(store.jobs(status=("validating_files", "queued", "running"))) >= svc.max_jobs:
-        raise ApiError(429, f"{svc.max_jobs} jobs are already waiting or running here; try again when one has ended",
-                       kind="rate_limit_exceeded", code="rate_limit_exceeded")
+    svc.check_room(owner)
     hyper = body.settings()
     job = store.add_job({"model": model, "training_file": body.training_file, "validation_file": body.validation_file,
                          "status": "validating_files", "fine_tuned_model": None, "finished_at": None, "error": None,
@@ -44,6 +42,7 @@ def create_job(body: JobRequest, request: Request, owner: str = Depends(caller),
                          "suffix": body.suffix, "user_provided_suffix": body.suffix,
                          "lessonlib_owner": owner, "lessonlib_surface": surface(request)}, owner)
     store.add_event(job["id"], f"Created fine-tuning job: {job['id']}")
+    svc.scheduler.announce()
     svc.scheduler.wake.set()
     return public(job)
 

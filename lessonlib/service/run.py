@@ -38,6 +38,34 @@ def read_keys(path: str | Path) -> dict[str, str]:
     return keys
 
 
+def make_keys(path: str | Path, learners: int) -> tuple[int, int]:
+    """Write a keys file for ``learners`` learners (``learner01:<random key>`` lines, readable by its owner only).
+
+    An existing file keeps its lines; only the learners it lacks are added. Returns (added, total).
+    The keys are never printed: hand each learner their own line.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "keys.txt")
+    >>> make_keys(path, 3), make_keys(path, 5), len(read_keys(path))
+    ((3, 3), (2, 5), 5)
+    """
+    import secrets
+
+    path = Path(path)
+    known = read_keys(path) if path.exists() else {}
+    names = set(known.values())
+    width = max(2, len(str(learners)))
+    lines = [f"learner{number:0{width}d}:lessonlib-{secrets.token_urlsafe(24)}" for number in range(1, learners + 1)
+             if f"learner{number:0{width}d}" not in names]
+    lines = lines[:max(0, learners - len(known))]
+    if lines:
+        header = "" if path.exists() else "# lessonlib serve --keys: one learner a line, NAME:KEY; hand each learner their own line\n"
+        path.touch(mode=0o600)
+        with path.open("a", encoding="utf-8") as out:
+            out.write(header + "".join(line + "\n" for line in lines))
+    return len(lines), len(known) + len(lines)
+
+
 def stop_when_gone(pid: int, *, every: float = 2.0) -> threading.Thread:
     """End this process as SIGTERM does (uvicorn shuts down cleanly, a running job's worker is
     ended) once process ``pid`` has ended: a service that a notebook kernel started goes with the
@@ -67,13 +95,17 @@ def stop_when_gone(pid: int, *, every: float = 2.0) -> threading.Thread:
 
 
 def serve(host: str = "127.0.0.1", port: int | None = None, state: str | Path | None = None, keys: str | Path | None = None,
-          stop_with: int | None = None) -> None:
+          stop_with: int | None = None, launcher: str | None = None) -> None:
     """Run the service in the foreground until Ctrl-C or SIGTERM (``lessonlib serve``).
 
     ``keys``: a file of ``name:key`` lines; then only those keys get in and each sees only its own
     files, jobs and models (one service for a class). Without it the service only listens on loopback.
     ``stop_with``: a process id; the service ends when that process does (:func:`stop_when_gone`).
+    ``launcher``: the command that starts each job, e.g. ``"torchrun --nproc_per_node 2"`` (default:
+    ``LESSONLIB_SERVICE_LAUNCHER``, else one Python process).
     """
+    import shlex
+
     import uvicorn
 
     if host not in ("127.0.0.1", "localhost", "::1") and keys is None:
@@ -89,7 +121,10 @@ def serve(host: str = "127.0.0.1", port: int | None = None, state: str | Path | 
     on_start: list[Callable[[], Any]] = [lambda: print("ready", flush=True)]
     if stop_with is not None:
         on_start.append(lambda: stop_when_gone(stop_with))
-    app = create_app(state, read_keys(keys) if keys else None, on_start)
+    from .. import settings
+
+    launcher = launcher or settings.get("LESSONLIB_SERVICE_LAUNCHER")
+    app = create_app(state, read_keys(keys) if keys else None, on_start, launcher=shlex.split(launcher) if launcher else ())
     print(f"lessonlib service: http://{host}:{port}/v1 (state in {state}); Ctrl-C stops it", flush=True)
     pid_file = state / "service.pid"
     pid_file.write_text(str(os.getpid()))

@@ -99,10 +99,14 @@ class Store:
             args += list(status)
         return self._rows(sql + " ORDER BY created_at DESC, rowid DESC", *args)
 
-    def update_job(self, job_id: str, **changes: Any) -> dict[str, Any]:
+    def update_job(self, job_id: str, *, only_if: tuple[str, ...] = (), **changes: Any) -> dict[str, Any] | None:
+        """Change the job's fields; with ``only_if``, only while its status is one of these (else None, nothing changed)."""
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             body = json.loads(db.execute("SELECT body FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
+            if only_if and body["status"] not in only_if:
+                db.execute("ROLLBACK")
+                return None
             body.update(changes)
             db.execute("UPDATE jobs SET status = ?, body = ? WHERE id = ?", (body["status"], json.dumps(body), job_id))
             db.execute("COMMIT")

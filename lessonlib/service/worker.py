@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-import sys
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -85,12 +85,40 @@ def _validate(store: Store, job: dict[str, Any]) -> int | None:
     return examples
 
 
+class _LeftToFirst:
+    """The store as every worker process but the first sees it (a launcher's processes): it reads; process 0 writes."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith(("add_", "update_")):
+            return lambda *args, **kwargs: {}
+        return getattr(self._store, name)
+
+
+def _threads_each() -> int:
+    """torch threads for each of this machine's worker processes: its usable cores shared out (0: the plan decides)."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if local <= 1:
+        return 0
+    from ..system import usable_cores
+
+    return max(1, usable_cores() // local)
+
+
 def run_job(state: str | Path, job_id: str) -> None:
-    """Run one job to its end (or its failure); see the module docstring."""
+    """Run one job to its end (or its failure); see the module docstring.
+
+    Under a launcher (``torchrun``, ``accelerate launch``) every process runs this and trains its share
+    of each batch (``WORLD_SIZE`` processes, each ``batch_size / WORLD_SIZE`` examples a step, so the
+    job's batch size holds); only process 0 (``RANK``) writes events, checkpoints and results.
+    """
     from ..errors import LessonError
     from ..train import RunConfig, last_checkpoint, run
 
-    store = Store(state)
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    store: Any = Store(state) if rank == 0 else _LeftToFirst(Store(state))
     job = store.job(job_id)
     owner = job.get("lessonlib_owner", "")
     out = store.state / "runs" / job_id
@@ -99,14 +127,18 @@ def run_job(state: str | Path, job_id: str) -> None:
     if examples is None:
         return
     hyper = auto_hyperparameters(examples, job.get("hyperparameters") or {})
-    steps_per_epoch = math.ceil(examples / hyper["batch_size"])
+    per_process = max(1, hyper["batch_size"] // world)
+    steps_per_epoch = math.ceil(examples / (per_process * world))
     total = steps_per_epoch * hyper["n_epochs"]
     name = model_name(job, owner)
+    if world > 1:
+        store.add_event(job_id, f"Training on {world} processes, {per_process} example(s) each a step")
     cfg = RunConfig(train_file=str(store.file_path(job["training_file"])),
                     valid_file=str(store.file_path(job["validation_file"])) if job.get("validation_file") else None,
-                    output_dir=str(out), max_steps=total, batch_size=hyper["batch_size"],
+                    output_dir=str(out), max_steps=total, batch_size=per_process,
                     learning_rate=BASE_LEARNING_RATE * hyper["learning_rate_multiplier"], seed=job.get("seed") or 18,
-                    save_every=steps_per_epoch, eval_every=steps_per_epoch if job.get("validation_file") else 0, overwrite=not resume)
+                    save_every=steps_per_epoch, eval_every=steps_per_epoch if job.get("validation_file") else 0, overwrite=not resume,
+                    threads=_threads_each())
     if resume:
         store.add_event(job_id, f"Resuming from {last_checkpoint(out).name} after an interruption")
     else:
@@ -144,6 +176,8 @@ def run_job(state: str | Path, job_id: str) -> None:
     except LessonError as exc:
         _fail(store, job_id, "training_failed", exc.message)
         return
+    if rank != 0:
+        return
     results = _metrics_file(store, job_id, owner, result.history)
     store.add_event(job_id, f"New fine-tuned model created: {name}")
     tokens = round((result.tokens_per_s or 0) * result.train_seconds)
@@ -173,5 +207,43 @@ def _metrics_file(store: Store, job_id: str, owner: str, history: list[dict[str,
     return file_id
 
 
-if __name__ == "__main__":  # python -m lessonlib.service.worker STATE JOB_ID
-    run_job(sys.argv[1], sys.argv[2])
+def end_with(parent: int, *, every: float = 1.0) -> None:
+    """End this process when process ``parent`` (the service) has ended: a killed service leaves no job training alone."""
+    import threading
+
+    import psutil
+
+    try:
+        born = psutil.Process(parent).create_time()
+    except psutil.Error:
+        os._exit(3)
+
+    def watch() -> None:
+        while True:
+            try:
+                if psutil.Process(parent).create_time() != born:
+                    break
+            except psutil.Error:
+                break
+            time.sleep(every)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="lessonlib-end-with-service", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m lessonlib.service.worker STATE JOB_ID [--parent PID]`` (the scheduler's command, under its launcher)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lessonlib.service.worker")
+    parser.add_argument("state")
+    parser.add_argument("job_id")
+    parser.add_argument("--parent", type=int, default=None)  # the service's process id: end when it ends
+    args = parser.parse_args(argv)
+    if args.parent is not None:
+        end_with(args.parent)
+    run_job(args.state, args.job_id)
+
+
+if __name__ == "__main__":
+    main()
