@@ -1,7 +1,7 @@
 """A class on one service: N keyed learners, each through a real ``openai`` client, at the same moment.
 
-Each learner uploads a small training file, creates a tiny job (8 examples, 4 steps), follows its
-events to the end and chats once with the tuned model. Learner 1 creates ``--extra`` more jobs
+Each learner uploads a small training file of their own, creates a tiny job (8 examples, 4 steps),
+follows its events to the end and chats once with the tuned model (sampled, so never from the reply cache). Learner 1 creates ``--extra`` more jobs
 first, as an eager learner would. Once the first job has succeeded, the service is killed (kill -9
 of its process group, as a crashed machine would) and started again on the same state folder; the
 learners' clients retry through the gap.
@@ -164,8 +164,8 @@ def _learner(svc: ClassService, name: str, key: str, train: Path, jobs: int, cou
         finished.append(job.status)
         if job.status == "succeeded":
             began = time.perf_counter()
-            reply = _patient(client.chat.completions.create, model=job.fine_tuned_model, max_tokens=16,
-                             messages=[{"role": "user", "content": "Recipe: Soup\n\n- 2 carrots\n- 1 onion"}])
+            reply = _patient(client.chat.completions.create, model=job.fine_tuned_model, max_tokens=16, temperature=0.7,
+                             messages=[{"role": "user", "content": "Recipe: Soup\n\n- 2 carrots\n- 1 onion"}])  # sampled: never from the reply cache
             chats.append(time.perf_counter() - began)
             assert reply.choices[0].message.content is not None
     return {"learner": name, "jobs": created, "statuses": finished, "chat_s": chats, "places_told": len(places)}
@@ -180,8 +180,11 @@ def run_class(learners: int = 30, extra: int = 2, *, kill: bool = True, folder: 
     with tempfile.TemporaryDirectory() as tmp:
         folder = folder or Path(tmp)
         lines = corpora.split_path("recipes", "train").read_text(encoding="utf-8").splitlines()
-        train = folder / "train.jsonl"
-        train.write_text("\n".join(lines[:EXAMPLES]) + "\n", encoding="utf-8")
+        files = []
+        for index in range(learners):  # each learner their own recipes (as many different sets as the split holds)
+            start = index * EXAMPLES % max(1, len(lines) - EXAMPLES)
+            files.append(folder / f"train-{index + 1:02d}.jsonl")
+            files[-1].write_text("\n".join(lines[start:start + EXAMPLES]) + "\n", encoding="utf-8")
         keys = folder / "keys.txt"
         svc = ClassService(folder / "state", keys, learners).start()
         limit = int(os.environ.get("LESSONLIB_SERVICE_MAX_JOBS_PER_LEARNER", "3"))
@@ -191,7 +194,7 @@ def run_class(learners: int = 30, extra: int = 2, *, kill: bool = True, folder: 
         restarted = False
         try:
             with ThreadPoolExecutor(learners) as pool:
-                futures = [pool.submit(_learner, svc, name, key, train, 1 + (extra if index == 0 else 0), counts, barrier, limit)
+                futures = [pool.submit(_learner, svc, name, key, files[index], 1 + (extra if index == 0 else 0), counts, barrier, limit)
                            for index, (name, key) in enumerate(roster)]
                 while kill and not restarted and not all(f.done() for f in futures):
                     view = class_view(svc.state)

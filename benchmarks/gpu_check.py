@@ -12,7 +12,10 @@ answering with the adapter, merging) gets exercised when a session is lent one. 
   (``SFTConfig`` as shipped, model given by path), and once ``lessonlib-full`` (every weight);
   seconds a step, real tokens/s and peak GPU memory each;
 * a run stopped after a few steps, then resumed from its checkpoint to the planned end;
-* the adapter answering through ``models.load(adapter=...)`` on the GPU, and a merged copy.
+* the adapter answering through ``models.load(adapter=...)`` on the GPU, and a merged copy;
+* the run as ``lessonlib train export`` writes it, trained by ``trl sft`` under each accelerate
+  configuration the machine can take (one GPU; DDP, FSDP2 and ZeRO-3 with two or more), and for
+  each one it cannot, why it was skipped.
 
 Scope and limits: SmolLM2-135M is tiny for a GPU, so step times measure overheads (Python,
 launches, the data collator) more than matrix work; the ratios say which path is lighter, not what
@@ -210,6 +213,54 @@ def answer_with(folder: str, device: str) -> dict[str, Any]:
     return {"adapter_on": where, "answers": tuned, "merged_same_answers": tuned == from_merged}
 
 
+def exported_runs(folder: str, steps: int, device: str) -> dict[str, Any]:
+    """The run as ``lessonlib train export`` writes it, trained by TRL's own command line under each accelerate
+    configuration this machine can take: ``single_gpu`` with one GPU; ``multi_gpu`` (DDP) and ``fsdp2`` with two or
+    more; ``zero3`` with two or more and DeepSpeed installed. Each either gives its losses and seconds, or says why it
+    was skipped."""
+    import re
+    import subprocess
+
+    import torch
+    import yaml
+
+    from lessonlib import models
+    from lessonlib.train import RunConfig
+    from lessonlib.train.export import TRL_CONFIGS, export
+
+    gpus = torch.cuda.device_count() if device.startswith("cuda") else 0
+    try:
+        import deepspeed  # noqa: F401
+        has_deepspeed = True
+    except ImportError:
+        has_deepspeed = False
+    out = export(RunConfig(max_steps=steps, batch_size=2, save_every=0, eval_every=0), Path(folder))
+    values = yaml.safe_load((out / "sft.yaml").read_text())
+    (out / "sft.yaml").write_text(yaml.safe_dump({**values, "model_name_or_path": str(models.resolve(None))}))  # offline
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    report: dict[str, Any] = {}
+    for name in TRL_CONFIGS:
+        needs = {"single_gpu": (gpus >= 1, "no CUDA GPU"), "multi_gpu": (gpus >= 2, f"{gpus} GPU(s); DDP needs 2 or more"),
+                 "fsdp2": (gpus >= 2, f"{gpus} GPU(s); FSDP needs 2 or more"),
+                 "zero3": (gpus >= 2 and has_deepspeed, "DeepSpeed is not installed" if gpus >= 2 else f"{gpus} GPU(s); ZeRO-3 needs 2 or more")}
+        ok, why = needs[name]
+        if not ok:
+            report[name] = {"skipped": why}
+            continue
+        processes = ["--num_processes", str(gpus)] if name != "single_gpu" else []
+        started = time.perf_counter()
+        done = subprocess.run(["trl", "sft", "--config", "sft.yaml", "--accelerate_config", f"accelerate/{name}.yaml", *processes,
+                               "--output_dir", f"out-{name}"], cwd=out, env=env, capture_output=True, text=True, timeout=1800,
+                              check=False)
+        losses = [float(x) for x in re.findall(r"'loss': '?([0-9.]+)", done.stdout)]
+        report[name] = {"returncode": done.returncode, "seconds": round(time.perf_counter() - started, 1), "processes": gpus if processes else 1,
+                        "first_loss": losses[0] if losses else None, "loss": losses[-1] if losses else None}
+        if done.returncode:
+            report[name]["error"] = done.stderr[-1500:]
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30, help="optimiser steps a measured run (default 30)")
@@ -225,7 +276,10 @@ def main() -> None:
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("gpu_check: no CUDA GPU here, nothing to check (--device cpu --steps 2 --rounds 1 is a dry run of this script)")
+        from lessonlib.train.export import TRL_CONFIGS
+
+        print("gpu_check: no CUDA GPU here, nothing to check (--device cpu --steps 2 --rounds 1 is a dry run of this script); "
+              f"skipped: the runner's GPU paths, and the exported run under {', '.join(TRL_CONFIGS)}")
         return
     report: dict[str, Any] = {"environment": environment(args.device)}
     print(json.dumps(report["environment"]), flush=True)
@@ -255,6 +309,9 @@ def main() -> None:
         print(f"stop and resume: {json.dumps(report['resume'])}", flush=True)
         report["answers"] = answer_with(f"{tmp}/resume", args.device)
         print(f"answers: {json.dumps(report['answers'])}", flush=True)
+        report["exported"] = exported_runs(f"{tmp}/exported", args.steps, args.device)
+        for name, row in report["exported"].items():
+            print(f"exported run, {name}: {json.dumps(row)}", flush=True)
     report["results"] = results
     # The first use of each way on a GPU is slow (new shapes, kernel choices, lazy initialisation): best of the rounds.
     print(f"\n{args.steps} LoRA steps (batch 2, max_length 256) on the recipe set, best of {args.rounds} round(s), {report['environment'].get('gpu', args.device)}")

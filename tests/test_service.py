@@ -541,12 +541,19 @@ def test_a_notebook_kernel_gets_its_charts_drawn_by_the_service(running, monkeyp
 
 
 def test_the_reply_worker_survives_a_client_that_leaves_and_a_request_that_fails(model_dir):
-    """Streams the client stopped reading, and errors in the worker, leave it ready for the next request."""
+    """Streams the client stopped reading, and errors in the worker, leave it ready for the next request; it generates
+    on every core alone, on one thread beside a training job."""
     from lessonlib.service.chat import Chatter
+    from lessonlib.system import usable_cores
 
-    chatter = Chatter()
+    training = [False]
+    chatter = Chatter(training=lambda: training[0])
     hello = [{"role": "user", "content": "Hi"}]
     try:
+        assert chatter._call("threads") == usable_cores()  # alone: every core
+        training[0] = True
+        assert chatter._call("threads") == 1  # beside a training job: one thread, or both crawl
+        training[0] = False
         pieces = chatter.stream([{"role": "user", "content": "Name five fruits."}], adapter=None, max_tokens=16)
         assert next(pieces)
         pieces.close()  # the client left after the first piece

@@ -60,6 +60,7 @@ def create_app(state: str | Path, keys: dict[str, str] | None = None, on_start: 
     store = Store(state)
     chatter = Chatter()
     scheduler = Scheduler(store, chatter, settings.get("LESSONLIB_SERVICE_IDLE_UNLOAD"), launcher=launcher)
+    chatter.training = lambda: scheduler.running_job() is not None
     service = Service(store=store, scheduler=scheduler, chatter=chatter, keys=keys, max_jobs=settings.get("LESSONLIB_SERVICE_MAX_JOBS"),
                       max_per_learner=settings.get("LESSONLIB_SERVICE_MAX_JOBS_PER_LEARNER"))
 

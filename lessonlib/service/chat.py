@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..child import Child
@@ -134,6 +134,12 @@ class Model:
         """Tokens of the prompt and of a reply (its end-of-turn token included), for ``usage``."""
         return int(self._inputs(messages)["input_ids"].shape[1]), len(self.tokenizer(reply)["input_ids"]) + 1
 
+    def threads(self) -> int:
+        """The torch threads replies are generated on now."""
+        import torch
+
+        return torch.get_num_threads()
+
     def stream(self, messages: list[dict[str, str]], *, adapter: str | None, max_tokens: int, temperature: float = 0.0,
                seed: int = 0) -> Iterator[str]:
         """The reply's text as it is generated, a piece at a time."""
@@ -181,7 +187,14 @@ def _worker(channel: Any) -> None:
                 return
             args, kwargs = call
             try:
-                if method == "stream":
+                if method == "share_cores":  # 1 thread while a training job shares the cores; 0: every usable core
+                    import torch
+
+                    from ..system import usable_cores
+
+                    torch.set_num_threads(args[0] or usable_cores())
+                    channel.send("result", None)
+                elif method == "stream":
                     for piece in model.stream(*args, **kwargs):
                         channel.send("piece", piece)
                     channel.send("done")
@@ -195,10 +208,15 @@ class Chatter:
     """The service's handle on the reply worker: the same ``reply``/``stream``/``generate``/``tokens``
     calls, run in the worker (started on the first request), one at a time; :meth:`release` ends it."""
 
-    def __init__(self) -> None:
+    def __init__(self, training: Callable[[], bool] | None = None) -> None:
         self.lock = threading.Lock()
         self.worker: Child | None = None
         self.last_used = time.monotonic()
+        #: Whether a training job runs now: then the worker generates on one thread. Two processes each
+        #: with a thread per core make both crawl (OpenMP threads wait for each other's cores): the chat
+        #: latency under load in benchmarks/results/class-load-2026-12.md, before and after.
+        self.training = training
+        self.threads: int | None = None  # what the worker was last told (None: a worker not yet told)
 
     def loaded(self) -> bool:
         """Whether a reply worker (and so a model) holds memory now."""
@@ -227,10 +245,16 @@ class Chatter:
             worker.stop()
 
     def _running_worker(self) -> Child:
-        """The reply worker, started if none runs (call with the lock held)."""
+        """The reply worker, started if none runs, on as many threads as it may use now (call with the lock held)."""
         if not self.loaded():
             self._stop_worker()
             self.worker = Child(_worker, name=REPLY_WORKER, ended=_("the reply worker ended unexpectedly (exit code {code})"))
+            self.threads = None
+        threads = 1 if self.training is not None and self.training() else 0
+        if threads != self.threads:
+            self.worker.send("share_cores", ((threads,), {}))
+            self._receive()
+            self.threads = threads
         return self.worker
 
     def _receive(self) -> tuple[str, Any]:
