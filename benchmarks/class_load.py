@@ -12,7 +12,7 @@ learner's first (fair order), the median and 95th percentile wait for a job to s
 under load, and the service's peak resident memory (itself, its reply worker and its training worker).
 
     python benchmarks/class_load.py                  # 30 learners (about 10 min on 2 cores)
-    python benchmarks/class_load.py --learners 3     # what `make test` runs (tests/test_class.py)
+    python benchmarks/class_load.py --learners 2 --extra 1   # what `make test` runs (tests/test_class.py)
 """
 
 from __future__ import annotations

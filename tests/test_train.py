@@ -349,7 +349,13 @@ def test_an_identical_run_is_replayed_where_runs_are_shared(tmp_path, small_data
 
     monkeypatch.setattr(runner, "sft_trainer", no_training)
     again_events: list[ProgressEvent] = []
-    again = run(tiny(tmp_path, small_data, output_dir=str(tmp_path / "again")), on_event=again_events.append)
+    from lessonlib import i18n
+
+    i18n.set_language("fr")  # the French notebook's run: its plan explains itself in French, and computes the same
+    try:
+        again = run(tiny(tmp_path, small_data, output_dir=str(tmp_path / "again")), on_event=again_events.append)
+    finally:
+        i18n.set_language(None)
     assert again_events == first_events and again.history == first.history
     assert (again.first_loss, again.final_loss, again.eval_loss, again.steps) == (first.first_loss, first.final_loss, first.eval_loss, first.steps)
     assert again.output_dir == str(tmp_path / "again")

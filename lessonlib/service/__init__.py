@@ -24,7 +24,8 @@ Modules: :mod:`~lessonlib.service.app` (the FastAPI application), one router a r
 (:mod:`~lessonlib.service.files`, :mod:`~lessonlib.service.jobs`, :mod:`~lessonlib.service.completions`,
 :mod:`~lessonlib.service.azure`, :mod:`~lessonlib.service.kernels`) over what they share
 (:mod:`~lessonlib.service.context`), :mod:`~lessonlib.service.requests` (request bodies),
-:mod:`~lessonlib.service.store` (SQLite records), :mod:`~lessonlib.service.scheduler` (the job queue),
+:mod:`~lessonlib.service.store` (SQLite records), :mod:`~lessonlib.service.scheduler` (the job queue) and
+:mod:`~lessonlib.service.queue` (its fair order), :mod:`~lessonlib.service.roster` (the instructor's view),
 :mod:`~lessonlib.service.worker` (one job in its own process), :mod:`~lessonlib.service.chat` (the reply worker),
 :mod:`~lessonlib.service.run` (``lessonlib serve``: keys, uvicorn, the end with the Jupyter server).
 Importing this package imports none of them.

@@ -87,7 +87,8 @@ def key(cfg: RunConfig, plan: MachinePlan) -> str:
         "train": _file_digest(settings.project_path(cfg.train_file)),
         "valid": _file_digest(settings.project_path(cfg.valid_file)) if cfg.valid_file else None,
         "model": _model_digest(cfg.model),
-        "plan": {k: v for k, v in asdict(plan).items() if k != "reasons"},  # the reasons explain, in the learner's language
+        # the plan's reasons (and why a measure is skipped) explain, in the learner's language: not part of the numbers
+        "plan": {k: sorted(v) if k == "skipped" else v for k, v in asdict(plan).items() if k != "reasons"},
         "numeric_path": system.cpu_numeric_path(),
         "cpu_without": ",".join(settings.get("LESSONLIB_CPU_WITHOUT")),
         "versions": versions,
