@@ -69,8 +69,9 @@ class Scheduler:
     def cancel(self, job_id: str) -> None:
         """End the job's worker, every process of it, if it is the one running; then tell the others their new places."""
         with self.lock:
-            if self.current and self.current[0] == job_id:
-                _end(self.current[1])
+            process = self.current[1] if self.current and self.current[0] == job_id else None
+        if process is not None:
+            _end(process)
         self.announce()
 
     def running_job(self) -> str | None:
