@@ -44,6 +44,10 @@ def test_the_keys_file_is_made_for_n_learners_and_never_printed(tmp_path):
     assert make_keys(keys, 2) == (2, 2) and make_keys(keys, 4) == (2, 4) and make_keys(keys, 3) == (0, 4)
     assert sorted(read_keys(keys).values()) == ["learner01", "learner02", "learner03", "learner04"]
     assert keys.stat().st_mode & 0o077 == 0  # readable by its owner only
+    missing = subprocess.run([sys.executable, "-m", "lessonlib", "class", "--state", str(tmp_path / "state")],
+                             capture_output=True, text=True, check=False)
+    assert missing.returncode == 2 and "holds no service" in missing.stderr and not (tmp_path / "state").exists()
+    Store(tmp_path / "state")  # a service's folder before its first job
     done = subprocess.run([sys.executable, "-m", "lessonlib", "class", "--state", str(tmp_path / "state"), "--keys", str(keys), "--json"],
                           capture_output=True, text=True, check=True)
     view = json.loads(done.stdout)

@@ -4,9 +4,12 @@ Read from the service's state folder (its SQLite records and ``service.pid``), s
 terminal of the machine that runs ``lessonlib serve``, while the service runs or after it stopped;
 ``lessonlib class`` prints it, ``--json`` gives the same as JSON.
 
->>> view = class_view("/tmp/lessonlib-roster-doctest")
->>> view["jobs_by_status"], view["learners"]
-({}, [])
+>>> import tempfile
+>>> from lessonlib.service.store import Store
+>>> state = Store(tempfile.mkdtemp()).state          # a service's folder, no job yet
+>>> view = class_view(state, ["ada"])
+>>> view["jobs_by_status"], [row["learner"] for row in view["learners"]]
+({}, ['ada'])
 """
 
 from __future__ import annotations
@@ -47,6 +50,12 @@ def class_view(state: str | Path, names: list[str] | None = None, *, now: float 
     """Learners (``names``: from the keys file, so that those without a job show too), jobs and the service's memory."""
     now = time.time() if now is None else now
     state = Path(state)
+    if not (state / "service.sqlite3").is_file():  # read a service's folder; never make one
+        from ..errors import LessonError
+        from ..i18n import _
+
+        raise LessonError(_("{state} holds no service: no service.sqlite3 there").format(state=state),
+                          fix=_("pass --state the folder `lessonlib serve` uses (it prints it when it starts)"), exit_code=2)
     store = Store(state)
     everyone = list(reversed(store.jobs()))  # oldest first
     place = {job["id"]: index + 1 for index, job in enumerate(queue.in_turn(reversed(everyone)))}
