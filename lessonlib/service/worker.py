@@ -1,10 +1,11 @@
 """The training worker: one fine-tuning job of the local service, run by lessonlib's runner in its own process.
 
-The service starts ``python -m lessonlib.service.worker STATE JOB_ID`` for one job at a time; the
-process validates the files (the data doctor's findings fail the job at ``validating_files``), trains
-with :func:`lessonlib.train.run` (the same recipe as ``lessonlib train local``), writes events and
-checkpoints as OpenAI words them, and exits, giving all its memory back. A job interrupted by a
-restart resumes from its last checkpoint.
+The service starts ``python -m lessonlib.service.worker STATE JOB_ID --parent PID`` for one job at a
+time (or the same module under a launcher: ``torchrun``, ``accelerate launch``, one process a GPU);
+the process validates the files (the data doctor's findings fail the job at ``validating_files``),
+trains with :func:`lessonlib.train.run` (the same recipe as ``lessonlib train local``), writes events
+and checkpoints as OpenAI words them, and exits, giving all its memory back. It ends itself if the
+service (``PID``) ends first. A job interrupted by a restart resumes from its last checkpoint.
 
 "auto" hyperparameters are sized for a small CPU: 1 epoch for 50 examples or more (3 at most for
 fewer, so that a run sees ~50 examples), batch 2, learning-rate multiplier 1 (2e-3 for LoRA).
