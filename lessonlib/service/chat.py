@@ -3,7 +3,7 @@
 The service's own process never imports torch. The first request starts the **reply worker**
 (``multiprocessing``'s *spawn*), which loads the model and answers every request that follows, one
 at a time, over a pipe; :meth:`Chatter.release` (the service idle for a while, a training job about
-to start, a notebook about to train) ends it, and all of its memory goes back to the system, libraries
+to start where memory is short, a notebook about to train) ends it, and all of its memory goes back to the system, libraries
 included; the next request starts it again in a few seconds. On Binder, where JupyterLab, every
 kernel, the service and a training run share 2 GB, that is about 0.3 GB that would otherwise stay.
 
