@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,21 +30,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from jupyter_helpers import free_port
+
 TINY_JOB = {"n_epochs": 1, "batch_size": 2}
 EXAMPLES = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ClassService:
     """``lessonlib serve --keys FILE --learners N`` in its own process group, with its peak memory sampled."""
 
     def __init__(self, state: Path, keys: Path, learners: int):
-        self.state, self.keys, self.learners, self.port = state, keys, learners, _free_port()
+        self.state, self.keys, self.learners, self.port = state, keys, learners, free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.peak_gb, self._sampling = 0.0, threading.Event()
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from jupyter_helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "02-when-and-why.ipynb"
@@ -45,12 +45,6 @@ def _missing(what: str) -> None:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def lab(tmp_path: Path, model_dir: Path, numeric_path_of_notebooks):
     """A JupyterLab server on 127.0.0.1 serving a copy of notebook 02, in the numeric path nbval runs it in
@@ -63,7 +57,7 @@ def lab(tmp_path: Path, model_dir: Path, numeric_path_of_notebooks):
     root = tmp_path / "notebooks"
     root.mkdir()
     shutil.copy(ROOT / "notebooks" / NOTEBOOK, root / NOTEBOOK)
-    port, token = _free_port(), uuid.uuid4().hex
+    port, token = free_port(), uuid.uuid4().hex
     env = {**os.environ, "HOME": str(home), "LESSONLIB_CACHE": str(model_dir.parent.parent),
            "PYTHONUNBUFFERED": "1"}
     log = (tmp_path / "server.log").open("w")

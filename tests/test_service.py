@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from jupyter_helpers import free_port
 
 from lessonlib import corpora, service
 from lessonlib.corpora import recipes
@@ -20,17 +20,11 @@ from lessonlib.errors import LessonError
 pytestmark = pytest.mark.usefixtures("model_dir")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Service:
     """``lessonlib serve`` in its own process group (so a test can kill it and its worker at once)."""
 
     def __init__(self, state: Path, *extra: str, **env: str):
-        self.state, self.port, self.process, self.extra, self.env = state, _free_port(), None, extra, env
+        self.state, self.port, self.process, self.extra, self.env = state, free_port(), None, extra, env
 
     def start(self) -> Service:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "LESSONLIB_OFFLINE": "1", **self.env}
@@ -269,7 +263,7 @@ def test_the_service_refuses_to_listen_beyond_loopback_without_keys():
     from lessonlib.service.run import serve
 
     with pytest.raises(LessonError, match="reachable from other machines"):
-        serve(host="0.0.0.0", port=_free_port())
+        serve(host="0.0.0.0", port=free_port())
 
 
 def test_streamed_replies_match_and_adapters_share_one_base_model(finished, running):
@@ -574,7 +568,7 @@ def test_a_service_a_notebook_kernel_started_ends_with_its_jupyter_server(tmp_pa
     import psutil
     from jupyter_helpers import Server
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LESSONLIB_SERVICE_PORT": str(port), "LESSONLIB_SERVICE_STATE": str(tmp_path / "state")}
     server = Server(env, root=tmp_path)
     try:
