@@ -259,8 +259,25 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: Any) -> None:
         item.user_properties.append(("kernel_gb", ("service", round(service, 2))))
 
 
+#: Seconds each notebook's cells took (set-up, run and the checks after its last cell), by its path.
+_SECONDS: dict[str, float] = {}
+#: When the test session started (for the total against make test's 20-minute budget).
+_STARTED: list[float] = []
+#: What ``make test`` must stay within on 2 cores of a laptop CPU (AVX2, no bf16).
+BUDGET_MINUTES = 20
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    import time
+
+    _STARTED.append(time.monotonic())
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Gather what the notebooks' cells reported (in this process, or sent by a pytest-xdist worker)."""
+    notebook = report.nodeid.split("::", 1)[0]
+    if notebook.endswith(".ipynb"):
+        _SECONDS[notebook] = _SECONDS.get(notebook, 0.0) + report.duration
     for name, value in getattr(report, "user_properties", ()):
         if name == "numeric_paths":
             _PATHS[value[0]] = tuple(value[1:])
@@ -268,7 +285,41 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             _USED[value[0]] = value[1]
 
 
+def _kernels() -> tuple[str, bool]:
+    """The math kernels this run's processes take ("AVX-512" or "AVX2"), and whether a laptop's AVX2 is played."""
+    if "avx512" in system.played_without() or os.environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("avx2", "default"):
+        return "AVX2 (played)", True
+    return ("AVX-512", False) if system.cpu_info()["avx512"] else ("AVX2", True)
+
+
+def _notebook_lines() -> list[str]:
+    """One line per language: each notebook validated, its time and the numeric path it was checked in."""
+    from pathlib import Path
+
+    lines = []
+    for language in sorted({Path(nb).parent.name for nb in _SECONDS}, key=lambda name: name != "notebooks"):
+        mine = sorted(nb for nb in _SECONDS if Path(nb).parent.name == language)
+        ran = sorted({_PATHS.get(Path(nb).name, (None, "?"))[1] for nb in mine})
+        label = "English" if language == "notebooks" else {"fr": "French"}.get(language, language)
+        cells = " · ".join(f"{Path(nb).name[:2]} {_SECONDS[nb]:.0f} s" for nb in mine)
+        lines.append(f"notebooks, {label} ({len(mine)}, {sum(_SECONDS[nb] for nb in mine) / 60:.1f} min, validated in "
+                     f"{'/'.join(ran)}): {cells}")
+    return lines
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    import time
+
+    for line in _notebook_lines():
+        terminalreporter.write_line(line)
+    if _STARTED and _SECONDS:  # a whole run (notebooks included), not a few tests
+        minutes, seconds = divmod(round(time.monotonic() - _STARTED[0]), 60)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        kernels, laptop = _kernels()
+        terminalreporter.write_line(
+            f"pytest: {minutes}:{seconds:02d} on {cores} cores, {kernels} kernels; the budget is "
+            f"{BUDGET_MINUTES} minutes on 2 cores of a laptop CPU (AVX2, no bf16)"
+            + ("" if laptop else " (this CPU's AVX-512 is about 1.5x faster: LESSONLIB_CPU_WITHOUT=avx512 plays the laptop)"))
     paths = _PATHS
     if paths:
         pairs = sorted(set(paths.values()), key=str)

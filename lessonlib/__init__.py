@@ -27,3 +27,8 @@ imports none of torch, transformers, trl or openai: they load inside the functio
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]
+
+# LESSONLIB_CPU_WITHOUT=avx512: the AVX2 kernels of torch, oneDNN and MKL, chosen before torch loads
+from .system import play_cpu as _play_cpu
+
+_play_cpu()

@@ -64,8 +64,9 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
              "notebook kernel, so that it holds no matplotlib)", ("auto", "here", "service")),
     Variable("LESSONLIB_MEASURES", "flag", True, "`off`: training uses TRL's recipe alone, without lessonlib's speed and "
              "memory measures"),
-    Variable("LESSONLIB_CPU_WITHOUT", "list", (), "CPU features to act as if missing, e.g. `avx512_bf16,amx` (plays a CPU "
-             "without native bf16)"),
+    Variable("LESSONLIB_CPU_WITHOUT", "list", (), "CPU features to act as if missing: `avx512_bf16,amx` plays a CPU without "
+             "native bf16; `avx512` a laptop's AVX2-only CPU, torch's kernels included (it sets `ATEN_CPU_CAPABILITY`, "
+             "`ONEDNN_MAX_CPU_ISA` and `MKL_ENABLE_INSTRUCTIONS` for every process started after it)"),
     Variable("LESSONLIB_CGROUP_ROOT", "path", Path("/sys/fs/cgroup"), "where the container's memory and CPU limits are read"),
     Variable("LESSONLIB_RUN_CACHE", "path", None, "a folder where finished training runs are kept and replayed when an "
              "identical run starts (the test suite sets it)"),

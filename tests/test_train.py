@@ -811,3 +811,46 @@ def test_the_limits_runs_pass_their_early_stopping_settings_to_trl():
                  "metric_for_best_model": "eval_loss", "greater_is_better": False}
     assert {name: getattr(args, name) for name in shown} == shown
     assert config.early_stopping and config.early_stopping_patience == 2
+
+
+def test_a_trainer_of_the_learners_own_is_replayed_where_runs_are_shared(tmp_path, small_data, model_dir, monkeypatch):
+    """Notebook 04's own ``SFTTrainer`` cell in its French twin: with LESSONLIB_RUN_CACHE, an identical trainer trains one
+    step, then ends with the first one's weights, log and events; another setting is another run."""
+    from transformers import TrainerCallback
+
+    from lessonlib import data
+    from lessonlib.train.recipe import sft_trainer
+    from lessonlib.train.replay_trainer import shared_progress_callback, trainer_key
+
+    monkeypatch.setenv("LESSONLIB_RUN_CACHE", str(tmp_path / "shared"))
+
+    class Steps(TrainerCallback):
+        done = 0
+
+        def on_step_end(self, *args, **kwargs):
+            self.done += 1
+
+    def trainer(name: str, **overrides) -> tuple:
+        cfg = tiny(tmp_path, small_data, output_dir=str(tmp_path / name), valid_file=None, save_every=0, measures="off",
+                   **overrides)
+        events, steps = [], Steps()
+        made = sft_trainer(cfg, plan_for(cfg), cfg.output_dir, data.read_examples(small_data[0]), None,
+                           callbacks=[shared_progress_callback(events.append), steps])
+        return made, events, steps
+
+    def trained(made) -> dict:
+        return {n: p.detach().clone() for n, p in made.model.named_parameters() if p.requires_grad}
+
+    first, first_events, first_steps = trainer("first")
+    other = trainer("other", learning_rate=1e-3)[0]
+    other_key = trainer_key(other.args, other.model, other.train_dataset)
+    del other
+    assert other_key != trainer_key(first.args, first.model, first.train_dataset)  # another setting: another run
+    first.train()
+    again, again_events, again_steps = trainer("again")
+    again.train()
+    assert (first_steps.done, again_steps.done) == (2, 1)  # the identical run stopped after the step a callback cannot skip
+    assert again.state.global_step == first.state.global_step == 2 and again.state.log_history == first.state.log_history
+    assert again_events == first_events and [e.kind for e in again_events].count("step") == 2
+    a, b = trained(first), trained(again)
+    assert a.keys() == b.keys() and all(a[n].equal(b[n]) for n in a)

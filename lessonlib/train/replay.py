@@ -71,17 +71,28 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def key(cfg: RunConfig, plan: MachinePlan) -> str:
-    """What decides the run's numbers, as one digest (see the module docstring)."""
-    from .. import __version__, settings, system
+def run_identity() -> dict[str, Any]:
+    """What decides any run's numbers beyond its settings and data: the numeric path, the CPU played, the versions of
+    torch, transformers, TRL and PEFT, and lessonlib's code."""
+    from .. import __version__, system
 
-    settings_ = {k: v for k, v in asdict(cfg).items() if k not in _PLACE}
     versions = {}
     for package in ("torch", "transformers", "trl", "peft"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
+    return {
+        "numeric_path": system.cpu_numeric_path(),
+        "cpu_without": ",".join(settings.get("LESSONLIB_CPU_WITHOUT")),
+        "versions": versions,
+        "lessonlib": [__version__, _code_digest()],
+    }
+
+
+def key(cfg: RunConfig, plan: MachinePlan) -> str:
+    """What decides the run's numbers, as one digest (see the module docstring)."""
+    settings_ = {k: v for k, v in asdict(cfg).items() if k not in _PLACE}
     what = {
         "settings": settings_,
         "train": _file_digest(settings.project_path(cfg.train_file)),
@@ -89,10 +100,7 @@ def key(cfg: RunConfig, plan: MachinePlan) -> str:
         "model": _model_digest(cfg.model),
         # the plan's reasons (and why a measure is skipped) explain, in the learner's language: not part of the numbers
         "plan": {k: sorted(v) if k == "skipped" else v for k, v in asdict(plan).items() if k != "reasons"},
-        "numeric_path": system.cpu_numeric_path(),
-        "cpu_without": ",".join(settings.get("LESSONLIB_CPU_WITHOUT")),
-        "versions": versions,
-        "lessonlib": [__version__, _code_digest()],
+        **run_identity(),
     }
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
 

@@ -18,12 +18,12 @@ from ..train import (
     RunConfig,
     RunResult,
     StopFlag,
-    progress_callback,
     run,
     run_in_subprocess,
 )
 from ..train.compare import before_after, is_json_list
 from ..train.machine import record_trained_here
+from ..train.replay_trainer import shared_progress_callback
 from .kernels import cleaners_for, problem_html
 from .static import LeavesSummary, png_tag, problem_line
 
@@ -88,7 +88,7 @@ class TrainingMonitor(LeavesSummary, w.VBox):
         self.stop_flag.clear()
         self.events.clear()
         self.stop.disabled = False
-        return progress_callback(self.on_event, self.stop_flag)
+        return shared_progress_callback(self.on_event, self.stop_flag)
 
     # actions ---------------------------------------------------------------------------------
     def start(self) -> None:
