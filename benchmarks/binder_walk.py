@@ -42,6 +42,7 @@ its time is reported apart from Run All's.
     python benchmarks/binder_walk.py --memory-limit 2       # as on mybinder.org (2 GiB for everything)
     python benchmarks/binder_walk.py --memory-limit 2 --without-bf16   # the paths of a CPU without bf16
     python benchmarks/binder_walk.py --cgroup               # a real 2 GiB, 1-CPU cgroup (root)
+    python benchmarks/binder_walk.py --cgroup --laptop      # ... on a laptop's CPU: AVX2, no bf16 (played)
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def system_avx2() -> dict[str, str]:
+    """The variables that make torch, oneDNN and MKL take their AVX2 kernels (lessonlib.system.AVX2_KERNELS)."""
+    sys.path.insert(0, str(ROOT))
+    from lessonlib.system import AVX2_KERNELS
+
+    return dict(AVX2_KERNELS)
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -237,6 +246,8 @@ def main() -> int:
     parser.add_argument("--record", default=None, metavar="DIR", help="with --cgroup: save memory.stat after each notebook here")
     parser.add_argument("--without-bf16", action="store_true",
                         help="play a CPU without native bf16 (fp32 training and replies): LESSONLIB_CPU_WITHOUT")
+    parser.add_argument("--laptop", action="store_true",
+                        help="play a laptop's CPU: no bf16 and no AVX-512, torch's AVX2 kernels (LESSONLIB_CPU_WITHOUT=avx512)")
     args = parser.parse_args()
 
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
@@ -247,6 +258,9 @@ def main() -> int:
            "LESSONLIB_SERVICE_STATE": state, "JUPYTER_RUNTIME_DIR": os.path.join(state, "runtime")}
     if args.without_bf16:
         env["LESSONLIB_CPU_WITHOUT"] = "avx512_bf16,amx"
+    if args.laptop:  # every process the server starts inherits the kernels' variables (lessonlib.system.play_cpu)
+        env["LESSONLIB_CPU_WITHOUT"] = "avx512"
+        env.update({name: value for name, value in system_avx2().items() if name not in env})
     if not args.warm:  # a cache of its own, with the converted model and no generated replies
         sys.path.insert(0, str(ROOT))
         from lessonlib import settings
