@@ -13,6 +13,11 @@ closed; :mod:`lessonlib.memory_shares` holds each notebook's share of that. Afte
 the resident memory of its kernel and of what the kernel started is compared with it; the local
 service, which the first notebook that needs a model starts and every later one shares, is checked
 against its own share. Shared set-up for the tests is in ``tests/conftest.py``.
+
+Under pytest-xdist each worker is pinned to its share of the cores, and so are the kernels it starts; the local
+service the notebooks share floats over every core with one torch thread (:func:`float_the_service`), so that the
+replies and jobs one worker's notebooks ask for do not queue behind the other worker's own work. The summary at the
+end gives each notebook's time, language and numeric path, and the total against ``make test``'s budget.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,7 +56,50 @@ def _pin_this_worker() -> None:
         os.sched_setaffinity(0, mine)
 
 
+#: Every core this run may use, before a worker pins itself to its share.
+ALL_CORES = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
 _pin_this_worker()
+
+
+def _one_core_cgroup() -> str:
+    """A cgroup tree for the notebooks' kernels that says "1 CPU" (lessonlib's ``LESSONLIB_CGROUP_ROOT``; memory as the
+    real one says where it is cgroup v2): what a worker's pinned kernels see anyway, and what keeps the local service
+    they start to one torch thread when it floats over every core (:func:`float_the_service`)."""
+    real, fake = Path("/sys/fs/cgroup"), Path(tempfile.mkdtemp(prefix="lessonlib-one-core-"))
+    (fake / "cpu.max").write_text("100000 100000\n", encoding="utf-8")
+    for name in ("memory.max", "memory.current", "memory.stat"):
+        if (real / "cpu.max").exists() and (real / name).exists():
+            (fake / name).symlink_to(real / name)
+    return str(fake)
+
+
+#: Set for the notebooks' kernels only (see :func:`_one_core_cgroup`); None where the run sets its own.
+ONE_CORE_CGROUP = _one_core_cgroup() if len(ALL_CORES) > 1 and "LESSONLIB_CGROUP_ROOT" not in os.environ else None
+
+
+def float_the_service() -> None:
+    """Let the local service the notebooks share, and what it started (its reply worker, a job), run on any core.
+
+    A notebook's kernel starts it, so it was pinned to that worker's core: the other worker's notebooks then had their
+    replies and jobs made on a core busy with this worker's own work while their own core waited. It keeps the one
+    torch thread it was started with (:data:`ONE_CORE_CGROUP`), so it never takes more than a core.
+    """
+    import psutil
+
+    if not ALL_CORES:
+        return
+    try:
+        pid = int((Path(os.environ["LESSONLIB_SERVICE_STATE"]) / "service.pid").read_text().strip())
+        processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except (OSError, ValueError, KeyError, psutil.Error):
+        return
+    for process in processes:
+        for thread in Path(f"/proc/{process.pid}/task").glob("*"):
+            try:
+                if os.sched_getaffinity(int(thread.name)) != ALL_CORES:
+                    os.sched_setaffinity(int(thread.name), ALL_CORES)
+            except OSError:  # a thread that has just ended
+                pass
 
 # The local service the notebooks start (for replies, and notebook 06's jobs) gets its own port and a
 # fresh state folder for this test session, so it neither uses nor disturbs a learner's service, and
@@ -128,8 +177,13 @@ def numeric_path_of_notebooks(request: pytest.FixtureRequest):
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before a notebook's kernel starts: the numeric path it will run in (its kernel and service inherit it)."""
     notebook = item.parent
-    if type(item).__name__ != "IPyNbCell" or getattr(notebook, "kernel", None) is not None:
+    if type(item).__name__ != "IPyNbCell":
         return
+    float_the_service()  # started by this notebook's kernel or another's, during an earlier cell
+    if getattr(notebook, "kernel", None) is not None:
+        return
+    if ONE_CORE_CGROUP:  # inherited by the kernel about to start, and by what it starts (the service)
+        os.environ["LESSONLIB_CGROUP_ROOT"] = ONE_CORE_CGROUP
     use_service_of(notebook.path)
     use_cpu_without(cpu_without_for(notebook.path, item.config))
     # reported with the cell (a user property), so that the summary has it under pytest-xdist too
@@ -236,6 +290,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: Any) -> None:
     notebook = item.parent
     if type(item).__name__ != "IPyNbCell" or (nextitem is not None and nextitem.parent is notebook):
         return  # not a notebook's last cell
+    if ONE_CORE_CGROUP and os.environ.get("LESSONLIB_CGROUP_ROOT") == ONE_CORE_CGROUP:
+        del os.environ["LESSONLIB_CGROUP_ROOT"]  # the tests that follow read the machine's own
     pid = getattr(getattr(getattr(getattr(notebook, "kernel", None), "km", None), "provisioner", None), "pid", None)
     if pid is None:
         return
