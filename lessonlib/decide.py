@@ -140,8 +140,18 @@ def _paired_interval(paired: dict[str, Sequence[float]] | None, scores: dict[str
     return bootstrap_interval([b - a for a, b in zip(paired[before], paired[after])])
 
 
-def _clear(gain: float, interval: tuple[float, float] | None, min_gain: float) -> bool:
-    """A gain that counts: at least ``min_gain``, and its paired interval (when known) above 0."""
+def gain_counts(gain: float, interval: tuple[float, float] | None, min_gain: float) -> bool:
+    """The checklist's one rule for a gain: it counts when it is at least ``min_gain`` (big enough to pay for
+    itself) and its paired interval, when known, lies above 0 (real, not noise). :func:`decide` judges every
+    gain with it, and so does exercise 02.2's check.
+
+    >>> gain_counts(0.075, (0.033, 0.117), min_gain=0.05)   # big enough, and surely above 0
+    True
+    >>> gain_counts(0.075, (-0.010, 0.160), min_gain=0.05)  # big enough, but it may be noise
+    False
+    >>> gain_counts(0.030, (0.010, 0.050), min_gain=0.05)   # real, but too small to pay
+    False
+    """
     return gain >= min_gain and (interval is None or interval[0] > 0)
 
 
@@ -150,7 +160,7 @@ def _spread(interval: tuple[float, float] | None) -> str:
 
 
 def _rag_vs_prompting(gain: float, min_gain: float, interval: tuple[float, float] | None = None) -> str:
-    if _clear(gain, interval, min_gain):
+    if gain_counts(gain, interval, min_gain):
         return _("retrieval beats prompting by {gain:+.3f}{interval}").format(gain=gain, interval=_spread(interval))
     if gain >= min_gain:
         return _("retrieval vs prompting {gain:+.3f}{interval}: the interval includes 0, no clear difference").format(
@@ -174,7 +184,7 @@ def decide(answers: Answers, scores: dict[str, float] | None = None,
     prompting = max((k for k in baselines if k != "rag"), key=baselines.get, default=None)
     rag_gain = baselines["rag"] - baselines[prompting] if "rag" in baselines and prompting else None
     rag_interval = _paired_interval(paired, scores, prompting, "rag") if rag_gain is not None else None
-    rag_clear = rag_gain is not None and _clear(rag_gain, rag_interval, answers.min_gain)
+    rag_clear = rag_gain is not None and gain_counts(rag_gain, rag_interval, answers.min_gain)
     alternative = "add retrieval" if rag_clear or (answers.tried_retrieval and not baselines) else "improve the prompt"
 
     def done(recommendation: str, gain: float | None = None) -> Decision:
@@ -204,7 +214,7 @@ def decide(answers: Answers, scores: dict[str, float] | None = None,
     if tuned is not None and best_score is not None:
         gain = tuned - best_score
         interval = _paired_interval(paired, scores, best, "fine-tuned")
-        if _clear(gain, interval, answers.min_gain):
+        if gain_counts(gain, interval, answers.min_gain):
             reasons.append(_("The tuned model scores {tuned:.3f}, {gain:+.3f} over the best baseline{interval} "
                              "(at least {min_gain} needed).").format(tuned=tuned, gain=gain, interval=_spread(interval),
                                                                       min_gain=answers.min_gain))

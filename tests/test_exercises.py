@@ -216,3 +216,103 @@ def test_every_link_the_lesson_gives_is_in_the_notebook_where_it_belongs():
     for number, links in expected.items():
         for link in links:
             assert link in text(number), f"notebook {number} does not link {link}"
+
+
+def test_a_gain_counts_in_02_2_by_the_rule_decide_applies():
+    """02.2 is judged by ``decide.gain_counts``, the rule ``decide`` applies: a mean of +0.075 with an interval of
+    +0.033 to +0.117 counts (at least min_gain, above 0), and holding the interval's low end to min_gain gets a hint."""
+    from lessonlib.decide import Answers, decide
+    from lessonlib.exercises import n02_when_and_why as n02
+
+    prompt, tuned = n02._PROMPT_SCORES_02, n02._TUNED_SCORES_02
+    paired = {"few-shot": prompt, "fine-tuned": tuned}
+    scores = {name: sum(values) / len(values) for name, values in paired.items()}
+    decision = decide(Answers(tried_prompting=True, examples=200, min_gain=n02._MIN_GAIN_02), scores, paired)
+    assert decision.recommendation == "fine-tune", decision.reasons  # the checklist counts this gain
+    assert check("02.2", True).passed
+    too_strict = check("02.2", False)  # the low end held to min_gain (+0.033 < 0.05)
+    assert not too_strict.passed and "`min_gain`" in too_strict.message and "above 0" in too_strict.message
+
+
+def test_a_checklist_answer_left_at_its_default_gets_a_hint():
+    """02.1's scenario differs from every default it asks about: leaving the budget or the target out is not right."""
+    from lessonlib.decide import Answers
+
+    told = {"tried_prompting": True, "tried_retrieval": True, "examples": 400, "fine_tune_monthly_usd": 40}
+    assert check("02.1", Answers(**told, target=0.75, monthly_budget_usd=30)).passed
+    no_budget = check("02.1", Answers(**told, target=0.75))
+    assert not no_budget.passed and "monthly_budget_usd" in no_budget.message and "default" in no_budget.message
+    no_target = check("02.1", Answers(**told, monthly_budget_usd=30))
+    assert not no_target.passed and "`target`" in no_target.message
+    per_year = check("02.1", Answers(**told, target=0.75, monthly_budget_usd=360))
+    assert not per_year.passed and "per month" in per_year.message
+
+
+def test_a_right_few_shot_prompt_passes_whatever_the_model_answers(monkeypatch):
+    """02.3 judges what the learner controls, the prompt's shape; the model's F1 gain is shown with its interval, not
+    required: the right prompt passes even when the model answers it worse than zero-shot."""
+    from lessonlib import corpora, data, models
+
+    test = data.read_examples(corpora.split_path("recipes", "test"))[:6]
+    gold = [q["messages"][-1]["content"] for q in test]
+    monkeypatch.setattr(models, "generate_many", lambda conversations, **_: ["I do not know."] * 6 + gold)  # zero-shot wins
+    scope = _run(EXERCISES["02.3"].solution, {})
+    verdict = check("02.3", scope["make_prompt"])
+    assert verdict.passed and "3 solved examples" in verdict.message and "a real loss" in verdict.message, verdict.message
+
+    def swapped(train, query):  # each recipe followed by the next one's answer
+        messages = scope["make_prompt"](train, query)
+        messages[2], messages[4] = messages[4], messages[2]
+        return messages
+
+    def no_system(train, query):
+        return scope["make_prompt"](train, query)[1:]
+
+    def every_example(train, query):
+        return [query["messages"][0]] + [m for e in train[:40] for m in e["messages"][1:3]] + [query["messages"][1]]
+
+    for wrong, words in ((swapped, "not the answer to the recipe just before it"), (no_system, "'system' message"),
+                         (every_example, "40 solved examples")):
+        verdict = check("02.3", wrong)
+        assert not verdict.passed and words in verdict.message, (wrong.__name__, verdict.message)
+
+
+def test_a_step_of_4_examples_is_counted_with_gradient_accumulation():
+    """04.3 asks for 4 examples a step: 2 a pass × 2 passes is right, 4 a pass × 2 passes is 8 (a hint)."""
+    from trl import SFTConfig
+
+    settings = {"output_dir": "runs/04-one-epoch", "num_train_epochs": 1, "save_strategy": "steps", "save_steps": 10,
+                "save_total_limit": 2, "assistant_only_loss": True, "use_cpu": True, "report_to": "none"}
+    assert check("04.3", SFTConfig(per_device_train_batch_size=2, gradient_accumulation_steps=2, **settings)).passed
+    eight = check("04.3", SFTConfig(per_device_train_batch_size=4, gradient_accumulation_steps=2, **settings))
+    assert not eight.passed and "gradient_accumulation_steps" in eight.message and "8" in eight.message
+
+
+@pytest.mark.parametrize("status,passed", [("cancelled", True), ("succeeded", False), ("failed", False), ("running", False)])
+def test_only_a_cancelled_job_passes_06_1(monkeypatch, status, passed):
+    """06.1 asks to cancel the job: one that ended on its own was never cancelled, whatever its end."""
+    from types import SimpleNamespace
+
+    from lessonlib import service
+
+    method = SimpleNamespace(model_dump=lambda: {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1}}})
+    job = SimpleNamespace(id="ftjob-1", suffix="mine", method=method, status=status)
+    client = SimpleNamespace(fine_tuning=SimpleNamespace(jobs=SimpleNamespace(retrieve=lambda job_id: job)))
+    monkeypatch.setattr(service, "client", lambda *args, **kwargs: client)
+    verdict = check("06.1", "ftjob-1")
+    assert verdict.passed == passed, verdict.message
+    if status in ("succeeded", "failed"):
+        assert "never cancelled" in verdict.message
+
+
+def test_a_task_points_only_to_model_calls_its_notebook_has_shown():
+    """An exercise that tells the learner to call ``models.something`` names a call a code cell above it made."""
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for index, cell in enumerate(cells):
+            source = "".join(cell["source"])
+            if cell["cell_type"] != "markdown" or not source.startswith("### Exercise"):
+                continue
+            shown = "\n".join("".join(c["source"]) for c in cells[:index] if c["cell_type"] == "code")
+            for call in set(re.findall(r"\bmodels\.\w+\(", source)):
+                assert call in shown, f"{path.name}: {source.splitlines()[0]} points to {call}), which no cell above calls"

@@ -18,10 +18,10 @@ In a notebook::
     check("01.1", per_shot)    # -> "Right: ..." or "Not yet: <a hint>"
     show_solution("01.1")      # when you are stuck
 
->>> check("04.1", 0.2).passed
+>>> check("04.1", 300).passed
 True
->>> print(check("04.1", 40))
-Not yet: 40 is the number of examples the run sees. An epoch is one pass over all 200 training examples: divide by 200.
+>>> print(check("04.1", 600))
+Not yet: 600 is the number of examples three epochs show the model. A step takes 2 of them: how many steps is that?
 """
 
 from __future__ import annotations

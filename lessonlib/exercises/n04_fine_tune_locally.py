@@ -5,20 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 from ..i18n import N_, _
-from .core import Hint, close_to, exercise
+from .core import Hint, close_to, exercise, train_path
+
+#: Exercise 04.1: how many epochs the tutorial trains (its table), section 4's examples a step and its steps.
+_EPOCHS_04, _PER_STEP_04, _RUN_STEPS_04 = 3, 2, 20
 
 
-@exercise("04.1", 1, N_("How much of the data does a run see?"), answer="epochs", solution='''
-max_steps, batch_size, examples = 20, 2, 200
-epochs = max_steps * batch_size / examples
-''', wrong='epochs = 20 * 2')
-def _check_epochs(epochs: Any) -> str:
-    if close_to(epochs, 0.2, 0.005):
-        return _("0.2 of an epoch: 40 of the 200 examples. Enough to learn a format, far from learning the task.")
-    if close_to(epochs, 40, 0):
-        raise Hint(_("40 is the number of examples the run sees. An epoch is one pass over all 200 training examples: "
-                     "divide by 200."))
-    raise Hint(_("steps x examples per step gives the examples seen; divide by the 200 training examples."))
+@exercise("04.1", 1, N_("Three epochs, in steps"), answer="steps", solution='''
+epochs, examples, examples_per_step = 3, 200, 2   # the tutorial's epochs; len(dataset); section 4's step
+steps = epochs * examples / examples_per_step     # examples seen, divided by the examples a step takes
+''', wrong='steps = 3 * 200')
+def _check_steps(steps: Any) -> str:
+    from .. import data
+
+    examples = len(data.read_examples(train_path()))
+    seen = _EPOCHS_04 * examples
+    expected = seen / _PER_STEP_04
+    if close_to(steps, expected, 0.5):
+        return _("{steps:g} steps: {seen} examples seen, {per_step} a step. That is {times:g} times section 5's {run} steps: "
+                 "multiply its time. On a GPU, bigger steps make far fewer.").format(
+            steps=expected, seen=seen, per_step=_PER_STEP_04, times=expected / _RUN_STEPS_04, run=_RUN_STEPS_04)
+    if close_to(steps, seen, 0):
+        raise Hint(_("{seen} is the number of examples three epochs show the model. A step takes {per_step} of them: "
+                     "how many steps is that?").format(seen=seen, per_step=_PER_STEP_04))
+    if close_to(steps, examples / _PER_STEP_04, 0):
+        raise Hint(_("that is one epoch, one pass over the {examples} examples: the tutorial trains three.").format(examples=examples))
+    raise Hint(_("three epochs show the model each of the {examples} training examples three times; divide the examples "
+                 "seen by the examples a step takes.").format(examples=examples))
 
 
 @exercise("04.2", 2, N_("A bigger adapter"), answer="bigger_lora", solution='''
@@ -54,7 +67,7 @@ epoch_args = SFTConfig(
     output_dir="runs/04-one-epoch",
     num_train_epochs=1,                 # one pass over the 200 examples
     max_steps=-1,                       # let the epochs decide (a positive max_steps would win)
-    per_device_train_batch_size=4,      # 50 steps of 4 examples
+    per_device_train_batch_size=4,      # 4 examples a step (or 2 a pass with gradient_accumulation_steps=2): 50 steps
     save_strategy="steps",
     save_steps=10,                      # a checkpoint every 10 steps
     save_total_limit=2,                 # keep the last two
@@ -71,9 +84,12 @@ epoch_args = SFTConfig(output_dir="runs/04-one-epoch", max_steps=12, per_device_
 def _check_sft_config(args: Any) -> str:
     if not hasattr(args, "per_device_train_batch_size"):
         raise Hint(_("build it with TRL's `SFTConfig(...)`, as in section 4."))
-    if args.per_device_train_batch_size != 4:
-        raise Hint(_("use 4 examples per step: `per_device_train_batch_size=4`."))
-    if args.max_steps > 0 and args.max_steps * 4 != 200:
+    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps  # examples a pass x passes a step
+    if per_step != 4:
+        raise Hint(_("a step should take 4 examples: `per_device_train_batch_size` × `gradient_accumulation_steps` makes "
+                     "{per_step} here ({per_pass} × {passes}).").format(per_step=per_step, per_pass=args.per_device_train_batch_size,
+                                                                       passes=args.gradient_accumulation_steps))
+    if args.max_steps > 0 and args.max_steps * per_step != 200:
         raise Hint(_("max_steps={max_steps} wins over the epochs: leave it at -1 and set `num_train_epochs=1` (or make "
                      "the steps cover exactly the 200 examples).").format(max_steps=args.max_steps))
     if args.max_steps <= 0 and args.num_train_epochs != 1:

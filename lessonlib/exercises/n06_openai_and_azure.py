@@ -37,10 +37,13 @@ def _check_own_job(job_id: Any) -> str:
     if epochs != 1:
         raise Hint(_("set one epoch through `method`: {'type': 'supervised', 'supervised': {'hyperparameters': "
                      "{'n_epochs': 1}}}."))
-    if job.status not in ("cancelled", "succeeded", "failed"):
+    if job.status in ("succeeded", "failed"):  # it ended on its own: nobody cancelled it
+        raise Hint(_("job {id} ended on its own ({status}): it was never cancelled. Create another and cancel it while it "
+                     "waits or trains: `client.fine_tuning.jobs.cancel(job.id)`.").format(id=job.id, status=job.status))
+    if job.status != "cancelled":
         raise Hint(_("the job is still {status}: cancel it with `client.fine_tuning.jobs.cancel(job.id)`.").format(status=job.status))
-    return _("job {id}: suffix 'mine', one epoch, {status}. On OpenAI the same calls spend money: check the cost "
-             "first.").format(id=job.id, status=job.status)
+    return _("job {id}: suffix 'mine', one epoch, cancelled. On OpenAI the same calls spend money: check the cost "
+             "first.").format(id=job.id)
 
 
 @exercise("06.2", 1, N_("Will it fit the budget?"), answer="fits", setup='''
