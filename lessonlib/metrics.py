@@ -128,7 +128,7 @@ def load_custom(path: str | Path) -> Callable[[str, str], float]:
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     try:
         spec.loader.exec_module(module)  # type: ignore[union-attr]
-    except Exception as exc:  # the learner's code: any error is theirs to fix, shown as a message
+    except Exception as exc:  # noqa: BLE001 - the learner's code: any error is theirs to fix, shown as a message
         raise LessonError(_("{path} fails to load: {problem}").format(path=path, problem=f"{type(exc).__name__}: {exc}"), exit_code=2) from None
     score = getattr(module, "score", None)
     if not callable(score):
@@ -146,7 +146,7 @@ def scorer(name: str, custom: str | Path | None = None) -> Callable[[str, str], 
         def call(reply: str, reference: str) -> float:
             try:
                 return max(0.0, min(1.0, float(function(reply, reference))))
-            except Exception as exc:  # the learner's code
+            except Exception as exc:  # noqa: BLE001 - the learner's code
                 raise LessonError(_("your score() failed on reply {reply!r}: {problem}").format(reply=reply[:60], problem=f"{type(exc).__name__}: {exc}"),
                                   exit_code=2) from None
         return call

@@ -114,8 +114,8 @@ def split_examples(examples: list[dict[str, Any]], *, seed: int = 18, valid: flo
         parts["test"] += order[:n_test]
         parts["valid"] += order[n_test:n_test + n_valid]
         parts["train"] += order[n_test + n_valid:]
-    for name in parts:
-        rng.shuffle(parts[name])
+    for order in parts.values():
+        rng.shuffle(order)
     pick = {name: [examples[i] for i in order] for name, order in parts.items()}
     if test_examples is not None:
         pick["test"] = list(test_examples)

@@ -104,41 +104,26 @@ def model_card(project: Project) -> str:
     if prepared["leakage"]:
         limits.append(_("{n} test inputs were also training inputs.").format(n=prepared["leakage"]))
     system = prepared["system"]
-    return f"""---
-base_model: {base}
-library_name: transformers
-tags: [lessonlib, fine-tuning-companion, sft, lora, merged]
----
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": "..."}]
+    data = _("{n} examples from {data} ({shape}); {train} for training, {valid} for validation, {test} for the test (seed {seed}).").format(
+        n=prepared["kept"], data=project.settings.data, shape=prepared["shape"], seed=prepared["seed"], **prepared["sizes"])
+    losses = [f"{x:.3f}" if isinstance(x, (int, float)) else "?" for x in (trained["first_loss"], trained["final_loss"])]
+    training = _("Training: {steps} steps, loss {first} -> {last}.").format(steps=trained["steps"], first=losses[0], last=losses[1])
+    lines = ["---", f"base_model: {base}", "library_name: transformers", "tags: [lessonlib, fine-tuning-companion, sft, lora, merged]", "---", "",
+             f"# {project.root.name}", "",
+             _("{base} fine-tuned with LoRA (the Fine-Tuning Companion's recipe, `lessonlib project run`), adapter merged.").format(base=base), "",
+             "## " + _("Data"), data, "", "## " + _("Metric"), f"{prepared['metric']}: {prepared['metric_reason']}.", "",
+             "## " + _("Scores on the test split"), "| " + _("strategy") + " | " + _("score") + " | " + _("95% interval") + " |",
+             "| --- | ---: | ---: |", scores, "", training, "", "## " + _("Limits"), *("- " + line for line in limits), "",
+             "## " + _("Use it"), "```python", USAGE.replace("MESSAGES", json.dumps(messages, ensure_ascii=False)), "```", ""]
+    return "\n".join(lines)
 
-# {project.root.name}
 
-{base} fine-tuned with LoRA (the Fine-Tuning Companion's recipe, `lessonlib project run`), adapter merged.
-
-## {_("Data")}
-{_("{n} examples from {data} ({shape}); {train} for training, {valid} for validation, {test} for the test (seed {seed}).").format(
-    n=prepared['kept'], data=project.settings.data, shape=prepared['shape'], seed=prepared['seed'], **prepared['sizes'])}
-
-## {_("Metric")}
-{prepared['metric']}: {prepared['metric_reason']}.
-
-## {_("Scores on the test split")}
-| {_("strategy")} | {_("score")} | {_("95% interval")} |
-| --- | ---: | ---: |
-{scores}
-
-{_("Training: {steps} steps, loss {first} -> {last}.").format(steps=trained['steps'], first=trained['first_loss'], last=trained['final_loss'])}
-
-## {_("Limits")}
-{chr(10).join('- ' + line for line in limits)}
-
-## {_("Use it")}
-```python
-from transformers import AutoModelForCausalLM, AutoTokenizer
+#: How the merged model answers with plain transformers (the model card shows it).
+USAGE = """from transformers import AutoModelForCausalLM, AutoTokenizer
 tokenizer = AutoTokenizer.from_pretrained("THIS_FOLDER")
 model = AutoModelForCausalLM.from_pretrained("THIS_FOLDER")
-messages = {json.dumps(([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": "..."}], ensure_ascii=False)}
+messages = MESSAGES
 inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
 reply = model.generate(**inputs, max_new_tokens=64, do_sample=False)
-print(tokenizer.decode(reply[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
-```
-"""
+print(tokenizer.decode(reply[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))"""

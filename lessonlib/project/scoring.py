@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..data.splitting import input_of, output_of
+from ..errors import LessonError
 from ..evaluate import BM25, bootstrap_interval
 from ..i18n import _
 
@@ -60,7 +61,7 @@ def max_new_tokens(train: list[dict[str, Any]], model: str) -> int:
         counted = max(tokens.count_local([[{"role": "assistant", "content": output_of(e)}] for e in train[:200]], model))
         # the count includes the template's few tokens around the reply
         return max(8, min(256, counted + 4))
-    except Exception:  # noqa: BLE001 - no local tokenizer: about 4 characters a token
+    except (LessonError, OSError, ValueError):  # no local tokenizer: about 3 characters a token
         return max(8, min(256, longest // 3 + 8))
 
 

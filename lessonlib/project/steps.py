@@ -10,8 +10,8 @@ OpenAI chat files, the ``trl sft`` folder, a model card). :func:`run` runs them 
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from ..errors import LessonError
