@@ -20,6 +20,9 @@ The rules, in the order they are applied:
    tried -> ``try a stronger base model`` (prompting it is cheaper than training); otherwise, with
    enough data -> ``fine-tune``.
 
+Baselines are ``zero-shot``, ``few-shot``, ``rag`` and ``trivial`` (the most common label, or the empty answer:
+what a tuned model must beat before anything else); only zero-shot and few-shot count as prompting.
+
 A difference smaller than ``min_gain`` (retrieval against prompting, a tuned model against the best
 baseline) is reported as no clear difference, never as a finding. Where the scores were measured
 example by example on the same examples (``paired``: :func:`paired_from_report`), a gain counts only
