@@ -14,7 +14,7 @@ per-example values.
 >>> infer_metric(["spam", "ham", "ham", "spam"] * 10)[0]
 'accuracy'
 >>> token_f1("the cat sat", "a cat sat down")
-0.5714
+0.8
 >>> json_match('{"a": 1, "b": 2}', '{"a": 1, "b": 3}')
 0.5
 """

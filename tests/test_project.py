@@ -229,6 +229,8 @@ def test_a_step_before_its_inputs_says_which_to_run(tmp_path, capsys):
 # The whole run, for real (a few training steps): the model to take away answers without lessonlib
 # ------------------------------------------------------------------------------------------------
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_a_whole_run_leaves_a_merged_model_that_plain_transformers_answers_with(tmp_path, model_dir):
     """Every step on a chat JSONL (the other shape a learner brings), then a fresh Python that imports only transformers."""
     import subprocess
