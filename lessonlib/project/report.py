@@ -55,6 +55,10 @@ def text(report: dict[str, Any]) -> str:
         price = report["baselines"]
         lines += ["", _("(costs at {model} prices of {date}; the fine-tuned row at its fine-tuned prices)").format(
             model=price["price_model"], date=price["prices_as_of"]), ""]
+        if "training_cost" in price:
+            cost = price["training_cost"]
+            lines += [_("- Fine-tuning {model} on the training split: ${usd:.4f} ({tokens:,} tokens x {epochs} epochs), once.").format(
+                model=price["price_model"], usd=cost["usd"], tokens=cost["billed_tokens_per_epoch"], epochs=cost["epochs"]), ""]
     if "evaluate" in report:
         for key, name in (("vs_best", report["evaluate"]["against"]), ("vs_trivial", "trivial")):
             gain = report["evaluate"][key]

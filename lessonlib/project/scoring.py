@@ -14,7 +14,7 @@ values, so :func:`paired_gain` can bootstrap a strategy's gain over another on t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..data.splitting import input_of, output_of
@@ -23,6 +23,8 @@ from ..evaluate import BM25, bootstrap_interval
 from ..i18n import _
 
 BASELINES = ("trivial", "zero-shot", "few-shot", "rag")
+#: Replies generated between two progress lines (two batches of :func:`lessonlib.models.generate_many`).
+CHUNK = 16
 
 
 def paired_gain(before: Sequence[float], after: Sequence[float]) -> dict[str, Any]:
@@ -66,7 +68,8 @@ def max_new_tokens(train: list[dict[str, Any]], model: str) -> int:
 
 
 def score_strategy(strategy: str, train: list[dict[str, Any]], test: list[dict[str, Any]], *, score: Any, labels: bool, k: int,
-                   model: str | None, adapter: str | None, price: Any, encoding: Any, new_tokens: int) -> dict[str, Any]:
+                   model: str | None, adapter: str | None, price: Any, encoding: Any, new_tokens: int,
+                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """One strategy on the test split: replies, per-example scores, mean, interval, tokens and cost per 1,000 requests."""
     from .. import costs, models, tokens
     from ..metrics import per_label_f1
@@ -76,8 +79,13 @@ def score_strategy(strategy: str, train: list[dict[str, Any]], test: list[dict[s
         answer = trivial_answer(train, labels)
         replies, seconds = [answer] * len(test), 0.0
     else:
-        replies, seconds = models.generate_many_timed(asked, model=model, adapter=adapter if strategy == "fine-tuned" else None,
-                                                      max_new_tokens=new_tokens)
+        replies, seconds = [], 0.0
+        for start in range(0, len(asked), CHUNK):  # a progress line every CHUNK replies
+            got, took = models.generate_many_timed(asked[start:start + CHUNK], model=model,
+                                                   adapter=adapter if strategy == "fine-tuned" else None, max_new_tokens=new_tokens)
+            replies, seconds = replies + got, seconds + took
+            if progress is not None:
+                progress(len(replies), len(asked))
     references = [output_of(e) for e in test]
     per_example = [round(float(score(reply, reference)), 4) for reply, reference in zip(replies, references)]
     mean = round(sum(per_example) / len(per_example), 4) if per_example else 0.0

@@ -128,6 +128,20 @@ def _scoring_context(project: Project) -> dict[str, Any]:
             "new_tokens": max_new_tokens(train, project.settings.model)}
 
 
+def _replies(log: Log) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        log(_("  {done}/{total} replies").format(done=done, total=total))
+    return show
+
+
+def _training_cost(c: dict[str, Any]) -> dict[str, Any]:
+    """What fine-tuning on the training split would cost at the price model's training price (OpenAI's default epochs)."""
+    from .. import costs, tokens
+
+    counts = [tokens.count_messages(e["messages"], c["encoding"]) for e in c["train"]]
+    return costs.training_cost(costs.billed_tokens(counts, c["price"]), None, c["price"], n_examples=len(counts)).to_dict()
+
+
 def baselines(project: Project, log: Log = _quiet) -> dict[str, Any]:
     """Trivial, zero-shot, few-shot and retrieval on the test split, each with its interval and cost."""
     from .scoring import BASELINES, describe, score_strategy
@@ -138,13 +152,16 @@ def baselines(project: Project, log: Log = _quiet) -> dict[str, Any]:
         log(_("[{i}/{n}] {strategy} on {count} test examples…").format(i=number, n=len(BASELINES), strategy=strategy, count=len(c["test"])))
         results.append(score_strategy(strategy, c["train"], c["test"], score=c["score"], labels=c["labels"], k=project.settings.k,
                                       model=project.settings.model, adapter=None, price=c["price"], encoding=c["encoding"],
-                                      new_tokens=c["new_tokens"]))
+                                      new_tokens=c["new_tokens"], progress=_replies(log)))
         log("  " + describe(results[-1]))
     best = max(results, key=lambda r: (r["score"], -BASELINES.index(r["strategy"])))
     value = {"results": results, "best": best["strategy"], "metric": c["prepared"]["metric"], "price_model": c["price"].model,
-             "prices_as_of": c["price"].as_of}
+             "prices_as_of": c["price"].as_of, "training_cost": _training_cost(c)}
     project.save_result("baselines", value)
     log(_("Best baseline: {strategy} ({score:.3f}).").format(strategy=best["strategy"], score=best["score"]))
+    log(_("Fine-tuning {model} on the training split would cost ${usd:.4f} ({tokens:,} tokens x {epochs} epochs).").format(
+        model=c["price"].model, usd=value["training_cost"]["usd"], tokens=value["training_cost"]["billed_tokens_per_epoch"],
+        epochs=value["training_cost"]["epochs"]))
     return value
 
 
@@ -199,7 +216,7 @@ def evaluate(project: Project, log: Log = _quiet) -> dict[str, Any]:
     log(_("fine-tuned on {count} test examples…").format(count=len(c["test"])))
     tuned = score_strategy("fine-tuned", c["train"], c["test"], score=c["score"], labels=c["labels"], k=project.settings.k,
                            model=project.settings.model, adapter=trained["adapter"], price=c["price"], encoding=c["encoding"],
-                           new_tokens=c["new_tokens"])
+                           new_tokens=c["new_tokens"], progress=_replies(log))
     log("  " + describe(tuned))
     by_name = {r["strategy"]: r for r in found["results"]}
     best = by_name[found["best"]]
