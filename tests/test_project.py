@@ -238,9 +238,10 @@ def test_a_whole_run_leaves_a_merged_model_that_plain_transformers_answers_with(
 
     import yaml
 
-    data = tmp_path / "chat.jsonl"
-    rows = _labelled(60)
-    data.write_text("\n".join(json.dumps(_chat(t, lab, "Label the message: spam or ham.")) for t, lab in rows), encoding="utf-8")
+    data = tmp_path / "chat.jsonl"  # every fifth row of the shipped topics set (written by people), as chat JSONL
+    rows = read_table(TOPICS, input="question", output="topic").examples[::5]
+    system = "Say the topic of the message: ai, coding, emotion or trivia."
+    data.write_text("\n".join(json.dumps(_chat(e["messages"][0]["content"], e["messages"][1]["content"], system)) for e in rows), encoding="utf-8")
     result = run_cli("project", "new", str(tmp_path / "p"), "--data", str(data))
     assert result.returncode == 0, result.stderr
     settings_path = tmp_path / "p" / "project.yaml"
@@ -252,7 +253,8 @@ def test_a_whole_run_leaves_a_merged_model_that_plain_transformers_answers_with(
     assert "Traceback" not in result.stderr
     report = json.loads(result.stdout)
     assert report["prepare"]["metric"] == "accuracy" and report["train"]["steps"] >= 1
-    assert report["decide"]["recommendation"] == "collect more data first"  # 15 test examples: too thin, and it says so
+    assert report["decide"]["recommendation"] == "collect more data first"  # 14 test examples: too thin, and it says so
+    assert report["prepare"]["sizes"]["test"] == 14 and report["prepare"]["stratified"]
     assert {"vs_best", "vs_trivial"} <= set(report["evaluate"])
     merged = Path(report["export"]["merged"])
     assert (merged / "README.md").is_file() and (tmp_path / "p" / "export" / "openai" / "train.jsonl").is_file()
@@ -260,7 +262,7 @@ def test_a_whole_run_leaves_a_merged_model_that_plain_transformers_answers_with(
     script = (
         "import sys\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
         f"t = AutoTokenizer.from_pretrained({str(merged)!r}); m = AutoModelForCausalLM.from_pretrained({str(merged)!r})\n"
-        "x = t.apply_chat_template([{'role': 'user', 'content': 'WIN a prize'}], add_generation_prompt=True, return_tensors='pt', return_dict=True)\n"
+        "x = t.apply_chat_template([{'role': 'user', 'content': 'can you write a linked list?'}], add_generation_prompt=True, return_tensors='pt', return_dict=True)\n"
         "y = m.generate(**x, max_new_tokens=4, do_sample=False)\n"
         "print(repr(t.decode(y[0, x['input_ids'].shape[1]:], skip_special_tokens=True)))\n"
         "assert not any(name.startswith(('lessonlib', 'peft', 'trl')) for name in sys.modules)\n")
