@@ -218,6 +218,21 @@ def test_prepare_and_baselines_and_the_decision_on_too_small_a_test_set(tmp_path
     assert "Recommendation: collect more data first" in (folder / "report.md").read_text()
 
 
+def test_an_own_test_file_is_used_as_given_and_labels_get_one_system_prompt(tmp_path):
+    own = tmp_path / "mine.csv"
+    tmp_path.mkdir(exist_ok=True)
+    own.write_text("text,label\n" + "".join(f"{t} (mine),{lab}\n" for t, lab in _labelled(50)), encoding="utf-8")
+    folder = _project(tmp_path / "a", _labelled(60), "--test", str(own))
+    assert main(["project", "run", str(folder), "--step", "prepare"]) == 0
+    test = [json.loads(line) for line in (folder / "data" / "test.jsonl").read_text().splitlines()]
+    assert len(test) == 50 and all(e["messages"][1]["content"].endswith("(mine)") for e in test)
+    for name in ("train", "test"):
+        for line in (folder / "data" / f"{name}.jsonl").read_text().splitlines():
+            roles = [m["role"] for m in json.loads(line)["messages"]]
+            assert roles == ["system", "user", "assistant"]
+    assert json.loads(line)["messages"][0]["content"] == "Answer with exactly one of these labels: ham, spam."
+
+
 def test_a_step_before_its_inputs_says_which_to_run(tmp_path, capsys):
     folder = _project(tmp_path, _labelled(40))
     assert main(["project", "run", str(folder), "--step", "baselines"]) == 1

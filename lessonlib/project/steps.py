@@ -76,15 +76,17 @@ def prepare(project: Project, log: Log = _quiet) -> dict[str, Any]:
         if key[1] and key not in seen:
             seen.add(key)
             examples.append(e)
-    if labels and not s.system:
-        names = sorted(counts, key=str.lower)
-        system = _("Answer with exactly one of these labels: {labels}.").format(labels=", ".join(names))
+    def system_of(example: dict[str, Any]) -> str | None:
+        first = example["messages"][0]
+        return first["content"] if first.get("role") == "system" else None
+
+    system, added = s.system or system_of(examples[0]), s.system
+    if labels and not s.system and not any(system_of(e) for e in examples):  # a prompt that names the labels, for a fair zero-shot
+        system = added = _("Answer with exactly one of these labels: {labels}.").format(labels=", ".join(sorted(counts, key=str.lower)))
         examples = [{"messages": [{"role": "system", "content": system}, *e["messages"]]} for e in examples]
-    else:
-        system = s.system
     own_test = None
     if s.test:
-        own_test = read_table(project.path(s.test), input=s.input, output=s.output, system=system).examples
+        own_test = read_table(project.path(s.test), input=s.input, output=s.output, system=added).examples
     parts = splitting.split_examples(examples, seed=s.seed, valid=s.valid, test=s.test_share, labels=labels, test_examples=own_test)
     leaked = splitting.leakage(parts.train, parts.test)
     evidence = splitting.evidence(len(parts.test))
