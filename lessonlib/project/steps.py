@@ -188,6 +188,7 @@ def run_config(project: Project) -> Any:
 
 def train(project: Project, log: Log = _quiet, *, resume: bool = False, anyway: bool = False, on_event: Any = None, stop: Any = None) -> dict[str, Any]:
     """Train the adapter with the course's recipe; refused on too small a test set unless ``anyway``."""
+    from .. import models
     from ..train import run
 
     prepared = project.need("prepare", "train")
@@ -197,6 +198,7 @@ def train(project: Project, log: Log = _quiet, *, resume: bool = False, anyway: 
     cfg = run_config(project)
     log(_("Training: {steps} steps at most, batch {batch}, early stopping on {valid} validation examples…").format(
         steps=cfg.max_steps, batch=cfg.batch_size, valid=prepared["sizes"]["valid"]))
+    models.make_room_for_training()  # the baselines' model goes: training needs the memory (Binder has 2 GB)
     result = run(cfg, on_event=on_event, stop=stop, resume=resume, owns_process=True)
     value = {"adapter": result.output_dir, "steps": result.steps, "stopped": result.stopped, "early_stopped": result.early_stopped,
              "first_loss": result.first_loss, "final_loss": result.final_loss, "eval_loss": result.eval_loss, "best_step": result.best_step,
