@@ -166,12 +166,12 @@ def infer_metric(outputs: Sequence[str]) -> tuple[str, str]:
     """The metric that fits these expected outputs, and the reason, in one sentence."""
     counts = Counter(normalise(o) for o in outputs)
     if is_labels(outputs):
-        return "accuracy", _("the outputs are {n} labels ({labels}): accuracy, with each label's F1").format(
+        return "accuracy", _("the outputs are {n} labels ({labels}); each label's F1 is shown too").format(
             n=len(counts), labels=", ".join(sorted(counts)[:8]) + (", …" if len(counts) > 8 else ""))
     if outputs and all(isinstance(_parse_json(o), (dict, list)) for o in outputs):
-        return "json", _("every output is JSON: valid JSON and the share of fields that match")
+        return "json", _("every output is JSON: the share of fields that match, 0 for a reply that is not JSON")
     words = sorted(len(o.split()) for o in outputs)
     median = words[len(words) // 2] if words else 0
     if median <= 3:
-        return "exact_match", _("the outputs are short answers (median {n} words): exact match").format(n=median)
-    return "token_f1", _("the outputs are free text (median {n} words): token F1, the share of words in common").format(n=median)
+        return "exact_match", _("the outputs are short answers (median {n} words)").format(n=median)
+    return "token_f1", _("the outputs are free text (median {n} words): the share of words in common").format(n=median)
