@@ -10,6 +10,7 @@ OpenAI chat files, the ``trl sft`` folder, a model card). :func:`run` runs them 
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -266,6 +267,7 @@ def decide(project: Project, log: Log = _quiet) -> dict[str, Any]:
 
 def export(project: Project, log: Log = _quiet) -> dict[str, Any]:
     """What to take away: the merged model, the adapter, OpenAI chat files, the trl sft folder and a model card."""
+    from ..models.weights import quiet_transformers
     from ..train import export_command
     from ..train.export import export as export_folder
     from ..train.runner import merge_adapter
@@ -280,7 +282,9 @@ def export(project: Project, log: Log = _quiet) -> dict[str, Any]:
     for name in ("train", "valid"):
         shutil.copyfile(project.data_dir / f"{name}.jsonl", out / "openai" / f"{name}.jsonl")
     log(_("Merging the adapter into the base model…"))
-    merged = merge_adapter(cfg.model, trained["adapter"], project.path("model", "merged"))
+    with quiet_transformers(), warnings.catch_warnings():  # no per-tensor progress bars or deprecation notes in the learner's log
+        warnings.simplefilter("ignore", FutureWarning)
+        merged = merge_adapter(cfg.model, trained["adapter"], project.path("model", "merged"))
     export_folder(cfg, out / "trl-sft")
     (out / "trl-sft.sh").write_text(export_command(cfg) + "\n", encoding="utf-8")
     card = model_card(project)
