@@ -103,7 +103,7 @@ def model_card(project: Project) -> str:
     base = models.DEFAULT_MODEL_ID if project.settings.model.lower() == models.DEFAULT_MODEL else project.settings.model
     scores = "\n".join(f"| {r['strategy']} | {r['score']:.3f} | {(r['interval'] or [0, 0])[0]:.2f}–{(r['interval'] or [0, 0])[1]:.2f} |"
                        for r in _strategies(report))
-    limits = [_("Measured on {n} test examples: {evidence}.").format(n=prepared["sizes"]["test"], evidence=prepared["evidence_sentence"]),
+    limits = [prepared["evidence_sentence"] + ".",
               _("A 135M-parameter model: it learns a format and a vocabulary, not new knowledge; check its answers.")]
     if prepared["leakage"]:
         limits.append(_("{n} test inputs were also training inputs.").format(n=prepared["leakage"]))
