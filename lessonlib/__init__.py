@@ -10,9 +10,9 @@ Every arrow is a plain Python call on plain values; notebooks, widgets and the `
 command line are three faces over the same calls. The modules sit in layers, each importing only from
 the layers below it (``docs/architecture.md`` draws them; ``make test`` checks them):
 
-* faces: ``cli``, ``exercises``, ``labext``; ``widgets``, ``service``
+* faces: ``cli``, ``exercises``, ``labext``; ``widgets``, ``service``; ``project`` (your own data, every step)
 * steps: ``cloud``, ``limits``, ``decide``; ``evaluate``, ``train``; ``data``, ``doctor``; ``tokens``,
-  ``costs``, ``prompting``; ``models``, ``plots``
+  ``costs``, ``prompting``, ``metrics``; ``models``, ``plots``
 * basics: ``local_service``, ``generation_cache``, ``corpora``, ``course``, ``jupyter``,
   ``memory_shares``, ``progress``, ``digest``, ``child``; ``system``; ``settings``; ``errors``, ``i18n``
 

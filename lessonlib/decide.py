@@ -20,6 +20,9 @@ The rules, in the order they are applied:
    tried -> ``try a stronger base model`` (prompting it is cheaper than training); otherwise, with
    enough data -> ``fine-tune``.
 
+Baselines are ``zero-shot``, ``few-shot``, ``rag`` and ``trivial`` (the most common label, or the empty answer:
+what a tuned model must beat before anything else); only zero-shot and few-shot count as prompting.
+
 A difference smaller than ``min_gain`` (retrieval against prompting, a tuned model against the best
 baseline) is reported as no clear difference, never as a finding. Where the scores were measured
 example by example on the same examples (``paired``: :func:`paired_from_report`), a gain counts only
@@ -124,7 +127,7 @@ class Decision:
 
 
 def _baselines(scores: dict[str, float]) -> dict[str, float]:
-    return {k: v for k, v in scores.items() if k in {"zero-shot", "few-shot", "rag"} and v is not None}
+    return {k: v for k, v in scores.items() if k in {"trivial", "zero-shot", "few-shot", "rag"} and v is not None}
 
 
 def _paired_interval(paired: dict[str, Sequence[float]] | None, scores: dict[str, float], before: str,
@@ -181,7 +184,7 @@ def decide(answers: Answers, scores: dict[str, float] | None = None,
     baselines = _baselines(scores)
     best = max(baselines, key=baselines.get) if baselines else None
     best_score = baselines.get(best) if best else None
-    prompting = max((k for k in baselines if k != "rag"), key=baselines.get, default=None)
+    prompting = max((k for k in baselines if k not in {"rag", "trivial"}), key=baselines.get, default=None)
     rag_gain = baselines["rag"] - baselines[prompting] if "rag" in baselines and prompting else None
     rag_interval = _paired_interval(paired, scores, prompting, "rag") if rag_gain is not None else None
     rag_clear = rag_gain is not None and gain_counts(rag_gain, rag_interval, answers.min_gain)

@@ -11,7 +11,7 @@ or unreadable input, 130 interrupted. Nothing heavy is imported until a command 
 One module a command group, each with its parser (``add_commands``) beside its handlers:
 :mod:`~lessonlib.cli.basics`, :mod:`~lessonlib.cli.data`, :mod:`~lessonlib.cli.cost`,
 :mod:`~lessonlib.cli.train`, :mod:`~lessonlib.cli.serve`, :mod:`~lessonlib.cli.cloud`,
-:mod:`~lessonlib.cli.autotrain`, :mod:`~lessonlib.cli.study`.
+:mod:`~lessonlib.cli.autotrain`, :mod:`~lessonlib.cli.study`, :mod:`~lessonlib.cli.project`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from ..errors import LessonError
 from ..i18n import _
-from . import autotrain, basics, cloud, cost, data, serve, study, train
+from . import autotrain, basics, cloud, cost, data, project, serve, study, train
 from .common import Handler
 
 
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lessonlib {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for group in (basics, data, cost, train, serve, cloud, autotrain, study):
+    for group in (basics, data, cost, train, project, serve, cloud, autotrain, study):
         group.add_commands(sub)
     return parser
 

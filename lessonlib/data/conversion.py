@@ -46,7 +46,7 @@ def to_hf_dataset(examples: Sequence[dict[str, Any]]):
     return Dataset.from_list([{"messages": e["messages"]} for e in examples])
 
 
-def _read_any(path: Path) -> list[dict[str, Any]]:
+def read_any(path: Path) -> list[dict[str, Any]]:
     """Examples from an OpenAI JSONL file, a prompt/completion JSONL file or a saved HF dataset folder."""
     if path.is_dir():
         from datasets import load_from_disk
@@ -83,7 +83,7 @@ def convert(source: str | Path, target: str | Path, to: str) -> Path:
 
     if to not in FORMATS:
         raise LessonError(_("unknown format '{to}'").format(to=to), fix=_("use one of: {names}").format(names=', '.join(FORMATS)), exit_code=2)
-    examples = _read_any(Path(source))
+    examples = read_any(Path(source))
     target = Path(target)
     if to == "openai":
         write_jsonl(examples, target)
