@@ -37,7 +37,7 @@ from ..i18n import _
 from . import keys
 
 PROVIDERS = ("openai", "azure")
-AZURE_API_VERSION = "2024-10-21"
+AZURE_API_VERSION = "2025-04-01-preview"  # Microsoft Learn's example for the Developer training tier
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -108,6 +108,14 @@ class JobPlan:
         out.append({"method": "POST", "url": f"{prefix}/fine_tuning/jobs{query}", "body": body})
         return out
 
+    def cost_line(self) -> str:
+        """The estimated training cost, with the date of its prices (Azure's Developer tier: an upper bound)."""
+        text = (_("estimated training cost, Developer tier: {tokens:,} tokens x {epochs} = {billed:,} billed tokens -> at most "
+                  "${usd:,.2f} (prices of {as_of})") if self.tier == "developer" else
+                _("estimated training cost: {tokens:,} tokens x {epochs} = {billed:,} billed tokens -> ${usd:,.2f} (prices of {as_of})"))
+        return text.format(tokens=self.training_tokens, epochs=self.epochs, billed=self.training_tokens * self.epochs,
+                           usd=self.estimated_usd, as_of=self.prices_as_of)
+
     def describe(self) -> str:
         import json
 
@@ -115,11 +123,7 @@ class JobPlan:
         lines = [
             _("{provider} fine-tuning job: {model} on {examples} examples, {epochs}").format(
                 provider=self.provider, model=self.model, examples=self.examples, epochs=epochs),
-            (_("estimated training cost, Developer tier: {tokens:,} tokens x {epochs} = {billed:,} billed tokens -> at most ${usd:,.2f} "
-               "(prices of {as_of})") if self.tier == "developer" else
-             _("estimated training cost: {tokens:,} tokens x {epochs} = {billed:,} billed tokens -> ${usd:,.2f} (prices of {as_of})")).format(
-                tokens=self.training_tokens, epochs=self.epochs, billed=self.training_tokens * self.epochs, usd=self.estimated_usd,
-                as_of=self.prices_as_of),
+            self.cost_line(),
             _("requests that will be sent:"),
         ]
         for r in self.requests():
