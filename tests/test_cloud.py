@@ -294,6 +294,15 @@ def test_azure_developer_tier_is_priced_sent_and_deployed_as_such(fake):
     assert plan.hourly_usd == 0 and plan.body["sku"]["name"] == "developertier" and "24 hours" in plan.describe()
     with pytest.raises(LessonError, match="tier"):
         jobs.plan_job(TRAIN, model="gpt-4o-mini", provider="openai", tier="developer")
+    submit = run_cli("azure", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", "--tier", "developer", "--epochs", "1", "--budget", "5",
+                     env=azure_env(fake))
+    assert submit.returncode == 0 and "Developer tier" in submit.stdout, submit.stderr
+    created = next(r for r in fake.requests if "/fine_tuning/jobs" in r["path"])
+    assert json.loads(created["body"])["trainingType"] == "developerTier"
+    env = {**azure_env(fake), "AZURE_SUBSCRIPTION_ID": "sub-1", "AZURE_RESOURCE_GROUP": "rg-1", "AZURE_OPENAI_RESOURCE": "res-1",
+           "AZURE_MANAGEMENT_TOKEN": "arm-token-good-000000000000", "AZURE_MANAGEMENT_ENDPOINT": fake.url}
+    deployed = run_cli("azure", "deploy", "--model", "gpt-4o-mini-2024-07-18.ft-abc", "--name", "dev", "--tier", "developer", env=env)
+    assert deployed.returncode == 0 and fake.deployments["dev"]["sku"]["name"] == "developertier", deployed.stderr
 
 
 def _notebook_06_until(marker: str, tmp_path, *, real: bool) -> list[dict]:

@@ -108,12 +108,13 @@ def _request(method: str, url: str, body: dict[str, Any] | None = None) -> dict[
     return response.json() if response.content else {}
 
 
-def deploy(model: str, name: str, *, confirm: bool = False, dry_run: bool = False) -> dict[str, Any]:
-    """Create the deployment (billed hourly): needs ``confirm``; a dry run without settings or when asked."""
-    plan = plan_deployment(model, name)
+def deploy(model: str, name: str, *, confirm: bool = False, dry_run: bool = False, tier: str = "") -> dict[str, Any]:
+    """Create the deployment (billed hourly, or on the Developer tier for 24 hours): needs ``confirm``; a dry run
+    without settings or when asked."""
+    plan = plan_deployment(model, name, tier=tier)
     if dry_run or not _ready():
         return {"dry_run": True, "plan": plan.to_dict(), "note": "dry run: nothing was sent" + ("" if dry_run else " (Azure management settings or token not set)")}
-    if not confirm:
+    if not confirm and tier != "developer":
         raise LessonError(_("deploying costs ${hourly_usd:.2f}/hour until you delete it; nothing was sent").format(hourly_usd=plan.hourly_usd), fix=_("confirm with --yes"))
     result = _request("PUT", plan.url, plan.body)
     state = result.get("properties", {}).get("provisioningState", "Accepted")

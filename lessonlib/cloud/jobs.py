@@ -296,7 +296,8 @@ def submit(plan: JobPlan, *, budget: float | None = None, confirm: bool = False,
                 with open(path, "rb") as handle:
                     files[role] = client.files.create(file=handle, purpose="fine-tune").id
         body = plan.job_body(files["training"], files.get("validation"))
-        job = client.fine_tuning.jobs.create(**body)
+        extra = {"trainingType": body.pop("trainingType")} if "trainingType" in body else None  # Azure's, not in the SDK's signature
+        job = client.fine_tuning.jobs.create(**body, extra_body=extra)
     return Submission(False, plan, job=_job_dict(job), files=files, note=f"job {job.id} created; follow it with `lessonlib {plan.provider} status {job.id}`")
 
 
