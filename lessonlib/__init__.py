@@ -14,7 +14,7 @@ the layers below it (``docs/architecture.md`` draws them; ``make test`` checks t
 * steps: ``cloud``, ``limits``, ``decide``; ``evaluate``, ``train``; ``data``, ``doctor``; ``tokens``,
   ``costs``, ``prompting``, ``metrics``; ``models``, ``plots``
 * basics: ``local_service``, ``generation_cache``, ``corpora``, ``course``, ``jupyter``,
-  ``memory_shares``, ``progress``, ``digest``, ``child``; ``system``; ``settings``; ``errors``, ``i18n``
+  ``memory_shares``, ``progress``, ``digest``, ``child``; ``system``, ``facts``; ``settings``; ``errors``, ``i18n``
 
 Views (widgets, cli, notebooks) import steps; steps never import views. ``import lessonlib``
 imports none of torch, transformers, trl or openai: they load inside the functions that use them.

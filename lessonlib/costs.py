@@ -6,7 +6,8 @@ between *few-shot prompting* (examples sent with every request) and a *fine-tune
 (training once, maybe hosting by the hour, its own token prices, a short prompt).
 Limits: list prices only (no batch or cached-input discounts, no taxes); Azure hosting is billed
 per hour whether or not the deployment is used. Prices live in ``data/prices.csv``, each row
-with the date it was read and its source; every result carries that date.
+with the date it was read and its source (the same dated table as :mod:`lessonlib.facts`, which also says
+where each provider's fine-tuning stands); every result carries that date.
 
 >>> price = get_price("gpt-4o-mini")
 >>> price.as_of
@@ -19,7 +20,6 @@ with the date it was read and its source; every result carries that date.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -27,9 +27,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from . import facts
 from .errors import LessonError
 from .i18n import N_, _
-from .settings import data_dir
 
 # OpenAI's default epochs (as in the cookbook's data-preparation notebook).
 TARGET_EPOCHS = 3
@@ -56,56 +56,63 @@ class Price:
     context_window: int  # longest request (prompt + reply) the model takes, in tokens
     as_of: str  # date the row was read from its source (YYYY-MM-DD)
     source: str  # where the numbers come from
+    tier: str = ""  # Azure's training tier: "standard" (list price), "developer"; "" elsewhere
 
     @property
     def label(self) -> str:
+        if self.tier not in ("", "standard"):
+            return _("{provider}/{model}, {tier} tier (prices of {date})").format(provider=self.provider, model=self.model, tier=self.tier,
+                                                                                 date=self.as_of)
         return _("{provider}/{model} (prices of {date})").format(provider=self.provider, model=self.model, date=self.as_of)
 
 
 def prices_file() -> Path:
-    return data_dir() / "prices.csv"
+    return facts.table_file()
 
 
 @lru_cache(maxsize=4)
-def load_prices(path: str | None = None) -> tuple[Price, ...]:
-    """All rows of the price table (checked: numbers parse, every row has a date and a source)."""
+def load_prices(path: str | None = None, *, tiers: tuple[str, ...] = ("", "standard")) -> tuple[Price, ...]:
+    """The priced rows of the dated table (``lessonlib.facts``), list prices only unless ``tiers`` names others
+    (Azure's "developer"); checked: numbers parse, every row has a date and a source."""
     file = Path(path) if path else prices_file()
-    rows: list[Price] = []
-    with open(file, newline="", encoding="utf-8") as handle:
-        for line, row in enumerate(csv.DictReader(handle), start=2):
-            try:
-                price = Price(
-                    provider=row["provider"].strip(),
-                    model=row["model"].strip(),
-                    training_per_1m=float(row["training_per_1m"]),
-                    input_per_1m=float(row["input_per_1m"]),
-                    output_per_1m=float(row["output_per_1m"]),
-                    ft_input_per_1m=float(row["ft_input_per_1m"]),
-                    ft_output_per_1m=float(row["ft_output_per_1m"]),
-                    hosting_per_hour=float(row["hosting_per_hour"]),
-                    training_context=int(row["training_context"]),
-                    context_window=int(row["context_window"]),
-                    as_of=row["as_of"].strip(),
-                    source=row["source"].strip(),
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise LessonError(_("{file}, line {line}: bad price row ({exc})").format(file=file, line=line, exc=exc), fix=_("fix that row of the price table")) from None
-            if not price.as_of or not price.source:
-                raise LessonError(_("{file}, line {line}: every price needs a date (as_of) and a source").format(file=file, line=line))
-            rows.append(price)
-    return tuple(rows)
+    prices: list[Price] = []
+    for line, row in enumerate(facts.rows(str(file)), start=2):
+        if not row.get("training_per_1m") or row.get("tier", "") not in tiers:
+            continue  # a status without prices (a retired model, AutoTrain), or another tier
+        try:
+            price = Price(
+                provider=row["provider"],
+                model=row["model"],
+                training_per_1m=float(row["training_per_1m"]),
+                input_per_1m=float(row["input_per_1m"]),
+                output_per_1m=float(row["output_per_1m"]),
+                ft_input_per_1m=float(row["ft_input_per_1m"]),
+                ft_output_per_1m=float(row["ft_output_per_1m"]),
+                hosting_per_hour=float(row["hosting_per_hour"]),
+                training_context=int(row["training_context"]),
+                context_window=int(row["context_window"]),
+                as_of=row["as_of"],
+                source=row["source"],
+                tier=row.get("tier", ""),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LessonError(_("{file}, line {line}: bad price row ({exc})").format(file=file, line=line, exc=exc), fix=_("fix that row of the price table")) from None
+        if not price.as_of or not price.source:
+            raise LessonError(_("{file}, line {line}: every price needs a date (as_of) and a source").format(file=file, line=line))
+        prices.append(price)
+    return tuple(prices)
 
 
-def get_price(model: str, provider: str | None = None) -> Price:
+def get_price(model: str, provider: str | None = None, tier: str | None = None) -> Price:
     """The price row for ``model`` (exact name, then the first row whose name starts with it).
 
     ``ft:BASE:org::id`` names resolve to their base model. ``provider`` picks between OpenAI and
-    Azure rows of the same model (default: OpenAI first).
+    Azure rows of the same model (default: OpenAI first); ``tier="developer"`` picks Azure's Developer tier.
     """
     name = model.split(":")[1] if model.startswith("ft:") else model
     if name.startswith("gpt-35"):
         provider = provider or "azure"
-    rows = [p for p in load_prices() if provider is None or p.provider == provider]
+    rows = [p for p in load_prices(tiers=(tier,) if tier else ("", "standard")) if provider is None or p.provider == provider]
     rows.sort(key=lambda p: (p.provider != "openai", p.provider))
     dated = re.compile(re.escape(name) + r"-[\d-]+$")  # "gpt-4o" -> "gpt-4o-2024-08-06", not "gpt-4o-mini-..."
     for match in (lambda p: p.model == name, lambda p: bool(dated.match(p.model)), lambda p: name.startswith(p.model)):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import facts
 from .i18n import N_, _, language
 from .settings import repo_root
 
@@ -97,6 +98,8 @@ class Tutorial:
     what: str  # what it teaches, in one line
     steps: tuple[Step, ...]
     home: str  # the notebook that follows it (its map is there, near the top)
+    stands: str = ""  # whose dated status applies (``lessonlib.facts.where_paths_stand``): openai, azure, autotrain
+    newer: str = ""  # a newer edition of the tutorial, as a Markdown link with what changed
 
 
 TUTORIALS: tuple[Tutorial, ...] = (
@@ -110,7 +113,7 @@ TUTORIALS: tuple[Tutorial, ...] = (
                  Step("Fine-tuning", "06", "5 · Create the job"),
                  Step("Check job status", "06", "6 · Follow the job"),
                  Step("Inference", "06", "8 · Use the tuned model"),
-             ), home="06"),
+             ), home="06", stands="openai"),
     Tutorial("azure", "Azure OpenAI fine-tuning tutorial (Microsoft Learn)",
              "https://learn.microsoft.com/azure/ai-services/openai/tutorials/fine-tune",
              "the same on Azure, plus deploying the tuned model and deleting the deployment",
@@ -123,7 +126,7 @@ TUTORIALS: tuple[Tutorial, ...] = (
                  Step("Checkpoints", "06", "7 · Checkpoints: every epoch's model is usable"),
                  Step("Deploy fine-tuned model, use it, delete the deployment", "06",
                       "9 · The same on Azure OpenAI: deploy, call, delete"),
-             ), home="06"),
+             ), home="06", stands="azure"),
     Tutorial("trl", "Fine-tune LLMs in 2024 with Hugging Face (TRL)",
              "https://www.philschmid.de/fine-tune-llms-in-2024-with-trl",
              "fine-tune an open model with transformers, TRL and PEFT (LoRA) on your own hardware", (
@@ -133,7 +136,9 @@ TUTORIALS: tuple[Tutorial, ...] = (
                  Step("(the training run)", "04", "5 · Train, and watch it learn"),
                  Step("Test and evaluate the LLM", "05", "How much did fine-tuning buy?"),
                  Step("Deploy the LLM for production", "06", "8 · Use the tuned model"),
-             ), home="04"),
+             ), home="04",
+             newer="[How to fine-tune open LLMs in 2025](https://www.philschmid.de/fine-tune-llms-in-2025) (Llama-3.1-8B on a GPU, "
+                   "QLoRA against Spectrum): the same steps with the same libraries"),
     Tutorial("autotrain", "AutoTrain Advanced (Hugging Face)",
              "https://github.com/huggingface/autotrain-advanced",
              "fine-tune without writing training code: a YAML file, a command line or a web UI", (
@@ -141,7 +146,7 @@ TUTORIALS: tuple[Tutorial, ...] = (
                  Step("Write the configuration (llm-sft)", "07", "-"),
                  Step("Run it: autotrain --config", "07", "Run it"),
                  Step("Compare with the other routes", "07", "Which route?"),
-             ), home="07"),
+             ), home="07", stands="autotrain"),
 )
 
 
@@ -168,7 +173,8 @@ def tutorial_map(number: str) -> str:
 
 
 def assignment_page(root: Path | None = None) -> str:
-    """The lesson's assignment as a Markdown page: choose one tutorial, follow it here step by step."""
+    """The lesson's assignment as a Markdown page: choose one tutorial, follow it here step by step, with where
+    each cloud path stands (dated, from the table of :mod:`lessonlib.facts`; write it with ``LESSONLIB_LANG=en``)."""
     by_number = {nb.number: nb for nb in NOTEBOOKS}
     out = [
         "# Your assignment: follow one tutorial, end to end",
@@ -176,6 +182,8 @@ def assignment_page(root: Path | None = None) -> str:
         f"The [lesson]({LESSON_URL}) ends with one exercise: **pick one of the four tutorials and follow it.**",
         "Choose one below. Open the original beside this course, and do each step in the notebook named in",
         "the table: the code there is the tutorial's code, on this machine, with no key and no GPU.",
+        "Two of the four have changed since the lesson was written: OpenAI now refuses most new fine-tuning jobs,",
+        "and AutoTrain is no longer maintained. Each section says where its path stands, and since when.",
         "",
         "You are done when you can show:",
         "",
@@ -187,8 +195,12 @@ def assignment_page(root: Path | None = None) -> str:
         f"Before you choose, the lesson's talk [*To fine-tune or not to fine-tune*]({TALK_URL}) is worth its time.",
     ]
     for tutorial in TUTORIALS:
-        out += ["", f"## {tutorial.title}", "", f"[The original]({tutorial.url}): {tutorial.what}.", "",
-                "| the tutorial's step | here |", "| --- | --- |"]
+        out += ["", f"## {tutorial.title}", "", f"[The original]({tutorial.url}): {tutorial.what}."]
+        if tutorial.newer:
+            out += ["", f"A newer edition: {tutorial.newer}."]
+        if tutorial.stands:
+            out += ["", "**Where it stands:**", ""] + [f"- {line}" for line in facts.where_paths_stand(tutorial.stands)]
+        out += ["", "| the tutorial's step | here |", "| --- | --- |"]
         for step in tutorial.steps:
             nb = by_number[step.notebook]
             where = f"[notebook {nb.number}]({nb.filename})"

@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
-from . import settings, system
+from . import facts, settings, system
 from .errors import LessonError
 from .i18n import _
 
@@ -35,7 +36,7 @@ class Check:
     """One line of the doctor's report."""
 
     name: str  # what was checked
-    status: str  # "ok", "fail" or "note"
+    status: str  # "ok", "fail", "warn" (the course runs, but something is out of date) or "note"
     detail: str  # what was found
     fix: str = ""  # how to fix a failure (empty otherwise)
 
@@ -64,8 +65,9 @@ class Report:
         return {"ok": self.ok, "checks": [asdict(c) for c in self.checks], "facts": self.facts}
 
 
-def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
-    """Check everything the offline course needs and note what extra paths are open."""
+def doctor(*, probe_network: bool = True, probe_gpu: bool = True, today: date | None = None) -> Report:
+    """Check everything the offline course needs and note what extra paths are open (``today``: the day the dated
+    facts are compared with, today's by default)."""
     from . import models
 
     report = Report()
@@ -157,6 +159,8 @@ def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
     add(Check("autotrain", "ok", _("AutoTrain Advanced at {path}").format(path=found)) if found else
         Check("autotrain", "note", _("not installed (optional: `make autotrain` for notebook 07's real run, about 2 GB)")))
 
+    add(dated_facts(today or date.today()))
+
     report.facts = {
         "python": sys.version.split()[0],
         "packages": versions,
@@ -168,5 +172,23 @@ def doctor(*, probe_network: bool = True, probe_gpu: bool = True) -> Report:
         "keys_set": keys,
         "network": net,
         "settings": {name: os.environ.get(name) for name in settings.VARIABLES},
+        "stale_facts": facts.stale(today or date.today()),
     }
     return report
+
+
+def dated_facts(today: date) -> Check:
+    """A warning when a price or a provider's status in the dated table was read over six months before ``today``.
+
+    >>> dated_facts(date(2026, 12, 7)).detail.startswith("9 facts")
+    True
+    """
+    old = facts.stale(today)
+    if not old:
+        return Check("dated facts", "ok", _("every price and status in {file} was read within {months} months").format(
+            file=settings.display_path(facts.table_file()), months=facts.STALE_AFTER_MONTHS))
+    oldest = min(old, key=lambda item: item[2])
+    return Check("dated facts", "warn", _("{n} facts were read over {months} months ago, the oldest on {date} ({what}, {kind})").format(
+        n=len(old), months=facts.STALE_AFTER_MONTHS, date=oldest[2], what=oldest[0], kind=_(oldest[1])),
+        fix=_("check them against their sources (the table's source columns) and update {file}, with the new dates").format(
+            file=settings.display_path(facts.table_file())))

@@ -39,6 +39,12 @@ class LessonError(Exception):
         text = "**" + _("Problem:") + f"** {self.message}"
         return text + ("  \n**" + _("Fix:") + f"** {self.fix}" if self.fix else "")
 
+    def _render_traceback_(self) -> list[str]:
+        """What a notebook shows for this error instead of a traceback (IPython's own protocol): the problem, and the fix."""
+        from .i18n import _
+
+        return [f"{type(self).__name__}: {self.message}"] + ([_("fix: {fix}").format(fix=self.fix)] if self.fix else [])
+
 
 class MemoryShortfall(LessonError):
     """A step refused because it would not fit in the memory the container has left (the message has the numbers).

@@ -4,7 +4,9 @@ Only 127.0.0.1, only what the companion uses: files, fine-tuning jobs (create, r
 checkpoints, cancel) and chat completions, under ``/v1`` (OpenAI) or ``/openai`` (Azure, with
 ``/openai/deployments/NAME/chat/completions``). Jobs advance one status per retrieval
 (queued -> running -> succeeded, or failed when ``job_outcome = "failed"``). ``fail_next`` holds
-scripted failures (status, body) served before normal answers; every request is recorded.
+scripted failures (status, body) served before normal answers; ``refuse_training = True`` answers every
+job creation as OpenAI has answered most organisations since 2026 (:data:`TRAINING_NOT_AVAILABLE`, a 403);
+every request is recorded.
 """
 
 from __future__ import annotations
@@ -18,9 +20,17 @@ from typing import Any
 
 from typing_extensions import Self
 
+#: OpenAI's answer to a job from an organisation it no longer trains for (its deprecations page, "Update to OpenAI's
+#: self-serve fine-tuning"): HTTP 403 with this body.
+TRAINING_NOT_AVAILABLE = {"error": {
+    "message": "OpenAI is winding down the fine-tuning platform and your organization is no longer able to create new fine-tuning "
+               "training jobs. Learn more https://developers.openai.com/api/docs/deprecations",
+    "type": "invalid_request_error", "param": None, "code": "training_not_available"}}
+
 
 class FakeOpenAI:
     def __init__(self) -> None:
+        self.refuse_training = False
         self.files: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.requests: list[dict[str, Any]] = []
@@ -99,6 +109,8 @@ class FakeOpenAI:
                                    "filename": name.group(1).decode() if name else "upload.jsonl", "purpose": "fine-tune", "status": "processed"}
             return 200, self.files[file_id]
         if method == "POST" and route == "/fine_tuning/jobs":
+            if self.refuse_training:
+                return 403, TRAINING_NOT_AVAILABLE
             body = json.loads(raw or b"{}")
             if body.get("training_file") not in self.files:
                 return 400, {"error": {"message": f"invalid training_file: {body.get('training_file')}", "param": "training_file"}}

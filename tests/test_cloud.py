@@ -245,3 +245,103 @@ def test_an_autotrain_configuration_maps_onto_the_local_recipe_setting_by_settin
     config["params"]["quantization"] = "int4"
     with pytest.raises(LessonError, match="needs a GPU"):
         autotrain.to_run_config(config)
+
+
+# --------------------------------------------------------------------------------------------
+# Where the cloud paths stand (the dated table), and OpenAI's refusal since 2026
+# --------------------------------------------------------------------------------------------
+
+
+def test_openai_refusal_is_one_dated_line_on_the_command_line(fake):
+    fake.refuse_training = True
+    result = run_cli("openai", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", "--yes", env=openai_env(fake))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    from lessonlib import facts
+
+    assert "403 training_not_available" in result.stderr and facts.refused_training("openai") in result.stderr
+    assert "what still works" in result.stderr and "Azure OpenAI" in result.stderr
+    assert any(r["path"].endswith("/fine_tuning/jobs") for r in fake.requests)
+    no_secret(result)
+
+
+def test_every_fact_has_a_date_and_a_source_and_the_doctor_warns_when_one_is_old():
+    from datetime import date
+
+    from lessonlib import doctor, facts
+
+    table = facts.rows()
+    assert all(row["status"] and row["status_as_of"] and row["status_source"] for row in table)
+    newest = max(date.fromisoformat(row["status_as_of"]) for row in table)
+    assert doctor.dated_facts(newest).status == "ok" or all(kind == "prices" for _, kind, _ in facts.stale(newest))
+    later = date(newest.year + 1, newest.month, 1)  # any day over six months after the last reading
+    old = doctor.dated_facts(later)
+    assert old.status == "warn" and "data/prices.csv" in old.fix and len(facts.stale(later)) >= len(table)
+    assert doctor.doctor(probe_network=False, probe_gpu=False, today=later).ok  # a warning, not a failure
+    for provider in ("openai", "azure", "autotrain"):
+        lines = facts.where_paths_stand(provider)
+        assert lines and all("(as of " in line and "http" in line for line in lines)
+    assert facts.where_paths_stand("openai") == facts.where_paths_stand("openai", table)  # the text never reads the clock
+
+
+def test_azure_developer_tier_is_priced_sent_and_deployed_as_such(fake):
+    from lessonlib.cloud import azure
+
+    standard = jobs.plan_job(TRAIN, model="gpt-4o-mini", provider="azure", epochs=1)
+    developer = jobs.plan_job(TRAIN, model="gpt-4o-mini", provider="azure", tier="developer", epochs=1)
+    assert developer.estimated_usd < standard.estimated_usd and "Developer tier" in developer.cost_line()
+    assert developer.job_body("file-1", None)["trainingType"] == "developerTier"
+    plan = azure.plan_deployment("gpt-4o-mini-2024-07-18.ft-x", "demo", tier="developer")
+    assert plan.hourly_usd == 0 and plan.body["sku"]["name"] == "developertier" and "24 hours" in plan.describe()
+    with pytest.raises(LessonError, match="tier"):
+        jobs.plan_job(TRAIN, model="gpt-4o-mini", provider="openai", tier="developer")
+    submit = run_cli("azure", "submit", "--data", TRAIN, "--model", "gpt-4o-mini", "--tier", "developer", "--epochs", "1", "--budget", "5",
+                     env=azure_env(fake))
+    assert submit.returncode == 0 and "Developer tier" in submit.stdout, submit.stderr
+    created = next(r for r in fake.requests if "/fine_tuning/jobs" in r["path"])
+    assert json.loads(created["body"])["trainingType"] == "developerTier"
+    env = {**azure_env(fake), "AZURE_SUBSCRIPTION_ID": "sub-1", "AZURE_RESOURCE_GROUP": "rg-1", "AZURE_OPENAI_RESOURCE": "res-1",
+           "AZURE_MANAGEMENT_TOKEN": "arm-token-good-000000000000", "AZURE_MANAGEMENT_ENDPOINT": fake.url}
+    deployed = run_cli("azure", "deploy", "--model", "gpt-4o-mini-2024-07-18.ft-abc", "--name", "dev", "--tier", "developer", env=env)
+    assert deployed.returncode == 0 and fake.deployments["dev"]["sku"]["name"] == "developertier", deployed.stderr
+
+
+def _notebook_06_until(marker: str, tmp_path, *, real: bool) -> list[dict]:
+    """Notebook 06's cells up to the first whose code holds ``marker``, run in a fresh kernel (``RUN_FOR_REAL`` as
+    given); the outputs of the last cell."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from lessonlib.settings import repo_root
+
+    nb = nbformat.read(repo_root() / "notebooks" / "06-openai-and-azure.ipynb", as_version=4)
+    last = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and marker in c.source)
+    nb.cells = nb.cells[:last + 1]
+    for cell in nb.cells:
+        cell.source = cell.source.replace("RUN_FOR_REAL = False", f"RUN_FOR_REAL = {real}")
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return nb.cells[-1].outputs
+
+
+def test_notebook_06_explains_openai_refusal_in_one_dated_line(fake, tmp_path, monkeypatch):
+    """A key OpenAI no longer trains for (its 403 training_not_available): the job cell says why, since when and what
+    still works, with no traceback; and RUN_FOR_REAL = True without a key says so instead of running on the local
+    service."""
+    from lessonlib import facts
+
+    fake.refuse_training = True
+    for name, value in openai_env(fake).items():
+        monkeypatch.setenv(name, value)
+    outputs = _notebook_06_until("client.fine_tuning.jobs.create(", tmp_path, real=True)
+    shown = "\n".join(line for o in outputs for line in o.get("traceback", []) + [o.get("text", "")])
+    assert [o["output_type"] for o in outputs] == ["error"] and outputs[0]["ename"] == "LessonError"
+    assert "Traceback" not in shown and "---->" not in shown and "File " not in shown
+    assert "403 training_not_available" in shown and facts.refused_training("openai") in shown and "what still works" in shown
+    assert [r["path"] for r in fake.requests if r["method"] == "POST"] == ["/v1/files", "/v1/files", "/v1/fine_tuning/jobs"]
+    assert GOOD not in shown
+
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    monkeypatch.chdir(tmp_path)  # no .env here
+    outputs = _notebook_06_until("RUN_FOR_REAL = False", tmp_path, real=True)
+    shown = "\n".join(line for o in outputs for line in o.get("traceback", []) + [o.get("text", "")])
+    assert "OPENAI_API_KEY is not set" in shown and "requests go to" not in shown and "Traceback" not in shown

@@ -15,7 +15,9 @@ def _add_provider(sub: Any, provider: str) -> None:
     p = cloud_sub.add_parser("submit", help=_("upload data and create a job: cost shown first, budget respected"))
     p.add_argument("--data", required=True, help=_("training chat JSONL"))
     p.add_argument("--valid", default=None, help=_("validation chat JSONL"))
-    p.add_argument("--model", required=True, help=_("base model, e.g. gpt-4o-mini") + (_(" (Azure: gpt-4o-mini, gpt-35-turbo, ...)") if provider == "azure" else ""))
+    p.add_argument("--model", required=True, help=_("base model, e.g. gpt-4o-mini") + (_(" (Azure: gpt-4o-mini, gpt-4.1-mini, ...)") if provider == "azure" else ""))
+    if provider == "azure":
+        p.add_argument("--tier", choices=("developer",), default="", help=_("Azure's Developer training tier: cheaper, on spare capacity"))
     p.add_argument("--epochs", type=int, default=None, help=_("default: the provider's rule"))
     p.add_argument("--suffix", default=None, help=_("text in the tuned model's name"))
     p.add_argument("--seed", type=int, default=None)
@@ -38,6 +40,7 @@ def _add_provider(sub: Any, provider: str) -> None:
         p.add_argument("--model", required=True, help=_("the fine-tuned model name from the job"))
         p.add_argument("--name", required=True, help=_("deployment name"))
         p.add_argument("--yes", action="store_true", help=_("confirm the hourly hosting charge"))
+        p.add_argument("--tier", choices=("developer",), default="", help=_("a Developer deployment: no hosting fee, deleted after 24 hours"))
         p.add_argument("--dry-run", action="store_true")
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler=cmd_azure_deploy, provider=provider)
@@ -61,7 +64,7 @@ def cmd_cloud_submit(args: argparse.Namespace) -> int:
     from ..cloud import jobs
 
     plan = jobs.plan_job(args.data, model=args.model, provider=args.provider, validation_file=args.valid, epochs=args.epochs,
-                         suffix=args.suffix, seed=args.seed)
+                         suffix=args.suffix, seed=args.seed, tier=getattr(args, "tier", ""))
     if not args.json:
         print(plan.describe())
     result = jobs.submit(plan, budget=args.budget, confirm=args.yes, dry_run=args.dry_run)
@@ -138,10 +141,10 @@ def cmd_cloud_chat(args: argparse.Namespace) -> int:
 def cmd_azure_deploy(args: argparse.Namespace) -> int:
     from ..cloud import azure
 
-    plan = azure.plan_deployment(args.model, args.name)
+    plan = azure.plan_deployment(args.model, args.name, tier=args.tier)
     if not args.json:
         print(plan.describe())
-    result = azure.deploy(args.model, args.name, confirm=args.yes, dry_run=args.dry_run)
+    result = azure.deploy(args.model, args.name, confirm=args.yes, dry_run=args.dry_run, tier=args.tier)
     if args.json:
         print_json(result)
     else:

@@ -269,6 +269,24 @@ def run(config_path: str | Path, *, echo: Any = print) -> Path:
     return project
 
 
+def log_summary(project: str | Path | None = None) -> dict[str, Any]:
+    """What AutoTrain's own log says of its training: its steps and first and last losses (one logged a step), from
+    ``project``'s ``autotrain.log`` (a run here) or, without a project, from :data:`RECORDED_RUN` (with its F1).
+
+    >>> summary = log_summary()
+    >>> summary["recorded"], summary["steps"] > 0, summary["first_loss"] > 0
+    (True, True, True)
+    """
+    path = Path(project) / "autotrain.log" if project else RECORDED_RUN
+    text = path.read_text(encoding="utf-8")
+    losses = [float(value) for value in re.findall(r"\{'loss': ([\d.]+)", text)]
+    if not losses:
+        raise LessonError(_("no training loss in {path}").format(path=path), fix=_("run AutoTrain again (`autotrain.run`)"))
+    f1 = re.search(r"^AutoTrain: F1 ([\d.]+)", text, re.MULTILINE)  # the recorded run's score, when it has one
+    return {"steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1], "recorded": project is None,
+            "f1": float(f1.group(1)) if f1 else None}
+
+
 # AutoTrain's llm-sft parameters: what each does, and the lessonlib RunConfig field and the TRL / PEFT
 # argument it becomes (None where the local recipe has no counterpart).
 SETTINGS: dict[str, tuple[str | None, str | None, str]] = {

@@ -22,6 +22,8 @@ from ..i18n import _
 from . import keys
 
 ARM_API_VERSION = "2024-10-01"
+DEVELOPER_API_VERSION = "2025-07-01-preview"  # Microsoft Learn's Developer-tier deployment example
+DEVELOPER_SKU = {"name": "developertier", "capacity": 50}
 SETTINGS = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZURE_OPENAI_RESOURCE")
 
 
@@ -33,8 +35,14 @@ class DeploymentPlan:
     body: dict[str, Any]  # the PUT body
     hourly_usd: float  # hosting price per hour while deployed
     prices_as_of: str  # date of the price row
+    tier: str = ""  # "developer": Azure's Developer tier (no hosting fee, deleted after 24 hours); "": Standard
 
     def describe(self) -> str:
+        if self.tier == "developer":
+            deploy = _("deploy {model} as '{name}' on the Developer tier: no hosting fee (${hourly:.2f}/hour; prices of {as_of}), only the "
+                       "tokens it serves; Azure deletes it after 24 hours.").format(model=self.model, name=self.name, hourly=self.hourly_usd,
+                                                                                    as_of=self.prices_as_of)
+            return f"{deploy}\n  PUT {self.url}\n  {self.body}"
         deploy = _("deploy {model} as '{name}': hosting ${hourly:.2f}/hour while it exists (${daily:,.2f}/day, ${monthly:,.2f}/month; "
                    "prices of {as_of}), on top of the tokens it serves.").format(
             model=self.model, name=self.name, hourly=self.hourly_usd, daily=self.hourly_usd * 24, monthly=self.hourly_usd * 730,
@@ -51,23 +59,26 @@ def _setting(name: str) -> str:
     return value or "{" + name + "}"
 
 
-def deployment_url(name: str) -> str:
+def deployment_url(name: str, api_version: str = ARM_API_VERSION) -> str:
     base = os.environ.get("AZURE_MANAGEMENT_ENDPOINT", "https://management.azure.com").rstrip("/")
     return (f"{base}/subscriptions/{_setting('AZURE_SUBSCRIPTION_ID')}/resourceGroups/{_setting('AZURE_RESOURCE_GROUP')}"
-            f"/providers/Microsoft.CognitiveServices/accounts/{_setting('AZURE_OPENAI_RESOURCE')}/deployments/{name}?api-version={ARM_API_VERSION}")
+            f"/providers/Microsoft.CognitiveServices/accounts/{_setting('AZURE_OPENAI_RESOURCE')}/deployments/{name}?api-version={api_version}")
 
 
-def plan_deployment(model: str, name: str) -> DeploymentPlan:
-    """The deployment request and its hourly cost (no network)."""
+def plan_deployment(model: str, name: str, *, tier: str = "") -> DeploymentPlan:
+    """The deployment request and its hourly cost (no network). ``tier="developer"``: Microsoft Learn's Developer
+    deployment (sku ``developertier``, api-version 2025-07-01-preview), no hosting fee, deleted after 24 hours."""
     from .. import costs
 
     base = model.split(":")[1] if model.startswith("ft:") else model.split(".ft-")[0]
     try:
-        price = costs.get_price(base, "azure")
+        price = costs.get_price(base, "azure", tier or None)
     except LessonError:
-        price = costs.get_price("gpt-4o-mini", "azure")
-    body = {"sku": {"name": "standard", "capacity": 1}, "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
-    return DeploymentPlan(model, name, deployment_url(name), body, price.hosting_per_hour, price.as_of)
+        price = costs.get_price("gpt-4o-mini", "azure", tier or None)
+    sku = DEVELOPER_SKU if tier == "developer" else {"name": "standard", "capacity": 1}
+    body = {"sku": sku, "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
+    url = deployment_url(name, DEVELOPER_API_VERSION if tier == "developer" else ARM_API_VERSION)
+    return DeploymentPlan(model, name, url, body, price.hosting_per_hour, price.as_of, tier)
 
 
 def _ready() -> bool:
@@ -97,12 +108,13 @@ def _request(method: str, url: str, body: dict[str, Any] | None = None) -> dict[
     return response.json() if response.content else {}
 
 
-def deploy(model: str, name: str, *, confirm: bool = False, dry_run: bool = False) -> dict[str, Any]:
-    """Create the deployment (billed hourly): needs ``confirm``; a dry run without settings or when asked."""
-    plan = plan_deployment(model, name)
+def deploy(model: str, name: str, *, confirm: bool = False, dry_run: bool = False, tier: str = "") -> dict[str, Any]:
+    """Create the deployment (billed hourly, or on the Developer tier for 24 hours): needs ``confirm``; a dry run
+    without settings or when asked."""
+    plan = plan_deployment(model, name, tier=tier)
     if dry_run or not _ready():
         return {"dry_run": True, "plan": plan.to_dict(), "note": "dry run: nothing was sent" + ("" if dry_run else " (Azure management settings or token not set)")}
-    if not confirm:
+    if not confirm and tier != "developer":
         raise LessonError(_("deploying costs ${hourly_usd:.2f}/hour until you delete it; nothing was sent").format(hourly_usd=plan.hourly_usd), fix=_("confirm with --yes"))
     result = _request("PUT", plan.url, plan.body)
     state = result.get("properties", {}).get("provisioningState", "Accepted")

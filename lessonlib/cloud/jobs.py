@@ -31,12 +31,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import facts
 from ..errors import LessonError
 from ..i18n import _
 from . import keys
 
 PROVIDERS = ("openai", "azure")
-AZURE_API_VERSION = "2024-10-21"
+AZURE_API_VERSION = "2025-04-01-preview"  # Microsoft Learn's example for the Developer training tier
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -63,6 +64,7 @@ class JobPlan:
     seed: int | None = None  # for reproducible jobs
     batch_size: int | None = None  # None: the provider decides
     learning_rate_multiplier: float | None = None  # None: the provider decides
+    tier: str = ""  # Azure's training tier: "" (Standard) or "developer" (half of Global, spare capacity)
 
     def hyperparameters(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -83,6 +85,8 @@ class JobPlan:
             body["suffix"] = self.suffix
         if self.seed is not None:
             body["seed"] = self.seed
+        if self.tier == "developer":
+            body["trainingType"] = "developerTier"  # the SDK sends it with extra_body={"trainingType": "developerTier"}
         hyper = self.hyperparameters()
         if hyper:
             if self.provider == "openai":
@@ -104,6 +108,14 @@ class JobPlan:
         out.append({"method": "POST", "url": f"{prefix}/fine_tuning/jobs{query}", "body": body})
         return out
 
+    def cost_line(self) -> str:
+        """The estimated training cost, with the date of its prices (Azure's Developer tier: an upper bound)."""
+        text = (_("estimated training cost, Developer tier: {tokens:,} tokens x {epochs} = {billed:,} billed tokens -> at most "
+                  "${usd:,.2f} (prices of {as_of})") if self.tier == "developer" else
+                _("estimated training cost: {tokens:,} tokens x {epochs} = {billed:,} billed tokens -> ${usd:,.2f} (prices of {as_of})"))
+        return text.format(tokens=self.training_tokens, epochs=self.epochs, billed=self.training_tokens * self.epochs,
+                           usd=self.estimated_usd, as_of=self.prices_as_of)
+
     def describe(self) -> str:
         import json
 
@@ -111,9 +123,7 @@ class JobPlan:
         lines = [
             _("{provider} fine-tuning job: {model} on {examples} examples, {epochs}").format(
                 provider=self.provider, model=self.model, examples=self.examples, epochs=epochs),
-            _("estimated training cost: {tokens:,} tokens x {epochs} = {billed:,} billed tokens -> ${usd:,.2f} (prices of {as_of})").format(
-                tokens=self.training_tokens, epochs=self.epochs, billed=self.training_tokens * self.epochs, usd=self.estimated_usd,
-                as_of=self.prices_as_of),
+            self.cost_line(),
             _("requests that will be sent:"),
         ]
         for r in self.requests():
@@ -135,13 +145,18 @@ def plan_job(
     seed: int | None = None,
     batch_size: int | None = None,
     learning_rate_multiplier: float | None = None,
+    tier: str = "",
 ) -> JobPlan:
-    """Check the data and price the job; refuse files with errors (no network)."""
+    """Check the data and price the job; refuse files with errors (no network). ``tier="developer"``: Azure's
+    Developer tier, priced as such."""
     from .. import costs, data
 
     if provider not in PROVIDERS:
         raise LessonError(_("unknown provider '{provider}'").format(provider=provider), fix=_("use openai or azure"))
-    price = costs.get_price(model, provider)
+    if tier and (provider != "azure" or tier != "developer"):
+        raise LessonError(_("unknown training tier '{tier}' for {provider}").format(tier=tier, provider=provider),
+                          fix=_("only Azure has tiers: leave it out (Standard) or use developer"))
+    price = costs.get_price(model, provider, tier or None)
     reports = []
     for label, path in (("training", training_file), ("validation", validation_file)):
         if path is None:
@@ -155,13 +170,13 @@ def plan_job(
             )
         reports.append(report)
     train = reports[0]
-    cost = train.cost if epochs is None else costs.training_cost(train.cost.billed_tokens_per_epoch, epochs, price)
+    cost = costs.training_cost(train.cost.billed_tokens_per_epoch, epochs, price, n_examples=train.valid_examples)
     return JobPlan(
         provider=provider, model=price.model, training_file=str(training_file),
         validation_file=str(validation_file) if validation_file else None, examples=train.valid_examples,
         training_tokens=cost.billed_tokens_per_epoch, epochs=cost.epochs, epochs_given=epochs is not None,
         estimated_usd=round(cost.usd, 4), prices_as_of=price.as_of, suffix=suffix, seed=seed,
-        batch_size=batch_size, learning_rate_multiplier=learning_rate_multiplier,
+        batch_size=batch_size, learning_rate_multiplier=learning_rate_multiplier, tier=tier,
     )
 
 
@@ -201,6 +216,10 @@ def friendly_errors(provider: str) -> Iterator[None]:
     except openai.AuthenticationError:
         raise LessonError(_("{name} refused the API key (401)").format(name=name), fix=_("check {variable}: a typo, an expired or revoked key, or the wrong project").format(variable=variable)) from None
     except openai.PermissionDeniedError as exc:
+        if _api_code(exc) == "training_not_available":
+            raise LessonError(_("{name} refused to start the job (403 training_not_available). {why}").format(name=name, why=facts.refused_training(provider)),
+                              fix=_("what still works: the same calls on the local service (notebook 06 with RUN_FOR_REAL = False, or "
+                                    "`lessonlib serve`), Azure OpenAI, and TRL on your machine (notebook 04) or on a GPU")) from None
         raise LessonError(_("{name} denied access (403): {message}").format(name=name, message=keys.redact(_api_message(exc))), fix=_("this key's project or organisation may not have fine-tuning access to that model")) from None
     except openai.RateLimitError as exc:
         raise LessonError(_("{name} rate limit or quota reached (429), even after retrying: {message}").format(name=name, message=keys.redact(_api_message(exc))), fix=_("wait a minute and retry, or check your usage limits and billing")) from None
@@ -215,6 +234,13 @@ def friendly_errors(provider: str) -> Iterator[None]:
                                                         "the network answers")) from None
     except openai.APIStatusError as exc:
         raise LessonError(_("{name} answered {status_code}: {message}").format(name=name, status_code=exc.status_code, message=keys.redact(_api_message(exc)))) from None
+
+
+def _api_code(exc: Any) -> str:
+    """The ``code`` of an API error's body (OpenAI: ``{"error": {"code": ...}}``), or ""."""
+    body = getattr(exc, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    return str(inner.get("code") or "") if isinstance(inner, dict) else str(getattr(exc, "code", "") or "")
 
 
 def _api_message(exc: Any) -> str:
@@ -270,7 +296,8 @@ def submit(plan: JobPlan, *, budget: float | None = None, confirm: bool = False,
                 with open(path, "rb") as handle:
                     files[role] = client.files.create(file=handle, purpose="fine-tune").id
         body = plan.job_body(files["training"], files.get("validation"))
-        job = client.fine_tuning.jobs.create(**body)
+        extra = {"trainingType": body.pop("trainingType")} if "trainingType" in body else None  # Azure's, not in the SDK's signature
+        job = client.fine_tuning.jobs.create(**body, extra_body=extra)
     return Submission(False, plan, job=_job_dict(job), files=files, note=f"job {job.id} created; follow it with `lessonlib {plan.provider} status {job.id}`")
 
 
