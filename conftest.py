@@ -375,7 +375,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(
             f"pytest: {minutes}:{seconds:02d} on {cores} cores, {kernels} kernels; the budget is "
             f"{BUDGET_MINUTES} minutes on 2 cores of a laptop CPU (AVX2, no bf16)"
-            + ("" if laptop else " (this CPU's AVX-512 is about 1.5x faster: LESSONLIB_CPU_WITHOUT=avx512 plays the laptop)"))
+            + ("" if laptop else " (this CPU has AVX-512, faster than a laptop's AVX2: LESSONLIB_CPU_WITHOUT=avx512 plays the laptop)"))
     paths = _PATHS
     if paths:
         pairs = sorted(set(paths.values()), key=str)

@@ -39,6 +39,8 @@ _PLACES = ("output_dir", "logging_dir", "hub_model_id", "hub_token", "run_name")
 
 def trainer_key(args: Any, model: Any, dataset: Any) -> str:
     """What decides a trainer's numbers, as one digest: its arguments, its training rows, the model's weights now."""
+    import torch
+
     digest = hashlib.sha256()
     settings_ = {k: v for k, v in args.to_dict().items() if k not in _PLACES}
     digest.update(json.dumps(settings_, sort_keys=True, default=str).encode())
@@ -46,15 +48,9 @@ def trainer_key(args: Any, model: Any, dataset: Any) -> str:
     for name, param in model.state_dict().items():
         digest.update(name.encode())
         digest.update(str(param.dtype).encode())
-        digest.update(param.detach().contiguous().cpu().view(-1).view(dtype=_uint8()).numpy().tobytes())
+        digest.update(param.detach().contiguous().cpu().view(-1).view(dtype=torch.uint8).numpy().tobytes())
     digest.update(json.dumps(run_identity(), sort_keys=True, default=str).encode())
     return "trainer-" + digest.hexdigest()[:32]
-
-
-def _uint8() -> Any:
-    import torch
-
-    return torch.uint8
 
 
 def shared_progress_callback(emit: EventHandler, stop: StopFlag | None = None) -> Any:
